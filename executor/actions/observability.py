@@ -1,0 +1,1 @@
+"""Specs of this family register themselves with executor.registry.register."""

@@ -1,0 +1,126 @@
+from django.conf import settings
+from django.db import models
+
+from incidents.models import Incident
+from runbooks.models import Runbook
+
+from .choices import ActionStatus, CheckOutcome, Decision, ExecutionStatus, Safety
+
+
+class Execution(models.Model):
+    """One run of a runbook's checks (the first after generation, or a replay)."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="executions")
+    status = models.CharField(
+        max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.RUNNING
+    )
+    trigger = models.CharField(max_length=16, default="pipeline")  # pipeline | replay | manual
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status", "started_at"], name="execution_status_started")]
+
+    def __str__(self) -> str:
+        return f"Execution #{self.pk} of {self.runbook}"
+
+
+class CheckRun(models.Model):
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="check_runs")
+    check_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=8, choices=CheckOutcome.choices)
+    summary = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["execution", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["execution", "check_id"], name="checkrun_execution_check"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.outcome}] {self.check_id}: {self.action}"
+
+
+class ActionRequest(models.Model):
+    runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="action_requests")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_requests")
+    action_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=64, blank=True)
+    safety = models.CharField(max_length=12, choices=Safety.choices, blank=True)
+    runbook_marked_safe = models.BooleanField(default=False)
+    rationale = models.TextField(blank=True)
+    approval_reason = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=ActionStatus.choices, default=ActionStatus.PROPOSED
+    )
+    plan = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="action_requests",
+    )
+    requested_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["runbook", "action_id"], name="actionrequest_runbook_action"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="actionrequest_status_req"),
+        ]
+        permissions = [("approve_actionrequest", "Can approve or reject action requests")]
+
+    def __str__(self) -> str:
+        return f"{self.action_id}: {self.action} ({self.status})"
+
+
+class Approval(models.Model):
+    """A decision on an action request. Written once, never edited."""
+
+    action_request = models.ForeignKey(
+        ActionRequest, on_delete=models.PROTECT, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action_request", "approver"], name="approval_one_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver} on {self.action_request}"

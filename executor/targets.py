@@ -1,0 +1,110 @@
+"""Where a step runs. A target has a name, a kind and a base setting (URL).
+
+Targets come from the environment (TARGET_<NAME>_KIND, TARGET_<NAME>_URL,
+TARGET_<NAME>_SECRET_ENV naming the variable that holds a token), and, on the
+embedded default, the app's own database and health URL. Secrets are read from
+the environment when a step runs and never leave this module's objects.
+"""
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import connection
+
+from .results import StepBlocked
+
+KINDS = ("postgres", "sqlite", "redis", "http", "prometheus", "loki", "slack", "fly", "timeline")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kind: str
+    url: str
+    secret_env: str = ""
+    demo: bool = False
+    options: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def secret(self) -> str:
+        return os.environ.get(self.secret_env, "") if self.secret_env else ""
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password taken out: safe for plans, logs and the timeline."""
+        return redact_url(self.url)
+
+    def public(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "url": self.display_url}
+
+
+def redact_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.password or parts.username:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        user = parts.username or ""
+        netloc = f"{user}:***@{host}" if parts.password else f"{user}@{host}"
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts._replace(query="", fragment=""))
+
+
+def _builtin_targets() -> dict[str, Target]:
+    # The timeline is always there: notifications land on it when Slack is not configured.
+    targets = {"timeline": Target("timeline", "timeline", "", demo=True)}
+    if not getattr(settings, "EXECUTOR_DEMO_TARGETS", False):
+        return targets
+    db = connection.settings_dict
+    targets["app"] = Target("app", "http", settings.SITE_URL.rstrip("/") + "/healthz", demo=True)
+    if db["ENGINE"].endswith("sqlite3"):
+        targets["app-db"] = Target("app-db", "sqlite", f"sqlite:///{db['NAME']}", demo=True)
+    elif db["ENGINE"].endswith("postgresql"):
+        host = db.get("HOST") or "localhost"
+        port = db.get("PORT") or 5432
+        user = quote(db.get("USER") or "", safe="")
+        pw = quote(db.get("PASSWORD") or "", safe="")
+        auth = f"{user}:{pw}@" if pw else (f"{user}@" if user else "")
+        targets["app-db"] = Target(
+            "app-db", "postgres", f"postgresql://{auth}{host}:{port}/{db['NAME']}", demo=True
+        )
+    return targets
+
+
+def configured_targets() -> dict[str, Target]:
+    targets = _builtin_targets()
+    for name, conf in (getattr(settings, "EXECUTOR_TARGETS", {}) or {}).items():
+        kind = (conf.get("kind") or "").lower()
+        if kind not in KINDS:
+            continue  # an unknown kind is never a target; `readyz` reports it
+        targets[name] = Target(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
+    return targets
+
+
+def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "") -> Target:
+    """The target a step names, or the first configured one of a kind it can use.
+
+    Raises StepBlocked with a reason a responder can act on.
+    """
+    targets = configured_targets()
+    if name:
+        target = targets.get(name)
+        if target is None:
+            raise StepBlocked(f"no target named {name!r} is configured")
+        if target.kind not in kinds:
+            raise StepBlocked(
+                f"target {name!r} is a {target.kind} target; this step needs {' or '.join(kinds)}"
+            )
+        return target
+    # Prefer a real target over a demo one, then the name order for determinism.
+    candidates = sorted(
+        (t for t in targets.values() if t.kind in kinds), key=lambda t: (t.demo, t.name)
+    )
+    if not candidates:
+        raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
+    return candidates[0]

@@ -1,0 +1,220 @@
+"""Settings for the incident response platform.
+
+Everything comes from the environment (django-environ). With nothing set, the
+embedded default of DESIGN.md applies: SQLite, eager Celery, local files, the
+offline planner and timeline-only notifications.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(environ.Env().str("DATA_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+if (BASE_DIR / ".env").exists():
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DEBUG", default=False)
+# The embedded default runs on a laptop; production must say who it is.
+_insecure_key = "insecure-embedded-default-key-change-me"
+SECRET_KEY = env.str("SECRET_KEY", default=_insecure_key)
+if not DEBUG and _insecure_key == SECRET_KEY and env.bool("PRODUCTION", default=False):
+    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where the app can reach itself; the embedded demo's http target points here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "incidents",
+    "runbooks",
+    "executor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "incident_response.urls"
+WSGI_APPLICATION = "incident_response.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the checks read the app's own database while requests write to it.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;"
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "admin:login"
+
+# --- artifacts ----------------------------------------------------------------
+BUCKET_NAME = env.str("BUCKET_NAME", default="")
+ARTIFACTS_DIR = Path(env.str("ARTIFACTS_DIR", default=str(DATA_DIR / "artifacts")))
+if BUCKET_NAME:
+    _artifacts_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BUCKET_NAME,
+            "endpoint_url": env.str("AWS_ENDPOINT_URL_S3", default="") or None,
+            "region_name": env.str("AWS_REGION", default="auto"),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            # Artifacts are immutable: never overwrite a key silently.
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+            "signature_version": "s3v4",
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="virtual"),
+        },
+    }
+    # S3-compatible stores (Tigris, moto) reject the newer default checksums.
+    import os as _os
+
+    _os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    _os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+else:
+    _artifacts_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ARTIFACTS_DIR)},
+    }
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATICFILES_BACKEND",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+    "artifacts": _artifacts_storage,
+}
+
+# --- celery -------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
+# No broker: run tasks inline so one process is the whole product.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ROUTES = {"executor.*": {"queue": "executor"}}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-work": {"task": "executor.sweep_stale", "schedule": 60.0},
+}
+
+# --- runbook generation -------------------------------------------------------
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="") or None
+ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
+ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
+ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=2)
+ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=4096)
+
+# --- executor -----------------------------------------------------------------
+# Empty means every registered action; otherwise only these names may run.
+EXECUTOR_ALLOWED_ACTIONS = env.list("EXECUTOR_ALLOWED_ACTIONS", default=[])
+EXECUTOR_CHECK_TIMEOUT = env.float("EXECUTOR_CHECK_TIMEOUT", default=10.0)
+EXECUTOR_MAX_PARALLEL_CHECKS = env.int("EXECUTOR_MAX_PARALLEL_CHECKS", default=8)
+EXECUTOR_OUTPUT_LIMIT = env.int("EXECUTOR_OUTPUT_LIMIT", default=16_000)
+# Rows stuck in generating/running longer than this are marked as dead.
+EXECUTOR_STALE_AFTER_SECONDS = env.int("EXECUTOR_STALE_AFTER_SECONDS", default=900)
+# Demo targets: the embedded default diagnoses its own database and health URL.
+EXECUTOR_DEMO_TARGETS = env.bool("EXECUTOR_DEMO_TARGETS", default=True)
+
+# --- notifications ------------------------------------------------------------
+SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_CHANNEL = env.str("SLACK_CHANNEL", default="")
+
+# --- production hardening -----------------------------------------------------
+if env.bool("PRODUCTION", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
+
+
+def _targets_from_env() -> dict[str, dict]:
+    """TARGET_<NAME>_KIND / _URL / _SECRET_ENV declare targets with no admin work."""
+    import os
+    import re
+
+    found: dict[str, dict] = {}
+    for key, value in os.environ.items():
+        m = re.fullmatch(r"TARGET_([A-Z0-9_]+?)_KIND", key)
+        if m:
+            name = m.group(1)
+            found[name.lower().replace("_", "-")] = {
+                "kind": value.strip().lower(),
+                "url": os.environ.get(f"TARGET_{name}_URL", ""),
+                "secret_env": os.environ.get(f"TARGET_{name}_SECRET_ENV", ""),
+            }
+    return found
+
+
+EXECUTOR_TARGETS = _targets_from_env()

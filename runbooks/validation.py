@@ -1,0 +1,69 @@
+"""Validation of runbook artifacts against the contract, reporting every error."""
+
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "runbook.schema.json"
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    path: str  # JSONPath-like: $.checks[2].id
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@cache
+def runbook_schema() -> dict:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(runbook_schema())
+
+
+def json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def validate_runbook(data: Any) -> list[ValidationIssue]:
+    """All contract violations of `data`, ordered by path. Empty means valid."""
+    issues = [
+        ValidationIssue(json_path(e.absolute_path), e.message)
+        for e in _validator().iter_errors(data)
+    ]
+    if isinstance(data, dict):
+        seen: dict[str, str] = {}
+        for section in ("checks", "recommended_actions"):
+            steps = data.get(section)
+            if not isinstance(steps, list):
+                continue
+            for i, step in enumerate(steps):
+                if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+                    continue
+                where = f"$.{section}[{i}].id"
+                if step["id"] in seen:
+                    issues.append(
+                        ValidationIssue(
+                            where, f"id {step['id']!r} is already used at {seen[step['id']]}"
+                        )
+                    )
+                else:
+                    seen[step["id"]] = where
+    return sorted(issues, key=lambda i: (i.path, i.message))
