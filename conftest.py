@@ -223,6 +223,20 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
         proc.kill()
 
 
+@pytest.fixture(autouse=True)
+def _eager_unless_pipeline(request) -> Iterator[None]:
+    """Service-level tests run queued work inline; `pipeline` tests use the real worker."""
+    from incident_response.celery import app
+
+    if "pipeline" in request.fixturenames:
+        yield
+        return
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 @pytest.fixture
 def pipeline(request, celery_worker_process):
     """For tests that run the whole pipeline: eager inline, or through the worker.
@@ -231,3 +245,43 @@ def pipeline(request, celery_worker_process):
     and on_commit fires.
     """
     return celery_worker_process
+
+
+@pytest.fixture
+def http_server():
+    """Start local HTTP servers: `base_url = http_server(handle)`, handle(request_handler).
+
+    `handle` gets the BaseHTTPRequestHandler and answers with send_response etc.
+    Every request is kept in `http_server.requests` as (method, path, headers, body).
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers = []
+    requests: list[tuple[str, str, dict, bytes]] = []
+
+    def start(handle: Callable[[BaseHTTPRequestHandler], None]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                requests.append((self.command, self.path, dict(self.headers), body))
+                self.body = body
+                handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    start.requests = requests
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

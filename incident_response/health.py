@@ -27,7 +27,7 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    if not settings.CELERY_BROKER_URL:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # eager mode: no broker to reach
     from incident_response.celery import app
 

@@ -1,0 +1,143 @@
+"""The trust boundary: re-validate a stored runbook and run its checks.
+
+Nothing from the artifact is trusted: it is read back from storage and checked
+against the sha256 the database recorded, validated against the contract, and
+every step is looked up in the registry, its parameters validated and its target
+resolved before anything runs. Checks run in parallel, each with a deadline.
+"""
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from .choices import CheckOutcome, StepKind
+from .registry import ActionSpec, get_spec
+from .results import StepBlocked, StepError, StepResult, StepTimeout
+from .targets import Target, resolve_target
+
+
+@dataclass
+class PreparedStep:
+    """A step after the boundary's checks: runnable (spec and target) or blocked (reason)."""
+
+    step_id: str
+    action: str
+    params: dict
+    position: int
+    spec: ActionSpec | None = None
+    target: Target | None = None
+    blocked: str = ""
+
+
+@dataclass
+class StepOutcome:
+    step: PreparedStep
+    outcome: str
+    summary: str
+    output: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+
+
+def prepare_step(*, step: dict, position: int, kind: StepKind, service: str = "") -> PreparedStep:
+    """Look a step up in the registry, validate its params and resolve its target."""
+    step_id = str(step.get("id", f"step_{position}"))[:64]
+    action = str(step.get("action", ""))[:64]
+    params = step.get("params") if isinstance(step.get("params"), dict) else {}
+    prepared = PreparedStep(step_id=step_id, action=action, params=params, position=position)
+    spec = get_spec(action)
+    if spec is None:
+        prepared.blocked = f"{action!r} is not an allowed action in this executor's registry"
+        return prepared
+    if spec.kind != kind:
+        prepared.blocked = f"{action} is not a {kind} step (registered as {spec.kind})"
+        return prepared
+    problems = spec.validate_params(params)
+    if problems:
+        prepared.blocked = "refused parameters: " + "; ".join(problems)
+        return prepared
+    prepared.spec = spec
+    try:
+        prepared.target = resolve_target(
+            name=params.get("target"), kinds=spec.target_kinds, service=service
+        )
+    except StepBlocked as exc:
+        prepared.blocked = str(exc)
+    return prepared
+
+
+def _bounded(text: str) -> str:
+    limit = settings.EXECUTOR_OUTPUT_LIMIT
+    return (
+        text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    )
+
+
+def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
+    """Run one prepared step in this thread; every failure becomes an outcome."""
+    if step.blocked or step.spec is None:
+        return StepOutcome(step, CheckOutcome.BLOCKED, step.blocked or "not runnable")
+    started = time.monotonic()
+    try:
+        result: StepResult = step.spec.run(step.params, step.target, started + timeout)
+        outcome = CheckOutcome.WARN if result.outcome == "warn" else CheckOutcome.OK
+        summary, output, data = result.summary, result.text, result.data
+    except StepBlocked as exc:
+        outcome, summary, output, data = CheckOutcome.BLOCKED, str(exc), "", {}
+    except StepTimeout as exc:
+        outcome, summary, output, data = CheckOutcome.TIMEOUT, str(exc) or "timed out", "", {}
+    except StepError as exc:
+        outcome, summary, output, data = CheckOutcome.ERROR, str(exc), "", {}
+    except Exception as exc:  # a connector bug must not take the run down
+        outcome, summary, output, data = (
+            CheckOutcome.ERROR,
+            f"{type(exc).__name__}: {exc}",
+            "",
+            {},
+        )
+    return StepOutcome(
+        step,
+        outcome,
+        summary[:1000],
+        _bounded(output),
+        data,
+        int((time.monotonic() - started) * 1000),
+    )
+
+
+def run_checks(steps: list[PreparedStep], *, timeout: float | None = None) -> list[StepOutcome]:
+    """Run runnable steps in parallel, each bounded by `timeout`; blocked ones are not run."""
+    timeout = timeout or settings.EXECUTOR_CHECK_TIMEOUT
+    results: dict[int, StepOutcome] = {}
+    runnable = [s for s in steps if not s.blocked and s.spec is not None]
+    for s in steps:
+        if s not in runnable:
+            results[s.position] = run_step(s, timeout=timeout)
+    if runnable:
+        pool = ThreadPoolExecutor(
+            max_workers=min(settings.EXECUTOR_MAX_PARALLEL_CHECKS, len(runnable)),
+            thread_name_prefix="check",
+        )
+        started = time.monotonic()
+        futures: list[tuple[PreparedStep, Future]] = [
+            (s, pool.submit(run_step, s, timeout=timeout)) for s in runnable
+        ]
+        # A little grace over the step deadline for the connector to report it itself.
+        hard_deadline = started + timeout + 1.0
+        for s, fut in futures:
+            try:
+                results[s.position] = fut.result(timeout=max(0.0, hard_deadline - time.monotonic()))
+            except FutureTimeout:
+                results[s.position] = StepOutcome(
+                    s,
+                    CheckOutcome.TIMEOUT,
+                    f"no answer within {timeout:.0f}s",
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                )
+        # Stuck connector threads are abandoned, not waited for.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [results[s.position] for s in steps]

@@ -1,0 +1,71 @@
+"""The plain-text results report printed by the management commands."""
+
+from runbooks.models import Runbook
+
+from .choices import ActionStatus
+from .models import ActionRequest, CheckRun, Execution
+
+_ACTION_LABELS = {
+    ActionStatus.PROPOSED: "SAFE",
+    ActionStatus.AWAITING_APPROVAL: "UNSAFE - requires approval",
+}
+
+
+def _action_label(request: ActionRequest) -> str:
+    if request.status == ActionStatus.BLOCKED:
+        return f"BLOCKED - {request.error}"
+    return _ACTION_LABELS.get(request.status, request.get_status_display().upper())
+
+
+def format_report(runbook: Runbook, execution: Execution | None) -> str:
+    doc = runbook.artifact or {}
+    lines = ["=== Runbook Execution Results ==="]
+    lines.append(f"Incident Type: {doc.get('incident_type', '?')}")
+    lines.append(f"Affected System: {doc.get('affected_system', '?')}")
+    lines.append(f"Confidence: {float(doc.get('confidence', 0)) * 100:.1f}%")
+    lines.append(
+        f"Runbook: v{runbook.version} by {runbook.get_author_display() or '?'}"
+        f" ({runbook.status}), sha256 {runbook.artifact_sha256[:12]}"
+    )
+    lines.append("Hypotheses:")
+    lines.extend(f"  - {h}" for h in doc.get("hypotheses", []))
+    lines.append("Check Results:")
+    if execution is None:
+        lines.append("  (not run)")
+    elif execution.error:
+        lines.append(f"  REFUSED: {execution.error}")
+    else:
+        for run in execution.check_runs.all():
+            lines.append(f"  [{run.outcome.upper()}] {run.check_id}: {run.summary}")
+    lines.append("Recommended Actions:")
+    requests = {r.action_id: r for r in runbook.action_requests.all()}
+    for step in doc.get("recommended_actions", []):
+        request = requests.get(step.get("id"))
+        label = _action_label(request) if request else "NOT PROPOSED"
+        lines.append(f"  - {step.get('id')}: {step.get('action')} [{label}]")
+    lines.append(f"Rollback Plan: {doc.get('rollback_plan', '')}")
+    return "\n".join(lines)
+
+
+def diff_outcomes(before: Execution | None, after: Execution) -> list[str]:
+    """What changed between two executions of the same runbook, check by check."""
+    if before is None:
+        return ["(no earlier run to compare with)"]
+    old: dict[str, CheckRun] = {c.check_id: c for c in before.check_runs.all()}
+    lines = []
+    for run in after.check_runs.all():
+        prev = old.pop(run.check_id, None)
+        if prev is None:
+            lines.append(f"  + {run.check_id}: new, [{run.outcome.upper()}]")
+        elif prev.outcome != run.outcome:
+            lines.append(
+                f"  ~ {run.check_id}: {prev.outcome.upper()} → {run.outcome.upper()}: {run.summary}"
+            )
+        elif prev.summary != run.summary:
+            lines.append(
+                f"  ~ {run.check_id}: [{run.outcome.upper()}] {prev.summary} → {run.summary}"
+            )
+        else:
+            lines.append(f"  = {run.check_id}: [{run.outcome.upper()}] unchanged")
+    lines.extend(f"  - {cid}: no longer run" for cid in old)
+    return lines

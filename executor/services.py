@@ -1,0 +1,486 @@
+"""Verbs for executions and action requests. Views, admin, tasks and commands call these.
+
+Every status change of an action request goes through `_transition`, a
+conditional UPDATE, so two approvers or two workers can never make the same move.
+"""
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from incidents.choices import TimelineKind
+from incidents.events import timeline_record
+from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
+from runbooks.choices import RunbookStatus
+from runbooks.models import Runbook
+from runbooks.validation import validate_runbook
+
+from .choices import (
+    ACTION_TRANSITIONS,
+    ActionStatus,
+    CheckOutcome,
+    Decision,
+    ExecutionStatus,
+    Safety,
+    StepKind,
+)
+from .engine import prepare_step, run_checks, run_step
+from .models import ActionRequest, Approval, CheckRun, Execution
+
+logger = logging.getLogger(__name__)
+
+
+class ExecutorError(Exception):
+    """A request the rules refuse; the message is meant for the person who asked."""
+
+
+# --- executions ----------------------------------------------------------------
+
+
+def _load_verified(runbook: Runbook) -> dict:
+    """The artifact as stored, refused if tampered with or no longer valid."""
+    if runbook.status != RunbookStatus.READY or not runbook.artifact_key:
+        raise ExecutorError(f"runbook v{runbook.version} is {runbook.status}, not ready")
+    try:
+        document = artifact_load(key=runbook.artifact_key, expected_sha256=runbook.artifact_sha256)
+    except (ArtifactTampered, ArtifactMissing) as exc:
+        raise ExecutorError(str(exc)) from exc
+    issues = validate_runbook(document)
+    if issues:
+        raise ExecutorError(
+            "stored artifact fails the contract: " + "; ".join(str(i) for i in issues[:5])
+        )
+    return document
+
+
+def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
+    """Re-verify the stored runbook, run its checks, and (first run) propose its actions."""
+    runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+    incident = runbook.incident
+    execution = Execution.objects.create(runbook=runbook, trigger=trigger)
+    try:
+        document = _load_verified(runbook)
+    except ExecutorError as exc:
+        with transaction.atomic():
+            Execution.objects.filter(pk=execution.pk).update(
+                status=ExecutionStatus.REFUSED, error=str(exc), finished_at=timezone.now()
+            )
+            timeline_record(
+                incident=incident,
+                kind=TimelineKind.EXECUTION_REFUSED,
+                actor=actor,
+                actor_label="executor",
+                message=f"Refused to run runbook v{runbook.version}: {exc}",
+                payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+            )
+        execution.refresh_from_db()
+        return execution
+
+    timeline_record(
+        incident=incident,
+        kind=TimelineKind.CHECKS_STARTED,
+        actor=actor,
+        actor_label="executor",
+        message=f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
+        payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+    )
+    steps = [
+        prepare_step(step=step, position=i, kind=StepKind.CHECK, service=incident.service)
+        for i, step in enumerate(document["checks"])
+    ]
+    outcomes = run_checks(steps)
+    with transaction.atomic():
+        CheckRun.objects.bulk_create(
+            [
+                CheckRun(
+                    execution=execution,
+                    check_id=o.step.step_id,
+                    action=o.step.action,
+                    params=o.step.params,
+                    target=o.step.target.name if o.step.target else "",
+                    outcome=o.outcome,
+                    summary=o.summary,
+                    output=o.output,
+                    data=o.data,
+                    duration_ms=o.duration_ms,
+                    position=o.step.position,
+                )
+                for o in outcomes
+            ]
+        )
+        Execution.objects.filter(pk=execution.pk).update(
+            status=ExecutionStatus.DONE, finished_at=timezone.now()
+        )
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.CHECKS_DONE,
+            actor=actor,
+            actor_label="executor",
+            message="Checks done: "
+            + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
+            payload={"runbook_id": runbook.pk, "execution_id": execution.pk, "counts": counts},
+        )
+        if trigger == "pipeline":
+            action_requests_create(runbook=runbook, document=document)
+    execution.refresh_from_db()
+    return execution
+
+
+def execution_mark_failed(*, execution_id: int, error: str) -> None:
+    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+        status=ExecutionStatus.FAILED, error=error[:4000], finished_at=timezone.now()
+    )
+
+
+# --- action requests ------------------------------------------------------------
+
+
+def _approval_reason(safety: str, marked_safe: bool) -> str:
+    if safety == Safety.DESTRUCTIVE:
+        return "destructive action: the registry always requires approval"
+    if not marked_safe:
+        return "the runbook marked this action unsafe"
+    return ""
+
+
+def action_requests_create(*, runbook: Runbook, document: dict) -> list[ActionRequest]:
+    """One request per recommended action, with its dry-run plan; idempotent per runbook."""
+    incident = runbook.incident
+    created: list[ActionRequest] = []
+    now = timezone.now()
+    for i, step in enumerate(document["recommended_actions"]):
+        prepared = prepare_step(
+            step=step, position=i, kind=StepKind.ACTION, service=incident.service
+        )
+        spec = prepared.spec
+        marked_safe = step.get("safe") is True
+        safety = spec.safety if spec else ""
+        if prepared.blocked:
+            status, reason, plan = ActionStatus.BLOCKED, "", ""
+        else:
+            reason = _approval_reason(safety, marked_safe)
+            status = ActionStatus.AWAITING_APPROVAL if reason else ActionStatus.PROPOSED
+            try:
+                plan = spec.plan(prepared.params, prepared.target)
+            except Exception as exc:  # a plan that cannot be made is shown as such
+                plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
+        try:
+            with transaction.atomic():
+                request = ActionRequest.objects.create(
+                    runbook=runbook,
+                    incident=incident,
+                    action_id=prepared.step_id,
+                    action=prepared.action,
+                    params=prepared.params,
+                    target=prepared.target.name if prepared.target else "",
+                    safety=safety,
+                    runbook_marked_safe=marked_safe,
+                    rationale=str(step.get("rationale", ""))[:2000],
+                    approval_reason=reason,
+                    status=status,
+                    plan=str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT],
+                    error=prepared.blocked,
+                    requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
+                    expires_at=(now + approval_ttl(incident.severity))
+                    if status == ActionStatus.AWAITING_APPROVAL
+                    else None,
+                )
+        except IntegrityError:
+            continue  # already proposed for this runbook
+        created.append(request)
+    if created:
+        by_status: dict[str, int] = {}
+        for r in created:
+            by_status[r.status] = by_status.get(r.status, 0) + 1
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.ACTION_PROPOSED,
+            actor_label="executor",
+            message=f"{len(created)} actions proposed: "
+            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items())),
+            payload={
+                "runbook_id": runbook.pk,
+                "actions": [
+                    {
+                        "id": r.pk,
+                        "action_id": r.action_id,
+                        "action": r.action,
+                        "status": r.status,
+                        "reason": r.approval_reason or r.error,
+                    }
+                    for r in created
+                ],
+            },
+        )
+    return created
+
+
+def approval_ttl(severity: str) -> timedelta:
+    minutes = getattr(settings, "APPROVAL_TTL_MINUTES", {}).get(
+        severity, {"SEV1": 15, "SEV2": 60, "SEV3": 240, "SEV4": 1440}.get(severity, 240)
+    )
+    return timedelta(minutes=minutes)
+
+
+def _transition(
+    request: ActionRequest, to_status: str, *, from_statuses: list[str] | None = None, **fields: Any
+) -> bool:
+    """Apply a move of the transition table as a conditional UPDATE; True if this caller won."""
+    sources = from_statuses or [
+        s for s, targets in ACTION_TRANSITIONS.items() if to_status in targets
+    ]
+    sources = [s for s in sources if to_status in ACTION_TRANSITIONS[s]]
+    updated = ActionRequest.objects.filter(pk=request.pk, status__in=sources).update(
+        status=to_status, updated_at=timezone.now(), **fields
+    )
+    return bool(updated)
+
+
+def _record_status(request: ActionRequest, message: str, actor: Any = None, **payload: Any) -> None:
+    timeline_record(
+        incident=request.incident_id,
+        kind=TimelineKind.ACTION_STATUS,
+        actor=actor,
+        actor_label="" if actor else "executor",
+        message=message,
+        payload={"action_request_id": request.pk, "action": request.action, **payload},
+    )
+
+
+def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> ActionRequest:
+    """A responder runs a safe action: proposed → running, executed once on the worker."""
+    from .tasks import run_action_task
+
+    with transaction.atomic():
+        request = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
+        if request.status == ActionStatus.AWAITING_APPROVAL:
+            raise ExecutorError("This action needs approval before it can run.")
+        if request.status != ActionStatus.PROPOSED:
+            raise ExecutorError(
+                f"This action is {request.get_status_display().lower()}; it cannot be run now."
+            )
+        if request.safety == Safety.DESTRUCTIVE or not request.runbook_marked_safe:
+            raise ExecutorError("This action needs approval before it can run.")
+        if not _transition(
+            request,
+            ActionStatus.RUNNING,
+            from_statuses=[ActionStatus.PROPOSED],
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            requested_at=timezone.now(),
+        ):
+            raise ExecutorError("Someone else started this action meanwhile.")
+        _record_status(request, f"{request.action_id} ({request.action}) started", actor)
+        transaction.on_commit(lambda: run_action_task.delay(request.pk))
+    request.refresh_from_db()
+    return request
+
+
+def action_request_execute(*, action_request_id: int) -> ActionRequest:
+    """Worker side: run the action at most once, whatever retries or redeliveries happen."""
+    # The claim: only the caller that sets started_at runs the action.
+    claimed = ActionRequest.objects.filter(
+        pk=action_request_id, status=ActionStatus.RUNNING, started_at__isnull=True
+    ).update(started_at=timezone.now())
+    request = ActionRequest.objects.select_related("incident").get(pk=action_request_id)
+    if not claimed:
+        return request
+    prepared = prepare_step(
+        step={"id": request.action_id, "action": request.action, "params": request.params},
+        position=0,
+        kind=StepKind.ACTION,
+        service=request.incident.service,
+    )
+    started = time.monotonic()
+    outcome = run_step(prepared, timeout=getattr(settings, "EXECUTOR_ACTION_TIMEOUT", 60.0))
+    succeeded = outcome.outcome in (CheckOutcome.OK, CheckOutcome.WARN)
+    result = {
+        "outcome": outcome.outcome,
+        "summary": outcome.summary,
+        "output": outcome.output,
+        "data": outcome.data,
+    }
+    with transaction.atomic():
+        _transition(
+            request,
+            ActionStatus.SUCCEEDED if succeeded else ActionStatus.FAILED,
+            from_statuses=[ActionStatus.RUNNING],
+            result=result,
+            error="" if succeeded else outcome.summary,
+            finished_at=timezone.now(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        verb = "succeeded" if succeeded else "failed"
+        _record_status(
+            request,
+            f"{request.action_id} ({request.action}) {verb}: {outcome.summary}",
+            outcome=outcome.outcome,
+        )
+    request.refresh_from_db()
+    return request
+
+
+def _can_approve(user: Any) -> bool:
+    return bool(
+        user
+        and getattr(user, "is_authenticated", False)
+        and user.has_perm("executor.approve_actionrequest")
+    )
+
+
+def approvals_required(request: ActionRequest) -> int:
+    if request.safety == Safety.DESTRUCTIVE and request.incident.severity in ("SEV1", "SEV2"):
+        return max(1, int(getattr(settings, "APPROVALS_REQUIRED_DESTRUCTIVE", 1)))
+    return 1
+
+
+def action_request_approve(
+    *, action_request: ActionRequest, approver: Any, reason: str = ""
+) -> ActionRequest:
+    """Record an approval; with enough of them the action is queued to run exactly once."""
+    from .tasks import run_action_task
+
+    if not _can_approve(approver):
+        raise ExecutorError("You do not have permission to approve actions.")
+    with transaction.atomic():
+        request = (
+            ActionRequest.objects.select_for_update()
+            .select_related("incident")
+            .get(pk=action_request.pk)
+        )
+        if request.status == ActionStatus.EXPIRED or (
+            request.status == ActionStatus.AWAITING_APPROVAL
+            and request.expires_at
+            and request.expires_at <= timezone.now()
+        ):
+            raise ExecutorError("This request has expired; ask for approval again.")
+        if request.status != ActionStatus.AWAITING_APPROVAL:
+            raise ExecutorError(
+                f"This request is {request.get_status_display().lower()}; it cannot be approved."
+            )
+        if request.requested_by_id and request.requested_by_id == approver.pk:
+            raise ExecutorError("You asked for this action; someone else must approve it.")
+        if request.approvals.filter(approver=approver).exists():
+            raise ExecutorError("You have already approved this request.")
+        Approval.objects.create(
+            action_request=request,
+            approver=approver,
+            decision=Decision.APPROVE,
+            reason=reason[:2000],
+        )
+        timeline_record(
+            incident=request.incident_id,
+            kind=TimelineKind.APPROVAL,
+            actor=approver,
+            message=f"{approver.get_username()} approved {request.action_id} ({request.action})",
+            payload={"action_request_id": request.pk, "decision": Decision.APPROVE},
+        )
+        approvals = request.approvals.filter(decision=Decision.APPROVE).count()
+        enough = approvals >= approvals_required(request)
+        if enough and _transition(
+            request, ActionStatus.APPROVED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
+        ):
+            _transition(request, ActionStatus.RUNNING, from_statuses=[ActionStatus.APPROVED])
+            transaction.on_commit(lambda: run_action_task.delay(request.pk))
+    request.refresh_from_db()
+    return request
+
+
+def action_request_reject(
+    *, action_request: ActionRequest, approver: Any, reason: str
+) -> ActionRequest:
+    if not _can_approve(approver):
+        raise ExecutorError("You do not have permission to reject actions.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ExecutorError("Say why you reject it: a reason is required.")
+    with transaction.atomic():
+        request = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
+        if request.status != ActionStatus.AWAITING_APPROVAL:
+            raise ExecutorError(
+                f"This request is {request.get_status_display().lower()}; it cannot be rejected."
+            )
+        if not _transition(
+            request, ActionStatus.REJECTED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
+        ):
+            raise ExecutorError("This request changed meanwhile; reload it.")
+        Approval.objects.create(
+            action_request=request,
+            approver=approver,
+            decision=Decision.REJECT,
+            reason=reason[:2000],
+        )
+        timeline_record(
+            incident=request.incident_id,
+            kind=TimelineKind.APPROVAL,
+            actor=approver,
+            message=f"{approver.get_username()} rejected {request.action_id} ({request.action}): {reason[:300]}",
+            payload={"action_request_id": request.pk, "decision": Decision.REJECT},
+        )
+    request.refresh_from_db()
+    return request
+
+
+def action_requests_expire(*, now=None) -> int:
+    """Pending requests past their expiry become expired; returns how many."""
+    now = now or timezone.now()
+    expired = 0
+    for request in ActionRequest.objects.filter(
+        status=ActionStatus.AWAITING_APPROVAL, expires_at__lte=now
+    ):
+        with transaction.atomic():
+            if _transition(
+                request, ActionStatus.EXPIRED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
+            ):
+                expired += 1
+                _record_status(
+                    request, f"Approval request for {request.action_id} expired unanswered"
+                )
+    return expired
+
+
+def sweep_stale(*, now=None) -> dict[str, int]:
+    """Rows left behind by a dead worker say so instead of staying busy forever."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.EXECUTOR_STALE_AFTER_SECONDS)
+    from runbooks.services import runbook_mark_failed
+
+    counts = {"runbooks": 0, "executions": 0, "actions_lost": 0, "actions_requeued": 0}
+    for rb_id in Runbook.objects.filter(
+        status__in=[RunbookStatus.GENERATING, RunbookStatus.QUEUED], updated_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        runbook_mark_failed(runbook_id=rb_id, error="worker lost during generation; regenerate it")
+        counts["runbooks"] += 1
+    counts["executions"] = Execution.objects.filter(
+        status=ExecutionStatus.RUNNING, started_at__lt=cutoff
+    ).update(status=ExecutionStatus.FAILED, error="worker lost while checks ran", finished_at=now)
+    for request in ActionRequest.objects.filter(status=ActionStatus.RUNNING, started_at__lt=cutoff):
+        with transaction.atomic():
+            if _transition(
+                request,
+                ActionStatus.FAILED,
+                from_statuses=[ActionStatus.RUNNING],
+                error="worker lost: outcome unknown, verify before retrying",
+                finished_at=now,
+            ):
+                counts["actions_lost"] += 1
+                _record_status(
+                    request,
+                    f"{request.action_id}: worker lost: outcome unknown, verify before retrying",
+                )
+    # Queued but never claimed: it provably did not start, so it is safe to queue again.
+    from .tasks import run_action_task
+
+    for pk in ActionRequest.objects.filter(
+        status=ActionStatus.RUNNING, started_at__isnull=True, updated_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        run_action_task.delay(pk)
+        counts["actions_requeued"] += 1
+    return counts

@@ -1,0 +1,126 @@
+"""The engine: boundary checks before anything runs, parallel checks with deadlines."""
+
+import threading
+import time
+
+import pytest
+
+from executor.choices import CheckOutcome, StepKind
+from executor.engine import prepare_step, run_checks
+
+
+def _respond_after(delay: float, release: threading.Event | None = None):
+    def handle(req) -> None:
+        if release is not None:
+            release.wait(delay)
+        else:
+            time.sleep(delay)  # the server under test is slow on purpose
+        body = b'{"status":"ok"}'
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    return handle
+
+
+@pytest.fixture
+def http_targets(settings):
+    def configure(**targets: str) -> None:
+        settings.EXECUTOR_TARGETS = {
+            name: {"kind": "http", "url": url, "secret_env": ""} for name, url in targets.items()
+        }
+
+    return configure
+
+
+def _check(step_id: str, action: str, **params) -> dict:
+    return {"id": step_id, "action": action, "params": params}
+
+
+def test_eight_slow_checks_run_in_parallel(http_server, http_targets, settings):
+    settings.EXECUTOR_MAX_PARALLEL_CHECKS = 8
+    http_targets(slow=http_server(_respond_after(0.3)) + "/healthz")
+    steps = [
+        prepare_step(step=_check(f"c{i}", "http.health_check", target="slow"), position=i,
+                     kind=StepKind.CHECK)
+        for i in range(8)
+    ]
+    started = time.monotonic()
+    outcomes = run_checks(steps, timeout=5)
+    elapsed = time.monotonic() - started
+    assert [o.outcome for o in outcomes] == [CheckOutcome.OK] * 8
+    assert all(o.duration_ms >= 290 for o in outcomes)
+    # Serially this would take 2.4 s.
+    assert elapsed < 1.0, f"8 × 300 ms checks took {elapsed:.2f}s"
+
+
+def test_a_hung_target_times_out_and_the_others_complete(http_server, http_targets):
+    release = threading.Event()
+    http_targets(
+        hung=http_server(_respond_after(30, release)) + "/healthz",
+        fine=http_server(_respond_after(0)) + "/healthz",
+    )
+    steps = [
+        prepare_step(step=_check("hung", "http.health_check", target="hung"), position=0,
+                     kind=StepKind.CHECK),
+        prepare_step(step=_check("fine", "http.health_check", target="fine"), position=1,
+                     kind=StepKind.CHECK),
+    ]
+    started = time.monotonic()
+    try:
+        outcomes = run_checks(steps, timeout=0.5)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 2.0
+    assert outcomes[0].outcome == CheckOutcome.TIMEOUT
+    assert outcomes[1].outcome == CheckOutcome.OK
+
+
+def test_unreachable_target_is_an_error_not_a_crash(http_targets):
+    from conftest import free_port
+
+    http_targets(gone=f"http://127.0.0.1:{free_port()}/healthz")
+    step = prepare_step(step=_check("gone", "http.health_check", target="gone"), position=0,
+                        kind=StepKind.CHECK)
+    [outcome] = run_checks([step], timeout=2)
+    assert outcome.outcome == CheckOutcome.ERROR
+    assert outcome.summary
+
+
+@pytest.mark.parametrize(
+    ("step", "kind", "reason"),
+    [
+        (_check("x", "shell.exec", command="rm -rf /"), StepKind.CHECK, "not an allowed action"),
+        (_check("x", "database.kill_query", pid=1), StepKind.CHECK, "is not a check step"),
+        (_check("x", "database.table_stats", table="users; DROP TABLE users"), StepKind.CHECK,
+         "refused parameters"),
+        (_check("x", "database.table_stats", table="t", extra="x"), StepKind.CHECK,
+         "refused parameters"),
+        (_check("x", "database.table_stats", table="t", target="nowhere"), StepKind.CHECK,
+         "no target named 'nowhere'"),
+        (_check("x", "metrics.query", query="up"), StepKind.CHECK, "no target configured"),
+    ],
+)
+def test_steps_are_blocked_before_anything_runs(step, kind, reason, settings):
+    settings.EXECUTOR_TARGETS = {}
+    prepared = prepare_step(step=step, position=0, kind=kind)
+    assert reason in prepared.blocked
+    [outcome] = run_checks([prepared])
+    assert outcome.outcome == CheckOutcome.BLOCKED
+    assert reason in outcome.summary
+
+
+def test_allow_list_narrows_the_registry(settings):
+    settings.EXECUTOR_ALLOWED_ACTIONS = ["http.health_check"]
+    prepared = prepare_step(step=_check("t", "database.table_stats", table="t"), position=0,
+                            kind=StepKind.CHECK)
+    assert "not an allowed action" in prepared.blocked
+
+
+def test_wrong_target_kind_is_blocked(http_targets):
+    http_targets(web="http://127.0.0.1:1/")
+    prepared = prepare_step(step=_check("t", "database.table_stats", table="t", target="web"),
+                            position=0, kind=StepKind.CHECK)
+    assert "is a http target" in prepared.blocked

@@ -1,0 +1,192 @@
+"""Action requests: the registry decides safety, transitions are exclusive, approvals guarded."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.utils import timezone
+
+from executor import services
+from executor.choices import ActionStatus, ExecutionStatus
+from executor.models import ActionRequest
+from incidents.choices import TimelineKind
+from incidents.tests.factories import IncidentFactory, UserFactory
+from runbooks.tests.factories import ready_runbook, sample_document
+
+# Real commits, so work queued with on_commit runs (inline: eager).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _action(step_id: str, action: str, *, safe: bool, **params) -> dict:
+    return {"id": step_id, "action": action, "safe": safe, "params": params,
+            "rationale": "because"}
+
+
+def _approver(username: str = "approver"):
+    user = UserFactory(username=username)
+    user.user_permissions.add(Permission.objects.get(codename="approve_actionrequest"))
+    return type(user).objects.get(pk=user.pk)  # fresh permission cache
+
+
+def _requests_for(document: dict) -> dict[str, ActionRequest]:
+    runbook = ready_runbook(document)
+    execution = services.execution_run(runbook_id=runbook.pk)
+    assert execution.status == ExecutionStatus.DONE
+    return {r.action_id: r for r in runbook.action_requests.all()}
+
+
+def test_registry_overrides_claudes_safe_flag(settings):
+    settings.EXECUTOR_TARGETS = {"db": {"kind": "postgres", "url": "postgresql://127.0.0.1:1/x"}}
+    doc = sample_document(recommended_actions=[
+        _action("kill_query", "database.kill_query", safe=True, older_than_seconds=30),
+        _action("notify_ok", "alert.notify", safe=True, message="hi"),
+        _action("notify_careful", "alert.notify", safe=False, message="hi"),
+    ])
+    reqs = _requests_for(doc)
+    assert reqs["kill_query"].status == ActionStatus.AWAITING_APPROVAL
+    assert "destructive" in reqs["kill_query"].approval_reason
+    assert reqs["kill_query"].expires_at is not None
+    assert reqs["notify_ok"].status == ActionStatus.PROPOSED
+    assert reqs["notify_careful"].status == ActionStatus.AWAITING_APPROVAL
+    assert "unsafe" in reqs["notify_careful"].approval_reason
+
+
+def test_unknown_and_injected_actions_are_blocked():
+    doc = sample_document(recommended_actions=[
+        _action("rm", "shell.exec", safe=True, command="rm -rf /"),
+        _action("analyze", "database.analyze_table", safe=True, table="users; DROP TABLE users"),
+    ])
+    reqs = _requests_for(doc)
+    assert reqs["rm"].status == ActionStatus.BLOCKED
+    assert "not an allowed action" in reqs["rm"].error
+    assert reqs["analyze"].status == ActionStatus.BLOCKED
+    assert "refused parameters" in reqs["analyze"].error
+    assert reqs["analyze"].plan == ""  # no dry-run was even attempted
+    with pytest.raises(services.ExecutorError):
+        services.action_request_run(action_request=reqs["analyze"])
+
+
+def test_tampered_artifact_is_refused():
+    runbook = ready_runbook()
+    storage = storages["artifacts"]
+    doc = dict(runbook.artifact)
+    doc["checks"] = [{"id": "evil", "action": "database.kill_query", "params": {"pid": 1}}]
+    storage.delete(runbook.artifact_key)
+    storage.save(runbook.artifact_key, ContentFile(b'{"tampered": true}'))
+    execution = services.execution_run(runbook_id=runbook.pk)
+    assert execution.status == ExecutionStatus.REFUSED
+    assert "refusing to run it" in execution.error
+    assert execution.check_runs.count() == 0
+    assert runbook.action_requests.count() == 0
+    assert runbook.incident.timeline.filter(kind=TimelineKind.EXECUTION_REFUSED).exists()
+
+
+def test_missing_artifact_is_refused():
+    runbook = ready_runbook()
+    storages["artifacts"].delete(runbook.artifact_key)
+    execution = services.execution_run(runbook_id=runbook.pk)
+    assert execution.status == ExecutionStatus.REFUSED
+    assert "cannot be read" in execution.error
+
+
+def test_safe_action_runs_once_when_a_responder_asks():
+    reqs = _requests_for(sample_document())
+    request = reqs["notify_team"]
+    responder = UserFactory()
+    request = services.action_request_run(action_request=request, actor=responder)
+    # Eager: the worker side already ran.
+    assert request.status == ActionStatus.SUCCEEDED, request.error
+    assert "Recorded on the incident timeline" in request.result["summary"]
+    assert request.started_at and request.finished_at
+    # A second click, a redelivered task: nothing runs again.
+    with pytest.raises(services.ExecutorError):
+        services.action_request_run(action_request=request, actor=responder)
+    again = services.action_request_execute(action_request_id=request.pk)
+    assert again.finished_at == request.finished_at
+    messages = list(request.incident.timeline.filter(kind=TimelineKind.ACTION_STATUS)
+                    .values_list("message", flat=True))
+    assert sum("succeeded" in m for m in messages) == 1
+
+
+def test_unsafe_action_cannot_be_run_without_approval():
+    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    request = _requests_for(doc)["n"]
+    with pytest.raises(services.ExecutorError, match="needs approval"):
+        services.action_request_run(action_request=request, actor=UserFactory())
+    request.refresh_from_db()
+    assert request.status == ActionStatus.AWAITING_APPROVAL
+
+
+def test_approval_rules_and_single_execution():
+    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    request = _requests_for(doc)["n"]
+    requester = _approver("requester")
+    ActionRequest.objects.filter(pk=request.pk).update(requested_by=requester)
+    request.refresh_from_db()
+
+    with pytest.raises(services.ExecutorError, match="permission"):
+        services.action_request_approve(action_request=request, approver=UserFactory())
+    with pytest.raises(services.ExecutorError, match="someone else must approve"):
+        services.action_request_approve(action_request=request, approver=requester)
+    with pytest.raises(services.ExecutorError, match="reason is required"):
+        services.action_request_reject(action_request=request, approver=_approver(), reason=" ")
+
+    request = services.action_request_approve(action_request=request, approver=_approver())
+    assert request.status == ActionStatus.SUCCEEDED
+    assert request.approvals.count() == 1
+    with pytest.raises(services.ExecutorError, match="cannot be approved"):
+        services.action_request_approve(action_request=request, approver=_approver("late"))
+
+
+def test_expired_request_cannot_be_approved():
+    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    request = _requests_for(doc)["n"]
+    ActionRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(services.ExecutorError, match="expired"):
+        services.action_request_approve(action_request=request, approver=_approver())
+    assert services.action_requests_expire() == 1
+    request.refresh_from_db()
+    assert request.status == ActionStatus.EXPIRED
+
+
+def test_rejection_is_final_and_recorded():
+    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    request = _requests_for(doc)["n"]
+    approver = _approver()
+    request = services.action_request_reject(action_request=request, approver=approver,
+                                             reason="wrong incident")
+    assert request.status == ActionStatus.REJECTED
+    assert request.approvals.get().reason == "wrong incident"
+    with pytest.raises(services.ExecutorError):
+        services.action_request_approve(action_request=request, approver=_approver("other"))
+
+
+def test_sweeper_marks_lost_actions_and_never_reruns_them(settings):
+    settings.EXECUTOR_STALE_AFTER_SECONDS = 60
+    request = _requests_for(sample_document())["notify_team"]
+    long_ago = timezone.now() - timedelta(hours=1)
+    # As a worker killed mid-run leaves it: running, claimed, never finished.
+    ActionRequest.objects.filter(pk=request.pk).update(status=ActionStatus.RUNNING,
+                                                       started_at=long_ago)
+    counts = services.sweep_stale()
+    assert counts["actions_lost"] == 1
+    request.refresh_from_db()
+    assert request.status == ActionStatus.FAILED
+    assert request.error == "worker lost: outcome unknown, verify before retrying"
+    again = services.action_request_execute(action_request_id=request.pk)
+    assert again.status == ActionStatus.FAILED and again.result == {}
+
+
+def test_action_requests_are_created_once_per_runbook():
+    runbook = ready_runbook()
+    services.execution_run(runbook_id=runbook.pk)
+    services.execution_run(runbook_id=runbook.pk)  # a redelivered pipeline task
+    services.execution_run(runbook_id=runbook.pk, trigger="replay")
+    assert runbook.action_requests.count() == 1
+    assert runbook.executions.count() == 3
+
+
+def test_incident_factory_is_usable():
+    assert IncidentFactory().pk

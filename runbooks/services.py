@@ -1,0 +1,182 @@
+"""Verbs for runbooks: request a new version, generate it, record the outcome."""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from incidents.choices import TimelineKind
+from incidents.events import timeline_record
+from incidents.models import Incident
+
+from .artifacts import artifact_store
+from .choices import RunbookAuthor, RunbookStatus
+from .models import Runbook
+
+logger = logging.getLogger(__name__)
+
+
+def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
+    """Create the next queued version and queue its generation once the caller commits."""
+    with transaction.atomic():
+        # Lock the incident so two requests cannot take the same version number.
+        Incident.objects.select_for_update().filter(pk=incident.pk).first()
+        latest = incident.runbooks.aggregate(v=Max("version"))["v"] or 0
+        runbook = Runbook.objects.create(
+            incident=incident,
+            version=latest + 1,
+            status=RunbookStatus.QUEUED,
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.RUNBOOK_QUEUED,
+            actor=actor,
+            message=f"Runbook v{runbook.version} queued",
+            payload={"runbook_id": runbook.pk, "version": runbook.version},
+        )
+        from .tasks import generate_runbook_task
+
+        transaction.on_commit(lambda: generate_runbook_task.delay(runbook.pk))
+    return runbook
+
+
+def _claim(runbook_id: int) -> bool:
+    """queued → generating, for exactly one caller."""
+    return bool(
+        Runbook.objects.filter(pk=runbook_id, status=RunbookStatus.QUEUED).update(
+            status=RunbookStatus.GENERATING, updated_at=timezone.now()
+        )
+    )
+
+
+def _context(incident: Incident) -> dict:
+    from executor.targets import configured_targets
+
+    recent = list(incident.timeline.order_by("-created_at").values_list("message", flat=True)[:20])
+    previous = incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
+    return {
+        "targets": [t.public() for t in configured_targets().values()],
+        "recent_events": recent,
+        "previous_runbook": previous.artifact if previous else None,
+    }
+
+
+def runbook_generate(*, runbook_id: int) -> Runbook:
+    """Generate, validate, store and record one queued runbook version.
+
+    Exactly one caller gets to generate a version; any other returns it as it is.
+    Afterwards the checks are queued on commit.
+    """
+    from .generation import generate_runbook_document
+
+    if not _claim(runbook_id):
+        return Runbook.objects.get(pk=runbook_id)
+    runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+    incident = runbook.incident
+    try:
+        result = generate_runbook_document(incident=incident, context=_context(incident))
+    except Exception as exc:
+        logger.exception("runbook %s generation failed", runbook_id)
+        return runbook_mark_failed(runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}")
+
+    usage = result.usage
+    common = {
+        "author": result.author,
+        "model_id": result.model_id[:100],
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "generated_at": timezone.now(),
+        "updated_at": timezone.now(),
+    }
+    with transaction.atomic():
+        if result.author == RunbookAuthor.OFFLINE and settings.ANTHROPIC_API_KEY and result.notes:
+            timeline_record(
+                incident=incident,
+                kind=TimelineKind.GENERATION_FALLBACK,
+                actor_label="offline",
+                message="Fell back to the offline planner: " + "; ".join(result.notes),
+                payload={"runbook_id": runbook.pk, "notes": result.notes},
+            )
+        if result.validation_errors or result.document is None:
+            errors = [i.as_dict() for i in result.validation_errors]
+            Runbook.objects.filter(pk=runbook.pk).update(
+                status=RunbookStatus.INVALID,
+                artifact=result.document,
+                validation_errors=errors,
+                error="The generated runbook does not match the contract.",
+                **common,
+            )
+            timeline_record(
+                incident=incident,
+                kind=TimelineKind.RUNBOOK_INVALID,
+                actor_label=result.author,
+                message=f"Runbook v{runbook.version} is invalid ({len(errors)} errors); "
+                "nothing was run",
+                payload={"runbook_id": runbook.pk, "errors": errors[:20]},
+            )
+            runbook.refresh_from_db()
+            return runbook
+
+        key, digest = artifact_store(
+            incident_id=incident.pk, version=runbook.version, data=result.document
+        )
+        Runbook.objects.filter(pk=runbook.pk).update(
+            status=RunbookStatus.READY,
+            artifact=result.document,
+            artifact_key=key,
+            artifact_sha256=digest,
+            validation_errors=[i.as_dict() for i in getattr(result, "step_errors", [])],
+            **common,
+        )
+        doc = result.document
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.RUNBOOK_READY,
+            actor_label=result.author,
+            message=(
+                f"Runbook v{runbook.version} ready ({result.author}): {doc['incident_type']} on "
+                f"{doc['affected_system']}, confidence {doc['confidence']:.0%}, "
+                f"{len(doc['checks'])} checks, {len(doc['recommended_actions'])} actions"
+            ),
+            payload={
+                "runbook_id": runbook.pk,
+                "sha256": digest,
+                "key": key,
+                "notes": result.notes,
+                "usage": {
+                    "input": usage.input_tokens,
+                    "output": usage.output_tokens,
+                    "cache_read": usage.cache_read_tokens,
+                    "cache_write": usage.cache_write_tokens,
+                },
+            },
+        )
+        from executor.tasks import execute_runbook_task
+
+        transaction.on_commit(lambda: execute_runbook_task.delay(runbook.pk))
+    runbook.refresh_from_db()
+    return runbook
+
+
+def runbook_mark_failed(*, runbook_id: int, error: str) -> Runbook:
+    """Any non-final state → failed, with the reason on the timeline."""
+    with transaction.atomic():
+        updated = Runbook.objects.filter(
+            pk=runbook_id, status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
+        ).update(status=RunbookStatus.FAILED, error=error[:4000], updated_at=timezone.now())
+        runbook = Runbook.objects.get(pk=runbook_id)
+        if updated:
+            timeline_record(
+                incident=runbook.incident_id,
+                kind=TimelineKind.RUNBOOK_FAILED,
+                actor_label="worker",
+                message=f"Runbook v{runbook.version} failed: {error[:300]}",
+                payload={"runbook_id": runbook_id},
+            )
+    return runbook

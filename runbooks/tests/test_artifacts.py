@@ -1,0 +1,52 @@
+"""Artifacts: canonical, content-addressed, immutable, checked on the way back."""
+
+import json
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+
+from conftest import s3_create_bucket, s3_storage_settings
+from runbooks.artifacts import (
+    ArtifactTampered,
+    artifact_load,
+    artifact_store,
+    canonical_bytes,
+    sha256_hex,
+)
+from runbooks.tests.factories import sample_document
+
+
+def test_canonical_bytes_do_not_depend_on_key_order():
+    a = {"b": 1, "a": {"d": 2, "c": [3, "é"]}}
+    b = json.loads(json.dumps({"a": {"c": [3, "é"], "d": 2}, "b": 1}))
+    assert canonical_bytes(a) == canonical_bytes(b)
+    assert canonical_bytes(a) == '{"a":{"c":[3,"é"],"d":2},"b":1}'.encode()
+
+
+def _round_trip():
+    doc = sample_document()
+    key, digest = artifact_store(incident_id=7, version=2, data=doc)
+    assert key == f"runbooks/7/2-{digest}.json"
+    assert digest == sha256_hex(canonical_bytes(doc))
+    assert artifact_load(key=key, expected_sha256=digest) == doc
+    # Writing the same content again is a no-op, not a second object.
+    assert artifact_store(incident_id=7, version=2, data=doc) == (key, digest)
+    storage = storages["artifacts"]
+    storage.delete(key)
+    storage.save(key, ContentFile(canonical_bytes({**doc, "confidence": 0.99})))
+    with pytest.raises(ArtifactTampered):
+        artifact_load(key=key, expected_sha256=digest)
+
+
+def test_round_trip_on_the_configured_storage():
+    _round_trip()
+
+
+def test_round_trip_on_an_s3_server(s3_server, settings):
+    s3_create_bucket(s3_server, "artifacts-roundtrip")
+    stores = dict(settings.STORAGES)
+    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-roundtrip")
+    settings.STORAGES = stores
+    assert type(storages["artifacts"]).__name__ == "S3Storage"
+    _round_trip()
