@@ -1,0 +1,4 @@
+"""The ops web UI's routes."""
+
+app_name = "incidents"
+urlpatterns: list = []
