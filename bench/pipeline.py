@@ -1,0 +1,229 @@
+"""Declaration → "checks done", offline and with Claude over a fake transport.
+
+Each figure is printed as a ratio to an empty Celery task's round trip on the
+same broker, measured in the same run, because absolute times drift on a
+shared machine.
+
+    uv run python bench/pipeline.py [--runs 20]
+
+Uses PostgreSQL (database ir_bench, created and dropped) and Redis with a real
+worker process when they answer on 127.0.0.1; otherwise SQLite and eager tasks.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS = "redis://127.0.0.1:6379/14"
+TEXT = "Checkout database connection pool exhausted: too many connections, requests time out"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class _Claude(BaseHTTPRequestHandler):
+    """Answers POST /v1/messages at once with a recorded-shape Messages API response."""
+
+    document: dict = {}
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(
+            {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-bench",
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "content": [{"type": "text", "text": json.dumps(self.document)}],
+                "usage": {
+                    "input_tokens": 2400,
+                    "output_tokens": 600,
+                    "cache_read_input_tokens": 2000,
+                    "cache_creation_input_tokens": 0,
+                },
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the demo http target's /healthz
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve() -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Claude)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _start_worker(env: dict, log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "incident_response",
+            "worker",
+            "-Q",
+            "default,executor",
+            "-c",
+            "4",
+            "--pool",
+            "threads",
+            "-l",
+            "warning",
+            "-n",
+            f"bench-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "a"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    from incident_response.celery import app
+
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"worker did not start; see {log}")
+    return proc
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="ir-bench-"))
+    base = _serve()
+    use_services = _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 6379)
+    env = {
+        "DATA_DIR": str(tmp),
+        "SITE_URL": base,
+        "EXECUTOR_DEMO_TARGETS": "true",
+        "ANTHROPIC_BASE_URL": base,
+        "ANTHROPIC_MAX_RETRIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    if use_services:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS ir_bench")
+            conn.execute("CREATE DATABASE ir_bench")
+        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/ir_bench"
+        env["REDIS_URL"] = REDIS
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incident_response.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from incident_response.celery import noop
+    from incidents.selectors import pipeline_finished
+    from incidents.services import incident_declare
+    from runbooks.generation.offline import plan_offline
+
+    call_command("migrate", verbosity=0)
+    from incidents.models import Incident
+
+    _Claude.document = plan_offline(
+        incident=Incident(title=TEXT, description=TEXT, service="checkout")
+    )
+    mode = "PostgreSQL + Redis + worker process" if use_services else "SQLite + eager tasks"
+    print(f"bench/pipeline.py: {args.runs} runs each, {mode}")
+
+    def round_trips() -> list[float]:
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            noop.delay().get(timeout=30) if not settings.CELERY_TASK_ALWAYS_EAGER else noop.apply()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    def declarations(claude: bool) -> list[float]:
+        settings.ANTHROPIC_API_KEY = "bench-key" if claude else ""
+        times = []
+        for i in range(args.runs):
+            t0 = time.perf_counter()
+            incident = incident_declare(description=f"{TEXT} ({i})", service="checkout")
+            runbook, execution = pipeline_finished(incident=incident, timeout=120)
+            times.append(time.perf_counter() - t0)
+            want = "claude" if claude else "offline"
+            if runbook is None or runbook.author != want or execution is None:
+                raise SystemExit(
+                    f"run {i}: pipeline did not finish as {want}: {runbook and runbook.error}"
+                )
+        return times
+
+    results: dict[str, list[float]] = {}
+    for label, claude in (("offline planner", False), ("claude, fake transport", True)):
+        worker = None
+        if use_services:
+            worker_env = dict(os.environ, ANTHROPIC_API_KEY="bench-key" if claude else "")
+            worker = _start_worker(worker_env, tmp / "worker.log")
+        try:
+            results.setdefault("noop", []).extend(round_trips())
+            results[label] = declarations(claude)
+        finally:
+            _stop(worker)
+
+    noop_median = statistics.median(results["noop"])
+    print(f"{'measure':<28}{'median ms':>10}{'p95 ms':>10}{'× noop task':>13}")
+    for label, times in results.items():
+        times = sorted(times)
+        p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+        median = statistics.median(times)
+        print(f"{label:<28}{median * 1000:>10.1f}{p95 * 1000:>10.1f}{median / noop_median:>13.1f}")
+    print("(declaration → checks done, each as a multiple of an empty task's broker round trip)")
+    if use_services:
+        from django.db import connections
+
+        connections.close_all()
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS ir_bench WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
