@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
 from incidents.models import Incident
@@ -124,3 +126,78 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver} on {self.action_request}"
+
+
+class Target(models.Model):
+    """Somewhere a step can run. Secrets stay in the environment: only the variable's name is here."""
+
+    class Kind(models.TextChoices):
+        POSTGRES = "postgres", "PostgreSQL"
+        SQLITE = "sqlite", "SQLite"
+        REDIS = "redis", "Redis"
+        HTTP = "http", "HTTP endpoint"
+        PROMETHEUS = "prometheus", "Prometheus"
+        LOKI = "loki", "Loki"
+        SLACK = "slack", "Slack"
+        FLY = "fly", "Fly.io app"
+
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,62}$", "lowercase letters, digits, - and _")
+        ],
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    base = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Non-secret setting: host or URL without password, or the Fly app name.",
+    )
+    secret_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z][A-Z0-9_]*$", "an environment variable name")],
+        help_text="Name of the environment variable holding the secret (DSN with password, "
+        "token, webhook URL). The value itself never enters the database.",
+    )
+    options = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        from urllib.parse import urlsplit
+
+        if not self.base and not self.secret_env:
+            raise ValidationError("Give a base setting, the name of a secret variable, or both.")
+        if "://" in self.base and urlsplit(self.base).password:
+            raise ValidationError(
+                {"base": "Do not put a password here; name the variable that holds it instead."}
+            )
+
+
+class Service(models.Model):
+    """An entry of the service catalog: who owns it and where it runs."""
+
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9_.\-]{1,100}$", "letters, digits, . _ -")],
+    )
+    team = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    targets = models.ManyToManyField(Target, blank=True, related_name="services")
+    links = models.JSONField(
+        default=list, blank=True, help_text='Dashboards and docs: [{"label": "...", "url": "..."}]'
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

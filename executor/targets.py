@@ -34,6 +34,8 @@ class Target:
     @property
     def display_url(self) -> str:
         """The URL with any password taken out: safe for plans, logs and the timeline."""
+        if self.kind == "slack":
+            return f"slack:{self.name}"  # a webhook URL is itself the secret
         return redact_url(self.url)
 
     def public(self) -> dict:
@@ -76,14 +78,44 @@ def _builtin_targets() -> dict[str, Target]:
     return targets
 
 
+# Kinds whose connection string is itself the secret (password in a DSN, webhook URL).
+_SECRET_IS_URL = {"postgres", "redis", "slack"}
+
+
+def _from_row(row) -> Target:
+    secret_value = os.environ.get(row.secret_env, "") if row.secret_env else ""
+    url = secret_value if (row.kind in _SECRET_IS_URL and secret_value) else row.base
+    options = dict(row.options or {})
+    if row.kind == "fly" and row.base and "://" not in row.base:
+        options.setdefault("app", row.base)
+    return Target(row.name, row.kind, url, row.secret_env, options=options)
+
+
 def configured_targets() -> dict[str, Target]:
+    """Every target: built-in, then the environment's, then the catalog's (last one wins)."""
     targets = _builtin_targets()
     for name, conf in (getattr(settings, "EXECUTOR_TARGETS", {}) or {}).items():
         kind = (conf.get("kind") or "").lower()
         if kind not in KINDS:
-            continue  # an unknown kind is never a target; `readyz` reports it
+            continue  # an unknown kind is never a target
         targets[name] = Target(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
+    from .models import Target as TargetRow
+
+    for row in TargetRow.objects.filter(enabled=True):
+        targets[row.name] = _from_row(row)
     return targets
+
+
+def service_target_names(service: str) -> set[str] | None:
+    """The names of a catalog service's targets, or None when the service is not in the catalog."""
+    if not service:
+        return None
+    from .models import Service
+
+    row = Service.objects.filter(name=service).prefetch_related("targets").first()
+    if row is None:
+        return None
+    return {t.name for t in row.targets.all() if t.enabled}
 
 
 def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "") -> Target:
@@ -101,9 +133,11 @@ def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "
                 f"target {name!r} is a {target.kind} target; this step needs {' or '.join(kinds)}"
             )
         return target
-    # Prefer a real target over a demo one, then the name order for determinism.
+    # The service's own targets first, then real ones over demo ones, then by name.
+    own = service_target_names(service) or set()
     candidates = sorted(
-        (t for t in targets.values() if t.kind in kinds), key=lambda t: (t.demo, t.name)
+        (t for t in targets.values() if t.kind in kinds),
+        key=lambda t: (t.name not in own, t.demo, t.name),
     )
     if not candidates:
         raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")

@@ -8,6 +8,9 @@ import pytest
 from executor.choices import CheckOutcome, StepKind
 from executor.engine import prepare_step, run_checks
 
+# Targets come from the environment, settings and the catalog tables.
+pytestmark = pytest.mark.django_db
+
 
 def _respond_after(delay: float, release: threading.Event | None = None):
     def handle(req) -> None:

@@ -1,0 +1,64 @@
+"""Targets: from the environment and the catalog, secrets only by variable name."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from executor.models import Service
+from executor.models import Target as TargetRow
+from executor.results import StepBlocked
+from executor.targets import configured_targets, redact_url, resolve_target
+
+pytestmark = pytest.mark.django_db
+
+
+def test_catalog_target_takes_its_dsn_from_the_named_variable(monkeypatch):
+    monkeypatch.setenv("ORDERS_DB_DSN", "postgresql://app:s3cret@db.internal:5432/orders")
+    TargetRow.objects.create(name="orders-db", kind="postgres", base="db.internal",
+                             secret_env="ORDERS_DB_DSN")
+    target = configured_targets()["orders-db"]
+    assert target.url.endswith("@db.internal:5432/orders")
+    assert "s3cret" not in target.display_url
+    assert "s3cret" not in str(target.public())
+    # The database holds the variable's name only.
+    assert TargetRow.objects.filter(base__contains="s3cret").count() == 0
+    assert TargetRow.objects.filter(secret_env__contains="s3cret").count() == 0
+
+
+def test_a_password_in_the_base_setting_is_refused():
+    row = TargetRow(name="bad", kind="postgres", base="postgresql://u:pw@h/db")
+    with pytest.raises(ValidationError, match="Do not put a password"):
+        row.full_clean()
+
+
+def test_service_targets_win_over_other_targets_of_the_kind(settings):
+    settings.EXECUTOR_TARGETS = {"aaa-db": {"kind": "postgres", "url": "postgresql://h/a"}}
+    mine = TargetRow.objects.create(name="zzz-db", kind="postgres", base="postgresql://h/z")
+    Service.objects.create(name="checkout").targets.add(mine)
+    assert resolve_target(name=None, kinds=("postgres",), service="checkout").name == "zzz-db"
+    assert resolve_target(name=None, kinds=("postgres",), service="other").name == "aaa-db"
+
+
+def test_env_declared_targets(settings):
+    settings.EXECUTOR_TARGETS = {"metrics": {"kind": "prometheus", "url": "http://p:9090"},
+                                 "odd": {"kind": "ftp", "url": "ftp://x"}}
+    targets = configured_targets()
+    assert targets["metrics"].kind == "prometheus"
+    assert "odd" not in targets  # unknown kinds are never targets
+    with pytest.raises(StepBlocked, match="no target named 'odd'"):
+        resolve_target(name="odd", kinds=("http",))
+
+
+def test_disabled_targets_are_not_used():
+    TargetRow.objects.create(name="off", kind="redis", base="redis://h", enabled=False)
+    with pytest.raises(StepBlocked):
+        resolve_target(name="off", kinds=("redis",))
+
+
+def test_redact_url():
+    assert redact_url("postgresql://u:pw@h:5/db?sslmode=require") == "postgresql://u:***@h:5/db"
+    assert redact_url("http://h:9090/api?token=x") == "http://h:9090/api"
+
+
+def test_slack_webhook_urls_are_never_displayed(settings):
+    settings.EXECUTOR_TARGETS = {"chat": {"kind": "slack", "url": "https://hooks.example/T/B/X"}}
+    assert configured_targets()["chat"].display_url == "slack:chat"
