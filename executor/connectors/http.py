@@ -1,0 +1,170 @@
+"""HTTP connector (httpx): health GETs and JSON POSTs bounded by the step's deadline.
+
+Redirects are followed only within the same origin (scheme, host, port), at most
+a few hops; a redirect elsewhere is reported, not followed. Bodies are read in
+chunks up to a cap, checking the deadline between chunks, so a server that
+trickles bytes cannot hold the step. URLs with credentials never reach messages.
+"""
+
+import re
+import time
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from executor.results import StepBlocked, StepError, StepTimeout
+from executor.targets import redact_url
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+MAX_CONNECT_SECONDS = 5.0
+USER_AGENT = "incident-executor/1"
+# Same shape as the http.health_check schema: segments of unreserved characters.
+PATH_RE = re.compile(r"(/[A-Za-z0-9._~\-]*)*")
+
+
+def left(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise StepTimeout("the step deadline passed")
+    return remaining
+
+
+def timeout(deadline: float) -> httpx.Timeout:
+    remaining = left(deadline)
+    return httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS))
+
+
+def check_path(path: object) -> str:
+    """A sub-path that stays under the base URL: no `.`/`..` segments, no query."""
+    if not isinstance(path, str) or len(path) > 200 or not PATH_RE.fullmatch(path):
+        raise StepBlocked(f"refused path {repr(path)[:80]}")
+    if any(seg in (".", "..") for seg in path.split("/")):
+        raise StepBlocked(f"refused path {path!r}: dot segments would leave the base URL")
+    return path
+
+
+def join(base: str, path: str) -> str:
+    """`base` with `path` appended to its path (query kept), e.g. /healthz + /db."""
+    check_path(path)
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StepBlocked("the target URL is not an http(s) URL")
+    if not path:
+        return base
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    p = urlsplit(url)
+    port = p.port or {"http": 80, "https": 443}.get(p.scheme)
+    return (p.scheme, (p.hostname or "").lower(), port)
+
+
+def _read_bounded(response: httpx.Response, deadline: float, limit: int = MAX_BODY_BYTES) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) >= limit:
+            break
+        left(deadline)
+    return bytes(body[:limit])
+
+
+def _mapped(exc: httpx.HTTPError, what: str) -> StepError:
+    if isinstance(exc, httpx.TimeoutException):
+        return StepTimeout(f"{what}: no answer before the deadline")
+    if isinstance(exc, httpx.ConnectError):
+        return StepError(f"cannot connect to {what}: {_reason(exc)}")
+    return StepError(f"{what}: {type(exc).__name__}: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    # httpx messages carry the OS error ("[Errno 111] Connection refused"), not the URL;
+    # strip anything URL-like anyway.
+    return re.sub(r"\w+://\S+", "<url>", str(exc))[:300] or type(exc).__name__
+
+
+def get(
+    url: str,
+    *,
+    deadline: float,
+    headers: dict | None = None,
+    what: str = "",
+    max_bytes: int = MAX_BODY_BYTES,
+) -> dict:
+    """GET with same-origin redirects; status, latency to the final headers, bounded body."""
+    what = what or redact_url(url)
+    started = time.monotonic()
+    hops: list[dict] = []
+    current = url
+    try:
+        with httpx.Client(
+            timeout=timeout(deadline),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            trust_env=False,
+        ) as client:
+            while True:
+                client.timeout = timeout(deadline)
+                with client.stream("GET", current) as response:
+                    latency_ms = round((time.monotonic() - started) * 1000, 1)
+                    location = response.headers.get("location")
+                    if response.is_redirect and location and len(hops) < MAX_REDIRECTS:
+                        nxt = urljoin(current, location)
+                        same = _origin(nxt) == _origin(url)
+                        hops.append(
+                            {
+                                "status": response.status_code,
+                                "to": redact_url(nxt),
+                                "followed": same,
+                            }
+                        )
+                        if same:
+                            current = nxt
+                            continue
+                    body = _read_bounded(response, deadline, max_bytes)
+                    return {
+                        "status": response.status_code,
+                        "latency_ms": latency_ms,
+                        "body": body.decode(response.encoding or "utf-8", "replace"),
+                        "body_bytes_read": len(body),
+                        "truncated": len(body) >= max_bytes,
+                        "content_type": response.headers.get("content-type", ""),
+                        "url": redact_url(current),
+                        "redirects": hops,
+                    }
+    except httpx.HTTPError as exc:
+        raise _mapped(exc, what) from exc
+
+
+def post_json(
+    url: str, payload: dict, *, deadline: float, headers: dict | None = None, what: str
+) -> tuple[int, httpx.Headers, str]:
+    """POST a JSON body; (status, headers, bounded body text). Never follows redirects."""
+    try:
+        with (
+            httpx.Client(
+                timeout=timeout(deadline),
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                trust_env=False,
+            ) as client,
+            client.stream("POST", url, json=payload, headers=headers or {}) as response,
+        ):
+            body = _read_bounded(response, deadline)
+            return (
+                response.status_code,
+                response.headers,
+                body.decode(response.encoding or "utf-8", "replace"),
+            )
+    except httpx.HTTPError as exc:
+        raise _mapped(exc, what) from exc
+
+
+def target_url(target: Any) -> str:
+    url = getattr(target, "url", "") or ""
+    if not url:
+        raise StepBlocked(f"target {getattr(target, 'name', '?')} has no URL")
+    return url

@@ -1,0 +1,416 @@
+"""PostgreSQL connector: psycopg 3 on the target's DSN, never the Django ORM.
+
+Every query runs with `statement_timeout` set to what is left of the step's
+deadline; identifiers only ever reach SQL through `sql.Identifier`, values are
+bound. Errors are mapped to StepError / StepTimeout with the DSN scrubbed out.
+"""
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from executor.actions.params import check_identifier
+from executor.results import StepBlocked, StepError, StepTimeout
+
+QUERY_CHARS = 300  # query text shown per backend
+MAX_CONNECT_SECONDS = 10
+APPLICATION_NAME = "incident-executor"
+
+
+def _scrub(message: str, target: Any) -> str:
+    """An error message with the DSN and its password taken out."""
+    message = str(message).strip()
+    url = getattr(target, "url", "") or ""
+    if url:
+        message = message.replace(url, "<dsn>")
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            message = message.replace(password, "***")
+    return message[:500]
+
+
+def remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StepTimeout("the step deadline passed")
+    return left
+
+
+class PgSession:
+    """One connection to a target, with every statement bounded by the deadline."""
+
+    def __init__(self, conn: psycopg.Connection, target: Any, deadline: float) -> None:
+        self.conn = conn
+        self.target = target
+        self.deadline = deadline
+
+    @property
+    def backend_pid(self) -> int:
+        return self.conn.info.backend_pid
+
+    @property
+    def server_version(self) -> int:
+        return self.conn.info.server_version
+
+    def _bound(self) -> None:
+        # statement_timeout follows the deadline, so no statement outlives the step.
+        ms = max(1, int(remaining(self.deadline) * 1000))
+        self.conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+
+    def fetchall(self, query: sql.Composable | str, params: tuple | dict = ()) -> list[dict]:
+        with self._errors():
+            self._bound()
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+
+    def fetchone(self, query: sql.Composable | str, params: tuple | dict = ()) -> dict | None:
+        rows = self.fetchall(query, params)
+        return rows[0] if rows else None
+
+    def execute(self, query: sql.Composable | str, params: tuple | dict = ()) -> None:
+        with self._errors():
+            self._bound()
+            self.conn.execute(query, params)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.errors.QueryCanceled as exc:
+            raise StepTimeout(
+                f"PostgreSQL target {self.target.name}: statement cancelled at the step deadline"
+            ) from exc
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StepError(
+                f"PostgreSQL target {self.target.name}: permission denied: {_scrub(exc, self.target)}"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            if time.monotonic() >= self.deadline:
+                raise StepTimeout(f"PostgreSQL target {self.target.name}: timed out") from exc
+            raise StepError(
+                f"PostgreSQL target {self.target.name}: {_scrub(exc, self.target)}"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StepError(
+                f"PostgreSQL target {self.target.name}: {_scrub(exc, self.target)}"
+            ) from exc
+
+
+@contextmanager
+def connect(target: Any, deadline: float) -> Iterator[PgSession]:
+    """An autocommit session on `target.url`, closed on exit."""
+    if target is None or getattr(target, "kind", "") != "postgres":
+        raise StepBlocked("this step needs a postgres target")
+    left = remaining(deadline)
+    # libpq takes whole seconds (and treats 1 as 2); the deadline still wins below.
+    connect_timeout = max(2, min(MAX_CONNECT_SECONDS, math.ceil(left)))
+    try:
+        conn = psycopg.connect(
+            target.url,
+            autocommit=True,
+            connect_timeout=connect_timeout,
+            application_name=APPLICATION_NAME,
+            # A peer that stops answering mid-query must not hold the thread forever.
+            tcp_user_timeout=int(left * 1000) + 1000,
+        )
+    except psycopg.OperationalError as exc:
+        message = _scrub(exc, target)
+        if time.monotonic() >= deadline or "timeout" in message.lower():
+            raise StepTimeout(f"PostgreSQL target {target.name}: connect timed out") from exc
+        raise StepError(f"cannot connect to PostgreSQL target {target.name}: {message}") from exc
+    except psycopg.Error as exc:
+        raise StepError(
+            f"cannot connect to PostgreSQL target {target.name}: {_scrub(exc, target)}"
+        ) from exc
+    try:
+        yield PgSession(conn, target, deadline)
+    finally:
+        conn.close()
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+def slow_queries(s: PgSession, *, min_duration_ms: int, limit: int) -> tuple[int, list[dict]]:
+    """(how many, the oldest `limit`) non-idle client backends running longer than the threshold."""
+    rows = s.fetchall(
+        """
+        SELECT pid, usename AS user, datname AS database, application_name, state,
+               wait_event_type, wait_event,
+               round((extract(epoch FROM clock_timestamp() - query_start) * 1000)::numeric)::bigint
+                   AS duration_ms,
+               left(query, %(chars)s) AS query,
+               count(*) OVER () AS total
+        FROM pg_stat_activity
+        WHERE backend_type = 'client backend'
+          AND state IS DISTINCT FROM 'idle'
+          AND pid <> pg_backend_pid()
+          AND query_start IS NOT NULL
+          AND query_start < clock_timestamp() - make_interval(secs => %(ms)s / 1000.0)
+        ORDER BY query_start
+        LIMIT %(limit)s
+        """,
+        {"chars": QUERY_CHARS, "ms": min_duration_ms, "limit": limit},
+    )
+    total = int(rows[0]["total"]) if rows else 0
+    for r in rows:
+        r.pop("total", None)
+    return total, rows
+
+
+def statements_top(s: PgSession, *, limit: int) -> dict:
+    """pg_stat_statements' slowest statements by mean time, or why there are none."""
+    ext = s.fetchone(
+        """
+        SELECT e.extversion, n.nspname
+        FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'pg_stat_statements'
+        """
+    )
+    if ext is None:
+        return {"available": False, "reason": "pg_stat_statements is not installed"}
+    # The column names changed in PostgreSQL 13.
+    mean, total = (
+        ("mean_exec_time", "total_exec_time")
+        if s.server_version >= 130000
+        else ("mean_time", "total_time")
+    )
+    query = sql.SQL(
+        """
+        SELECT queryid, calls, round({mean}::numeric, 2) AS mean_ms,
+               round({total}::numeric, 2) AS total_ms, rows, left(query, %s) AS query
+        FROM {schema}.pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY {mean} DESC NULLS LAST
+        LIMIT %s
+        """
+    ).format(
+        mean=sql.Identifier(mean),
+        total=sql.Identifier(total),
+        schema=sql.Identifier(ext["nspname"]),
+    )
+    try:
+        rows = s.fetchall(query, (QUERY_CHARS, limit))
+    except StepTimeout:
+        raise
+    except StepError as exc:
+        # Installed but not preloaded, or not readable for this role: say so, carry on.
+        return {"available": False, "reason": str(exc)}
+    for r in rows:
+        r["queryid"] = str(r["queryid"]) if r["queryid"] is not None else None
+        r["mean_ms"] = float(r["mean_ms"]) if r["mean_ms"] is not None else None
+        r["total_ms"] = float(r["total_ms"]) if r["total_ms"] is not None else None
+    return {"available": True, "version": ext["extversion"], "top": rows}
+
+
+def table_stats(s: PgSession, *, schema: str, table: str) -> dict:
+    """Catalog and statistics of one table; StepError when it does not exist.
+
+    For a partitioned table the sizes, row estimates and dead rows are summed over
+    its leaf partitions (the parent itself holds no rows).
+    """
+    check_identifier(schema, "schema")
+    check_identifier(table, "table")
+    rel = s.fetchone(
+        """
+        SELECT c.oid::bigint AS oid, c.relkind::text AS relkind, c.reltuples::bigint AS reltuples,
+               pg_total_relation_size(c.oid) AS total_bytes,
+               (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')
+        """,
+        (schema, table),
+    )
+    if rel is None:
+        raise StepError(f"table {qualified(schema, table)} does not exist")
+    own = s.fetchone(
+        """
+        SELECT n_live_tup, n_dead_tup, seq_scan, idx_scan,
+               last_analyze, last_autoanalyze, last_vacuum, last_autovacuum
+        FROM pg_stat_all_tables WHERE relid = %s
+        """,
+        (rel["oid"],),
+    ) or dict.fromkeys(
+        (
+            "n_live_tup",
+            "n_dead_tup",
+            "seq_scan",
+            "idx_scan",
+            "last_analyze",
+            "last_autoanalyze",
+            "last_vacuum",
+            "last_autovacuum",
+        )
+    )
+    stats: dict[str, Any] = {
+        "schema": schema,
+        "table": table,
+        "kind": {"r": "table", "p": "partitioned table", "m": "materialized view"}[rel["relkind"]],
+        "partitions": int(rel["partitions"]),
+        "reltuples": int(rel["reltuples"]) if rel["reltuples"] >= 0 else None,
+        "total_bytes": int(rel["total_bytes"]),
+        "live_rows": own["n_live_tup"],
+        "dead_rows": own["n_dead_tup"],
+        "seq_scan": own["seq_scan"],
+        "idx_scan": own["idx_scan"],
+    }
+    for key in ("last_analyze", "last_autoanalyze", "last_vacuum", "last_autovacuum"):
+        stats[key] = own[key].isoformat() if own[key] else None
+    if rel["relkind"] == "p":
+        leaves = s.fetchone(
+            """
+            SELECT count(*) AS leaves,
+                   sum(greatest(c.reltuples, 0))::bigint AS reltuples,
+                   bool_or(c.reltuples < 0) AS some_unknown,
+                   coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS total_bytes,
+                   sum(st.n_live_tup)::bigint AS live_rows,
+                   sum(st.n_dead_tup)::bigint AS dead_rows,
+                   sum(st.seq_scan)::bigint AS seq_scan,
+                   sum(st.idx_scan)::bigint AS idx_scan,
+                   count(*) FILTER (WHERE st.last_analyze IS NULL AND st.last_autoanalyze IS NULL)
+                       AS leaves_never_analyzed
+            FROM pg_partition_tree(%s::regclass) t
+            JOIN pg_class c ON c.oid = t.relid
+            LEFT JOIN pg_stat_all_tables st ON st.relid = t.relid
+            WHERE t.isleaf
+            """,
+            (rel["oid"],),
+        )
+        stats.update(
+            {
+                "leaf_partitions": int(leaves["leaves"]),
+                "reltuples": None
+                if leaves["some_unknown"] and not leaves["reltuples"]
+                else int(leaves["reltuples"] or 0),
+                "total_bytes": int(leaves["total_bytes"]),
+                "live_rows": leaves["live_rows"],
+                "dead_rows": leaves["dead_rows"],
+                "seq_scan": leaves["seq_scan"],
+                "idx_scan": leaves["idx_scan"],
+                "leaves_never_analyzed": int(leaves["leaves_never_analyzed"]),
+            }
+        )
+    return stats
+
+
+def connection_counts(s: PgSession) -> dict:
+    rows = s.fetchall(
+        """
+        SELECT coalesce(state, 'unknown') AS state, count(*) AS n
+        FROM pg_stat_activity WHERE backend_type = 'client backend'
+        GROUP BY 1 ORDER BY 2 DESC, 1
+        """
+    )
+    by_db = s.fetchall(
+        """
+        SELECT coalesce(datname, '') AS database, count(*) AS n
+        FROM pg_stat_activity WHERE backend_type = 'client backend'
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
+        """
+    )
+    settings = s.fetchone(
+        """
+        SELECT current_setting('max_connections')::int AS max_connections,
+               current_setting('superuser_reserved_connections')::int AS reserved
+        """
+    )
+    return {
+        "by_state": {r["state"]: int(r["n"]) for r in rows},
+        "by_database": {r["database"]: int(r["n"]) for r in by_db},
+        "total": sum(int(r["n"]) for r in rows),
+        "max_connections": settings["max_connections"],
+        "superuser_reserved_connections": settings["reserved"],
+    }
+
+
+def analyze(s: PgSession, *, schema: str, table: str) -> None:
+    check_identifier(schema, "schema")
+    check_identifier(table, "table")
+    s.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+
+
+# --- cancelling queries --------------------------------------------------------------
+
+
+def backend(s: PgSession, pid: int) -> dict | None:
+    return s.fetchone(
+        """
+        SELECT pid, backend_type, state, usename AS user, datname AS database,
+               left(query, %s) AS query,
+               round((extract(epoch FROM clock_timestamp() - query_start) * 1000)::numeric)::bigint
+                   AS duration_ms
+        FROM pg_stat_activity WHERE pid = %s
+        """,
+        (QUERY_CHARS, int(pid)),
+    )
+
+
+def refuse_pid(s: PgSession, pid: int) -> dict:
+    """The backend behind `pid` if we may cancel it; StepBlocked / StepError otherwise."""
+    if int(pid) == s.backend_pid:
+        raise StepBlocked(f"pid {pid} is the executor's own backend; refusing to cancel it")
+    row = backend(s, pid)
+    if row is None:
+        raise StepError(f"no backend with pid {pid} on PostgreSQL target {s.target.name}")
+    if row["backend_type"] != "client backend":
+        raise StepBlocked(
+            f"pid {pid} is a {row['backend_type']}, not a client backend; refusing to cancel it"
+        )
+    return row
+
+
+def old_queries(s: PgSession, *, older_than_seconds: int) -> list[dict]:
+    """Active client queries other than ours that started more than N seconds ago."""
+    return s.fetchall(
+        """
+        SELECT pid, usename AS user, datname AS database, state,
+               left(query, %(chars)s) AS query,
+               round((extract(epoch FROM clock_timestamp() - query_start) * 1000)::numeric)::bigint
+                   AS duration_ms
+        FROM pg_stat_activity
+        WHERE backend_type = 'client backend'
+          AND state = 'active'
+          AND pid <> pg_backend_pid()
+          AND query_start < clock_timestamp() - make_interval(secs => %(secs)s)
+        ORDER BY query_start
+        """,
+        {"chars": QUERY_CHARS, "secs": int(older_than_seconds)},
+    )
+
+
+def cancel(s: PgSession, pid: int, *, older_than_seconds: int | None = None) -> bool:
+    """pg_cancel_backend(pid), re-checking in the same statement that it is still allowed.
+
+    The conditions are repeated so that a pid reused between the listing and the
+    cancel by a background process, or by our own session, is never signalled.
+    """
+    row = s.fetchone(
+        """
+        SELECT pg_cancel_backend(pid) AS sent
+        FROM pg_stat_activity
+        WHERE pid = %(pid)s
+          AND backend_type = 'client backend'
+          AND pid <> pg_backend_pid()
+          AND (%(secs)s::int IS NULL OR (
+                state = 'active'
+                AND query_start < clock_timestamp() - make_interval(secs => %(secs)s::int)))
+        """,
+        {"pid": int(pid), "secs": older_than_seconds},
+    )
+    return bool(row and row["sent"])
+
+
+def qualified(schema: str, table: str) -> str:
+    """How a table is named in messages: bare in public, schema-qualified elsewhere."""
+    return table if schema == "public" else f"{schema}.{table}"
