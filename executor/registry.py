@@ -66,7 +66,7 @@ def _with_target_param(schema: dict) -> dict:
         "target",
         {
             "type": "string",
-            "pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$",
+            "pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$(?!\n)",
             "description": "Name of the target to run against; default: the service's target of the right kind.",
         },
     )

@@ -75,3 +75,25 @@ class TimelineKind(models.TextChoices):
     ACTION_STATUS = "action_status", "Action status"
     APPROVAL = "approval", "Approval decision"
     NOTIFICATION = "notification", "Notification"
+    ROLE_ASSIGNED = "role_assigned", "Role assigned"
+    STATUS_UPDATE = "status_update", "Status update"
+    ALERT_RECEIVED = "alert_received", "Alert received"
+    ALERTS_CLEARED = "alerts_cleared", "Alerts cleared"
+
+
+class AlertSourceKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager (webhook v4)"
+    PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+    DATADOG = "datadog", "Datadog webhook"
+    GENERIC = "generic", "Generic JSON"
+
+
+class AlertAuthMode(models.TextChoices):
+    BEARER = "bearer", "Bearer token (Authorization header)"
+    HMAC = "hmac", "HMAC-SHA256 signature of the body"
+
+
+class AlertStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"

@@ -1,7 +1,17 @@
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from .choices import IncidentStatus, Severity, TimelineKind
+from .choices import (
+    AlertAuthMode,
+    AlertSourceKind,
+    AlertStatus,
+    IncidentStatus,
+    Severity,
+    TimelineKind,
+)
 
 
 class Incident(models.Model):
@@ -23,6 +33,38 @@ class Incident(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="declared_incidents",
+    )
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="incident commander",
+    )
+    comms_lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="communications lead",
+    )
+    tech_lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="technical lead",
+    )
+    scribe = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="scribe",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,3 +118,195 @@ class TimelineEvent(models.Model):
         if self.actor_id:
             return self.actor.get_username()
         return self.actor_label or "system"
+
+
+# --- alert ingest -------------------------------------------------------------
+
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+
+
+class AlertSource(models.Model):
+    """A webhook sender. Its secret lives in the environment variable it names."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True, help_text="POST /hooks/<slug>/")
+    kind = models.CharField(max_length=16, choices=AlertSourceKind.choices)
+    auth_mode = models.CharField(
+        max_length=8, choices=AlertAuthMode.choices, default=AlertAuthMode.BEARER
+    )
+    secret_env = models.CharField(
+        max_length=100,
+        help_text="Name of the environment variable holding the token or HMAC key "
+        "(the secret itself is never stored here).",
+    )
+    default_service = models.CharField(max_length=100, blank=True)
+    severity_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Source severity → SEV1..SEV4, e.g. {"critical": "SEV1", "warning": "SEV3"}.',
+    )
+    move_to_monitoring_when_cleared = models.BooleanField(default=False)
+    suspend_seconds = models.PositiveIntegerField(
+        default=0, help_text="An alert resolved within this many seconds opens no incident."
+    )
+    group_window_seconds = models.PositiveIntegerField(
+        default=300,
+        help_text="A new alert on a service joins that service's open incident if it "
+        "last received an alert within this window.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not ENV_NAME_RE.match(self.secret_env or ""):
+            errors["secret_env"] = "An environment variable name: A-Z, 0-9 and _."
+        mapping = self.severity_mapping
+        if not isinstance(mapping, dict) or any(
+            not isinstance(k, str) or v not in Severity.values for k, v in mapping.items()
+        ):
+            errors["severity_mapping"] = (
+                f"An object mapping source severities to one of {', '.join(Severity.values)}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Alert(models.Model):
+    """One alert per (source, dedup key): repeats update it, never add rows."""
+
+    source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="alerts")
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    dedup_key = models.CharField(max_length=255)
+    # Hash of the identifying labels (Alertmanager's fingerprint when it sends one).
+    fingerprint = models.CharField(max_length=64, blank=True)
+    # Hash of the last delivery's content: an identical re-delivery changes nothing.
+    content_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices)
+    severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV3)
+    source_severity = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    # When we first heard of the current firing cycle (our clock): the suspend window's start.
+    fired_at = models.DateTimeField(null=True, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    group_key = models.CharField(max_length=255, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "dedup_key"], name="alert_source_dedup"),
+        ]
+        indexes = [
+            models.Index(fields=["incident", "status"], name="alert_incident_status"),
+            models.Index(fields=["source", "group_key"], name="alert_source_group"),
+            models.Index(
+                fields=["status", "fired_at"],
+                name="alert_pending",
+                condition=models.Q(incident__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.title}"
+
+
+class AlertGroup(models.Model):
+    """Ingest's bookkeeping for an incident it opened: grouping window and debounce."""
+
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, related_name="alert_group"
+    )
+    source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="groups")
+    group_key = models.CharField(max_length=255, blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    opened_at = models.DateTimeField()
+    last_alert_at = models.DateTimeField()
+    runbook_requested_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["service", "-last_alert_at"], name="alertgroup_service_last"),
+            models.Index(
+                fields=["last_alert_at"],
+                name="alertgroup_runbook_due",
+                condition=models.Q(runbook_requested_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Alert group of incident #{self.incident_id}"
+
+
+class IngestOutbox(models.Model):
+    """Work accepted by a webhook and not yet processed. Dispatched on commit; swept if lost."""
+
+    source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="outbox")
+    alert_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "ingest outbox"
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="outbox_pending",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "processed" if self.processed_at else "pending"
+        return f"Outbox #{self.pk} ({len(self.alert_ids)} alerts, {state})"
+
+
+class StatusUpdate(models.Model):
+    """A written update. Customer-facing text is stored, never sent anywhere automatically."""
+
+    class Audience(models.TextChoices):
+        INTERNAL = "internal", "Internal update"
+        CUSTOMER = "customer", "Customer-facing notice"
+        EXECUTIVE = "executive", "Executive summary"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="status_updates")
+    audience = models.CharField(max_length=12, choices=Audience.choices)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="status_updates",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["incident", "-created_at"], name="statusupdate_incident_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_audience_display()} for #{self.incident_id}"
