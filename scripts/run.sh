@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make run`: set up the embedded default (SQLite in var/, eager tasks, local
+# artifacts), load the demo data, make sure there is an admin user, and serve.
+# Safe to run again: every step checks before it changes anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ADDR=${ADDR:-127.0.0.1:8000}
+UV=scripts/uv.sh
+manage() { "$UV" run --frozen python manage.py "$@"; }
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing dependencies (uv sync --frozen)"
+"$UV" sync --frozen
+
+step "Migrating the database"
+manage migrate --noinput
+
+step "Loading demo data"
+if manage help seed_demo >/dev/null 2>&1; then
+  manage seed_demo
+else
+  echo "notice: there is no seed_demo command yet; starting without demo data"
+fi
+
+step "Admin user"
+mkdir -p var
+password_file=var/admin-password.txt
+if [ ! -s "$password_file" ]; then
+  (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(12))' >"$password_file")
+fi
+# The password reaches Django through the environment, never the command line.
+ADMIN_PASSWORD=$(cat "$password_file") manage shell --no-imports -c '
+import os
+from django.contrib.auth import get_user_model
+
+User = get_user_model()
+password = os.environ["ADMIN_PASSWORD"]
+user = User.objects.filter(username="admin").first()
+if user is None:
+    User.objects.create_superuser("admin", "admin@example.com", password)
+    print("created user admin")
+elif user.check_password(password):
+    print("user admin exists")
+else:
+    print("user admin exists with another password (left as it is; "
+          "change it with: uv run python manage.py changepassword admin)")
+'
+
+echo
+echo "Admin login: http://${ADDR}/admin/  user: admin  password: $(cat "$password_file")"
+echo "(the password is kept in ${password_file})"
+
+step "Serving on http://${ADDR}/ (Ctrl-C stops it)"
+# --insecure: serve static files from the apps without collectstatic, with DEBUG off.
+mkdir -p staticfiles  # WhiteNoise warns when STATIC_ROOT is missing
+exec "$UV" run --frozen python manage.py runserver --insecure "$ADDR"
