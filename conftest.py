@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+WORKER_ARTIFACTS = ROOT / "var" / f"test-worker-artifacts-{os.getpid()}"
 PG_URL = os.environ.get("PG_TARGET_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
@@ -154,10 +155,14 @@ def _artifact_storage(settings, tmp_path, request) -> None:
         storages["artifacts"] = s3_storage_settings(endpoint, bucket)
         settings.STORAGES = storages
     else:
+        # With a worker process, share its directory: it writes what the test reads.
+        location = tmp_path / "artifacts"
+        if "pipeline" in request.fixturenames and not settings.CELERY_TASK_ALWAYS_EAGER:
+            location = WORKER_ARTIFACTS
         storages = dict(settings.STORAGES)
         storages["artifacts"] = {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "artifacts")},
+            "OPTIONS": {"location": str(location)},
         }
         settings.STORAGES = storages
 
@@ -180,6 +185,7 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env["EXECUTOR_DEMO_TARGETS"] = os.environ.get("EXECUTOR_DEMO_TARGETS", "true")
+    env["ARTIFACTS_DIR"] = str(WORKER_ARTIFACTS)
     log_path = ROOT / "var" / "test-worker.log"
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115
