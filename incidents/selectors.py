@@ -1,7 +1,15 @@
 """Read queries for pages and commands."""
 
+import difflib
+import json
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from incidents.choices import IncidentStatus
 from incidents.models import Incident
 
 
@@ -35,3 +43,245 @@ def pipeline_finished(*, incident: Incident, timeout: float = 300.0):
             return runbook, execution
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+# --- pages ---------------------------------------------------------------------
+
+
+ROLE_RELATIONS = ("commander", "comms_lead", "tech_lead", "scribe")
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    status: str = "open"  # "open", "all" or one IncidentStatus value
+    severity: str = ""
+    service: str = ""
+    mine: bool = False
+    q: str = ""
+
+
+class OpenFirst:
+    """Open incidents, newest first, then resolved ones: a sliceable sequence for Paginator.
+
+    Two index-friendly queries instead of one ORDER BY over a CASE expression,
+    which would sort every incident on each page view.
+    """
+
+    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet) -> None:
+        self.open_qs, self.closed_qs = open_qs, closed_qs
+        self._open_count: int | None = None
+
+    def open_count(self) -> int:
+        if self._open_count is None:
+            self._open_count = self.open_qs.count()
+        return self._open_count
+
+    def count(self) -> int:
+        return self.open_count() + self.closed_qs.count()
+
+    def __getitem__(self, item: slice) -> list:
+        start, stop = item.start or 0, item.stop
+        n_open = self.open_count()
+        rows: list = []
+        if start < n_open:
+            rows.extend(self.open_qs[start : min(stop, n_open)])
+        if stop > n_open:
+            rows.extend(self.closed_qs[max(start - n_open, 0) : stop - n_open])
+        return rows
+
+
+def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
+    """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
+    from runbooks.models import Runbook
+
+    latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
+    qs = (
+        Incident.objects.select_related("commander")
+        .only(
+            "id",
+            "title",
+            "severity",
+            "status",
+            "service",
+            "detected_at",
+            "acknowledged_at",
+            "resolved_at",
+            "commander__username",
+        )
+        .annotate(
+            runbook_status=Subquery(latest.values("status")[:1]),
+            runbook_version=Subquery(latest.values("version")[:1]),
+        )
+    )
+    if filters.severity:
+        qs = qs.filter(severity=filters.severity)
+    if filters.service:
+        qs = qs.filter(service=filters.service)
+    if filters.mine and user is not None:
+        mine = Q(created_by=user)
+        for role in ROLE_RELATIONS:
+            mine |= Q(**{role: user})
+        qs = qs.filter(mine)
+    if filters.q:
+        q = filters.q
+        by_text = Q(title__icontains=q) | Q(service__iexact=q)
+        if q.lstrip("#").isdigit():
+            by_text |= Q(pk=int(q.lstrip("#")))
+        qs = qs.filter(by_text)
+    qs = qs.order_by("-detected_at", "-id")
+    resolved = IncidentStatus.RESOLVED
+    # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
+    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved])
+    empty = qs.none()
+    if filters.status == "all":
+        return OpenFirst(open_, qs.filter(status=resolved))
+    if filters.status == "open":
+        return OpenFirst(open_, empty)
+    if filters.status == resolved:
+        return OpenFirst(empty, qs.filter(status=resolved))
+    return OpenFirst(qs.filter(status=filters.status), empty)
+
+
+@dataclass
+class IncidentPage:
+    """Everything the incident page shows, loaded with a fixed number of queries."""
+
+    incident: Incident
+    runbooks: list  # every version, newest first, without the artifact
+    runbook: Any  # the version shown (with its artifact), or None
+    latest: Any  # the newest version (without its artifact), or None
+    execution: Any  # the shown version's latest execution, with check runs prefetched
+    actions: list
+    timeline: list
+    timeline_more: bool
+    status_updates: list
+    diff: list[tuple[str, str]] | None = None
+    compare: Any = None
+    users: list = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        """Work is under way that will change what the page shows."""
+        from executor.choices import ActionStatus, ExecutionStatus
+        from runbooks.choices import RunbookStatus
+
+        generating = (RunbookStatus.QUEUED, RunbookStatus.GENERATING)
+        if self.latest is not None and self.latest.status in generating:
+            return True
+        if self.execution is not None and self.execution.status == ExecutionStatus.RUNNING:
+            return True
+        return any(a.status in (ActionStatus.RUNNING, ActionStatus.APPROVED) for a in self.actions)
+
+    @property
+    def waiting(self) -> bool:
+        """Waiting on someone elsewhere (an approver in the admin): worth a slow look."""
+        from executor.choices import ActionStatus
+
+        return any(a.status == ActionStatus.AWAITING_APPROVAL for a in self.actions)
+
+    @property
+    def poll_seconds(self) -> int | None:
+        if self.busy:
+            return 2
+        if self.waiting:
+            return 10
+        return None
+
+
+def incident_for_page(pk: int) -> Incident:
+    return Incident.objects.select_related("created_by", *ROLE_RELATIONS).get(pk=pk)
+
+
+def incident_page(
+    *,
+    pk: int,
+    version: int | None = None,
+    compare: int | None = None,
+    timeline_limit: int = 50,
+    with_users: bool = True,
+) -> IncidentPage:
+    from executor.models import ActionRequest, Execution
+    from runbooks.models import Runbook
+
+    incident = incident_for_page(pk)
+    runbooks = list(
+        Runbook.objects.filter(incident=incident)
+        .defer("artifact", "validation_errors")
+        .order_by("-version")
+    )
+    latest = runbooks[0] if runbooks else None
+    chosen = next((r for r in runbooks if r.version == version), latest)
+    runbook = Runbook.objects.get(pk=chosen.pk) if chosen else None
+    execution = None
+    actions: list = []
+    if runbook is not None:
+        execution = (
+            Execution.objects.filter(runbook=runbook)
+            .prefetch_related("check_runs")
+            .order_by("-started_at", "-id")
+            .first()
+        )
+        actions = list(
+            ActionRequest.objects.filter(runbook=runbook)
+            .select_related("requested_by")
+            .order_by("id")
+        )
+    events = list(
+        incident.timeline.select_related("actor").order_by("-created_at", "-id")[
+            : timeline_limit + 1
+        ]
+    )
+    updates = list(incident.status_updates.select_related("author").order_by("-created_at")[:5])
+    page = IncidentPage(
+        incident=incident,
+        runbooks=runbooks,
+        runbook=runbook,
+        latest=latest,
+        execution=execution,
+        actions=actions,
+        timeline=events[:timeline_limit],
+        timeline_more=len(events) > timeline_limit,
+        status_updates=updates,
+    )
+    if runbook is not None and compare and compare != runbook.version:
+        other = Runbook.objects.filter(incident=incident, version=compare).first()
+        if other is not None:
+            page.compare = other
+            page.diff = runbook_diff(other, runbook)
+    if with_users:
+        page.users = list(
+            get_user_model().objects.filter(is_active=True).order_by("username")[:500]
+        )
+    return page
+
+
+def _pretty(document: Any) -> list[str]:
+    if document is None:
+        return ["(no document)"]
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def runbook_diff(old: Any, new: Any) -> list[tuple[str, str]]:
+    """Unified diff of two versions' canonical JSON, as (kind, line) pairs for display."""
+    lines = difflib.unified_diff(
+        _pretty(old.artifact),
+        _pretty(new.artifact),
+        fromfile=f"v{old.version}",
+        tofile=f"v{new.version}",
+        lineterm="",
+        n=2,
+    )
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        out.append((kind, line))
+    return out

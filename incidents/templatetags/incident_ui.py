@@ -1,0 +1,172 @@
+"""Display helpers for the ops UI: badge colours and labels live here, not on models."""
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from executor.choices import ActionStatus, CheckOutcome, Safety
+from executor.registry import REGISTRY
+from incidents.choices import INCIDENT_TRANSITIONS, SEVERITY_POLICY, IncidentStatus, Severity
+from runbooks.choices import RunbookStatus
+
+register = template.Library()
+
+_STATUS_CLASS = {
+    IncidentStatus.INVESTIGATING: "st-investigating",
+    IncidentStatus.IDENTIFIED: "st-identified",
+    IncidentStatus.MONITORING: "st-monitoring",
+    IncidentStatus.RESOLVED: "st-resolved",
+}
+_RUNBOOK_CLASS = {
+    RunbookStatus.QUEUED: "b-busy",
+    RunbookStatus.GENERATING: "b-busy",
+    RunbookStatus.READY: "b-ok",
+    RunbookStatus.INVALID: "b-bad",
+    RunbookStatus.FAILED: "b-bad",
+}
+_OUTCOME_CLASS = {
+    CheckOutcome.OK: "b-ok",
+    CheckOutcome.WARN: "b-warn",
+    CheckOutcome.BLOCKED: "b-muted",
+    CheckOutcome.ERROR: "b-bad",
+    CheckOutcome.TIMEOUT: "b-bad",
+}
+_ACTION_STATUS_CLASS = {
+    ActionStatus.PROPOSED: "b-muted",
+    ActionStatus.AWAITING_APPROVAL: "b-warn",
+    ActionStatus.APPROVED: "b-busy",
+    ActionStatus.RUNNING: "b-busy",
+    ActionStatus.SUCCEEDED: "b-ok",
+    ActionStatus.FAILED: "b-bad",
+    ActionStatus.REJECTED: "b-bad",
+    ActionStatus.EXPIRED: "b-muted",
+    ActionStatus.BLOCKED: "b-bad",
+}
+
+
+@register.filter
+def severity_class(severity: str) -> str:
+    return f"sev-{(severity or '').lower()}"
+
+
+@register.filter
+def status_class(status: str) -> str:
+    return _STATUS_CLASS.get(status, "")
+
+
+@register.filter
+def runbook_class(status: str | None) -> str:
+    return _RUNBOOK_CLASS.get(status or "", "b-muted")
+
+
+@register.filter
+def outcome_class(outcome: str) -> str:
+    return _OUTCOME_CLASS.get(outcome, "b-muted")
+
+
+@register.filter
+def action_status_class(status: str) -> str:
+    return _ACTION_STATUS_CLASS.get(status, "b-muted")
+
+
+@register.filter
+def severity_policy(severity: str):
+    return SEVERITY_POLICY.get(severity)
+
+
+@register.simple_tag
+def severity_choices() -> list[tuple[str, str]]:
+    return list(Severity.choices)
+
+
+@register.filter
+def next_statuses(status: str) -> list[tuple[str, str]]:
+    """The moves the transition table allows from `status`, in the lifecycle's order."""
+    allowed = INCIDENT_TRANSITIONS.get(status, frozenset())
+    return [(value, label) for value, label in IncidentStatus.choices if value in allowed]
+
+
+@register.simple_tag
+def action_safety(action: Any) -> dict[str, str]:
+    """SAFE/UNSAFE/BLOCKED from the registry's safety class (never the runbook's word alone)."""
+    spec = REGISTRY.get(action.action)
+    description = spec.description if spec else ""
+    if action.status == ActionStatus.BLOCKED or not action.safety:
+        return {
+            "label": "BLOCKED",
+            "css": "b-bad",
+            "reason": action.error or "not in the executor's registry",
+            "description": description,
+        }
+    safety_label = Safety(action.safety).label.lower()
+    if action.safety == Safety.DESTRUCTIVE or not action.runbook_marked_safe:
+        return {
+            "label": "UNSAFE",
+            "css": "b-unsafe",
+            "reason": action.approval_reason or f"{safety_label}: needs approval",
+            "description": description,
+        }
+    return {
+        "label": "SAFE",
+        "css": "b-safe",
+        "reason": f"{safety_label} per the executor's registry",
+        "description": description,
+    }
+
+
+def _human(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+@register.filter
+def age(moment: datetime | None) -> str:
+    """How long ago, short: '42s', '7m', '3h 05m', '2d 4h'."""
+    if not moment:
+        return ""
+    return _human(timezone.now() - moment)
+
+
+@register.simple_tag
+def span(start: datetime | None, end: datetime | None = None) -> str:
+    """Time from start to end (or to now when end is not known)."""
+    if not start:
+        return ""
+    return _human((end or timezone.now()) - start)
+
+
+@register.filter
+def ms(value: int | None) -> str:
+    if value is None:
+        return ""
+    return f"{value} ms" if value < 1000 else f"{value / 1000:.1f} s"
+
+
+@register.filter
+def percent(value: Any) -> str:
+    try:
+        return f"{float(value):.0%}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def username(user: Any) -> str:
+    return user.get_username() if user else "—"

@@ -1,0 +1,396 @@
+"""The ops web UI. Views parse input, call a service or a selector, and render.
+
+Every POST on the incident page answers an htmx request with the page's live
+parts as out-of-band swaps (plus the submitted form, re-rendered with its errors
+or emptied), and a plain request with a redirect, or the whole page when a form
+has errors, so nothing typed is lost either way.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from executor import services as executor_services
+from executor.models import ActionRequest
+from executor.models import Service as CatalogService
+from executor.services import ExecutorError, action_request_run
+from runbooks.services import runbook_request
+
+from . import selectors
+from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdateForm
+from .models import Incident
+from .services import (
+    ROLE_FIELDS,
+    IncidentError,
+    incident_acknowledge,
+    incident_add_note,
+    incident_assign_role,
+    incident_declare,
+    incident_set_severity,
+    incident_transition,
+    status_update_draft,
+    status_update_post,
+)
+
+PAGE_SIZE = 25
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def ui_login_required(view: Callable) -> Callable:
+    """login_required that sends an htmx request to the login page as a whole page."""
+    protected = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated and _is_htmx(request):
+            login = redirect_to_login(request.headers.get("HX-Current-URL", "/"))
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = login["Location"]
+            return response
+        return protected(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- list and declare -----------------------------------------------------------------
+
+
+@require_GET
+@ui_login_required
+def incident_list(request: HttpRequest) -> HttpResponse:
+    form = ListFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    filters = selectors.IncidentFilters(
+        status=data.get("status") or "open",
+        severity=data.get("severity") or "",
+        service=(data.get("service") or "").strip(),
+        mine=bool(data.get("mine")),
+        q=(data.get("q") or "").strip(),
+    )
+    rows = selectors.incident_list(filters=filters, user=request.user)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    return render(
+        request,
+        "incidents/list.html",
+        {
+            "form": form if form.is_bound else ListFilterForm(initial={"status": "open"}),
+            "filters": filters,
+            "page": page,
+            "filter_query": keep.urlencode(),
+            "service_names": _service_names(),
+        },
+    )
+
+
+def _service_names() -> list[str]:
+    return list(CatalogService.objects.order_by("name").values_list("name", flat=True)[:200])
+
+
+@ui_login_required
+def incident_declare_view(request: HttpRequest) -> HttpResponse:
+    form = DeclareForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = incident_declare(
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                severity=form.cleaned_data["severity"],
+                service=form.cleaned_data["service"],
+                actor=request.user,
+            )
+        except IncidentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Incident #{incident.pk} declared; the runbook is queued.")
+            return redirect("incidents:detail", pk=incident.pk)
+    return render(
+        request,
+        "incidents/declare.html",
+        {"form": form, "policies": DeclareForm.policies(), "service_names": _service_names()},
+    )
+
+
+# --- the incident page ----------------------------------------------------------------
+
+
+def _view_params(request: HttpRequest) -> dict[str, int | None]:
+    """Which runbook version (and which to compare with) the page is showing.
+
+    htmx requests carry the page's own URL in HX-Current-URL, so polls and form posts
+    keep the version the responder picked without every form having to repeat it.
+    """
+    query = request.GET
+    if _is_htmx(request) and "version" not in query:
+        current = parse_qs(urlsplit(request.headers.get("HX-Current-URL", "")).query)
+        query = {k: v[-1] for k, v in current.items()}
+
+    def number(name: str) -> int | None:
+        value = query.get(name)
+        return int(value) if value and str(value).isdigit() else None
+
+    return {"version": number("version"), "compare": number("compare")}
+
+
+def _page_context(
+    request: HttpRequest,
+    pk: int,
+    *,
+    boxes: tuple[str, ...] = ("note", "status", "roles"),
+    params: dict[str, int | None] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The page's data, plus fresh forms for the boxes that will be rendered."""
+    try:
+        page = selectors.incident_page(pk=pk, **(params or _view_params(request)))
+    except Incident.DoesNotExist as exc:
+        raise Http404("No such incident") from exc
+    incident = page.incident
+    context: dict[str, Any] = {
+        "page": page,
+        "incident": incident,
+        "can_reask": hasattr(executor_services, "action_request_reask"),
+        "oob": [],
+    }
+    if "note" in boxes and "note_form" not in overrides:
+        context["note_form"] = NoteForm()
+    if "status" in boxes and "status_form" not in overrides:
+        context["status_form"] = StatusUpdateForm(
+            initial={
+                "audience": "internal",
+                "body": status_update_draft(incident=incident, audience="internal"),
+            }
+        )
+    if "roles" in boxes and "roles_form" not in overrides:
+        context["roles_form"] = RolesForm(
+            users=page.users,
+            initial={role: getattr(incident, f"{role}_id") for role in ROLE_FIELDS},
+        )
+    context.update(overrides)
+    return context
+
+
+def incident_detail_response(
+    request: HttpRequest,
+    pk: int,
+    *,
+    oob: tuple[str, ...] = (),
+    params: dict[str, int | None] | None = None,
+    **overrides: Any,
+) -> HttpResponse:
+    """The whole page, or for htmx the live parts plus the named form boxes, out of band."""
+    if _is_htmx(request):
+        context = _page_context(request, pk, boxes=oob, params=params, **overrides)
+        context["oob"] = list(oob)
+        return render(request, "incidents/partials/bundle.html", context)
+    context = _page_context(request, pk, params=params, **overrides)
+    return render(request, "incidents/detail.html", context)
+
+
+@require_GET
+@ui_login_required
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "incidents/detail.html", _page_context(request, pk))
+
+
+@require_GET
+@ui_login_required
+def incident_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """What the page polls while work runs: header, runbook, timeline and the poller itself."""
+    context = _page_context(request, pk, boxes=())
+    return render(request, "incidents/partials/bundle.html", context)
+
+
+def _done(request: HttpRequest, pk: int, *, oob: tuple[str, ...] = ()) -> HttpResponse:
+    if _is_htmx(request):
+        return incident_detail_response(request, pk, oob=oob)
+    return redirect("incidents:detail", pk=pk)
+
+
+def _incident(pk: int) -> Incident:
+    return get_object_or_404(Incident, pk=pk)
+
+
+@require_POST
+@ui_login_required
+def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    incident_acknowledge(incident=_incident(pk), actor=request.user)
+    messages.success(request, "Acknowledged.")
+    return _done(request, pk)
+
+
+@require_POST
+@ui_login_required
+def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        incident = incident_set_severity(
+            incident=_incident(pk), severity=request.POST.get("severity", ""), actor=request.user
+        )
+    except IncidentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Severity is {incident.severity}.")
+    return _done(request, pk)
+
+
+@require_POST
+@ui_login_required
+def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        incident = incident_transition(
+            incident=_incident(pk), to_status=request.POST.get("to_status", ""), actor=request.user
+        )
+    except IncidentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Status is {incident.get_status_display().lower()}.")
+    return _done(request, pk)
+
+
+@require_POST
+@ui_login_required
+def incident_note_view(request: HttpRequest, pk: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            incident_add_note(
+                incident=_incident(pk), text=form.cleaned_data["text"], actor=request.user
+            )
+        except IncidentError as exc:
+            form.add_error("text", str(exc))
+    if form.errors:
+        return incident_detail_response(request, pk, oob=("note",), note_form=form)
+    return _done(request, pk, oob=("note",))
+
+
+@require_POST
+@ui_login_required
+def incident_roles_view(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = _incident(pk)
+    form = RolesForm(request.POST)
+    if form.is_valid():
+        changed = 0
+        for role in ROLE_FIELDS:
+            user = form.cleaned_data.get(role)
+            if getattr(incident, f"{role}_id") == (user.pk if user else None):
+                continue
+            try:
+                incident = incident_assign_role(
+                    incident=incident, role=role, user=user, actor=request.user
+                )
+                changed += 1
+            except IncidentError as exc:
+                form.add_error(role, str(exc))
+        if changed:
+            messages.success(request, "Roles updated.")
+    if form.errors:
+        return incident_detail_response(request, pk, oob=("roles",), roles_form=form)
+    return _done(request, pk, oob=("roles",))
+
+
+@require_GET
+@ui_login_required
+def status_update_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The composer's text box, filled with the chosen template's draft."""
+    incident = _incident(pk)
+    audience = request.GET.get("audience", "internal")
+    try:
+        body = status_update_draft(incident=incident, audience=audience)
+    except IncidentError as exc:
+        form = StatusUpdateForm(initial={"audience": "internal"})
+        form.add_error("audience", str(exc))
+    else:
+        form = StatusUpdateForm(initial={"audience": audience, "body": body})
+    recent = list(incident.status_updates.select_related("author").order_by("-created_at")[:5])
+    return render(
+        request,
+        "incidents/partials/status_update_form.html",
+        {"incident": incident, "status_form": form, "page": {"status_updates": recent}},
+    )
+
+
+@require_POST
+@ui_login_required
+def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    form = StatusUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            update = status_update_post(
+                incident=_incident(pk),
+                audience=form.cleaned_data["audience"],
+                body=form.cleaned_data["body"],
+                actor=request.user,
+            )
+        except IncidentError as exc:
+            form.add_error("body", str(exc))
+        else:
+            note = " It was not sent anywhere." if update.audience == "customer" else ""
+            messages.success(
+                request, f"{update.get_audience_display()} saved to the timeline.{note}"
+            )
+    if form.errors:
+        return incident_detail_response(request, pk, oob=("status",), status_form=form)
+    return _done(request, pk, oob=("status",))
+
+
+@require_POST
+@ui_login_required
+def runbook_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    runbook = runbook_request(incident=_incident(pk), actor=request.user)
+    messages.info(request, f"Runbook v{runbook.version} requested.")
+    if not _is_htmx(request):
+        return redirect("incidents:detail", pk=pk)
+    # Show the new version: forget any older version the page had picked.
+    response = incident_detail_response(
+        request, pk, params={"version": runbook.version, "compare": None}
+    )
+    response["HX-Replace-Url"] = reverse("incidents:detail", args=[pk])
+    return response
+
+
+def _action(pk: int, action_pk: int) -> ActionRequest:
+    return get_object_or_404(ActionRequest, pk=action_pk, incident_id=pk)
+
+
+@require_POST
+@ui_login_required
+def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
+    action = _action(pk, action_pk)
+    try:
+        action = action_request_run(action_request=action, actor=request.user)
+    except ExecutorError as exc:
+        messages.error(request, f"{action.action_id}: {exc}")
+    else:
+        messages.success(request, f"{action.action_id}: {action.get_status_display().lower()}.")
+    return _done(request, pk)
+
+
+@require_POST
+@ui_login_required
+def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
+    """Ask for approval again once a request expired (when the executor offers it)."""
+    reask = getattr(executor_services, "action_request_reask", None)
+    if reask is None:
+        raise Http404("Asking again is not available.")
+    action = _action(pk, action_pk)
+    try:
+        reask(action_request=action, actor=request.user)
+    except ExecutorError as exc:
+        messages.error(request, f"{action.action_id}: {exc}")
+    else:
+        messages.success(request, f"{action.action_id}: approval requested again.")
+    return _done(request, pk)
