@@ -1,0 +1,346 @@
+"""Prometheus HTTP API connector: `/api/v1/query_range` and `/api/v1/query`.
+
+The PromQL expression is checked here (again, after the parameter schema) and
+is only ever sent as a form-encoded POST field, never pasted into a URL. Every
+request is bounded by the step's deadline (connect and read timeouts derived
+from it, the body read in chunks up to a cap) and Prometheus is told the same
+budget through its own `timeout` parameter, so it stops evaluating too.
+"""
+
+import json
+import math
+import re
+import statistics
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from executor.results import StepBlocked, StepError, StepTimeout
+
+MAX_QUERY_CHARS = 500
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_CONNECT_SECONDS = 5.0
+MAX_NESTING = 32
+# A range selector or subquery may look back at most this far: a bigger one is
+# a heavy query on the target, not a diagnostic check.
+MAX_RANGE_SECONDS = 7 * 24 * 3600
+USER_AGENT = "incident-executor/1"
+
+# Outside double-quoted strings: names, numbers, durations, operators, brackets.
+# Not allowed: single quotes and backticks (other string forms), `#` (a comment
+# to the end of the line), `;`, `\`, `$`, `&`, `|`, `?`, newlines and control chars.
+_OUTSIDE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.,(){}[]=!~<>+-*/%^@ "
+)
+# Inside a double-quoted string (label values, regexes): printable ASCII except
+# backtick and `;`; a backslash escapes the next (printable) character.
+_INSIDE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set("`;")
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+# Path-like text has no business in an expression: the query cannot change the
+# URL (it is a form field), but such text is a sign of an attempt and is refused.
+_PATHLIKE_RE = re.compile(r"/api/|/-/|\.\./|/\.\.|/federate", re.IGNORECASE)
+_DURATION_RE = re.compile(r"(?:\d+(?:ms|[smhdwy]))+")
+_DURATION_PART_RE = re.compile(r"(\d+)(ms|[smhdwy])")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _duration_seconds(text: str) -> float:
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART_RE.findall(text))
+
+
+def _check_range(inner: str) -> None:
+    """`[5m]` or a subquery `[1h:1m]` / `[1h:]`: durations only, and not too long."""
+    parts = inner.strip().split(":")
+    if len(parts) > 2 or not _DURATION_RE.fullmatch(parts[0].strip()):
+        raise StepBlocked(f"refused PromQL range [{inner[:40]}]: expected a duration like [5m]")
+    if len(parts) == 2 and parts[1].strip() and not _DURATION_RE.fullmatch(parts[1].strip()):
+        raise StepBlocked(f"refused PromQL subquery step [{inner[:40]}]")
+    if _duration_seconds(parts[0]) > MAX_RANGE_SECONDS:
+        raise StepBlocked(f"refused PromQL range [{inner[:40]}]: longer than 7 days")
+
+
+def check_promql(expr: object) -> str:
+    """`expr` if it passes the conservative PromQL checks, else StepBlocked with the reason.
+
+    Allows metric names, label matchers with double-quoted values, functions,
+    operators, numbers and durations; refuses unbalanced brackets or quotes,
+    other string forms, comments, `;`, control characters and path-like text.
+    """
+    if not isinstance(expr, str) or not expr.strip():
+        raise StepBlocked("refused PromQL: empty query")
+    if len(expr) > MAX_QUERY_CHARS:
+        raise StepBlocked(f"refused PromQL: longer than {MAX_QUERY_CHARS} characters")
+    if _PATHLIKE_RE.search(expr):
+        raise StepBlocked("refused PromQL: contains path-like text (/api/, /-/, ../, /federate)")
+    stack: list[tuple[str, int]] = []
+    in_string = False
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if in_string:
+            if c == "\\":
+                nxt = expr[i + 1] if i + 1 < len(expr) else ""
+                if nxt not in _INSIDE:
+                    raise StepBlocked(f"refused PromQL: bad escape at position {i}")
+                i += 2
+                continue
+            if c == '"':
+                in_string = False
+            elif c not in _INSIDE:
+                raise StepBlocked(f"refused PromQL: character {c!r} at position {i}")
+        elif c == '"':
+            in_string = True
+        elif c not in _OUTSIDE:
+            raise StepBlocked(f"refused PromQL: character {c!r} at position {i}")
+        elif c in "([{":
+            stack.append((c, i))
+            if len(stack) > MAX_NESTING:
+                raise StepBlocked("refused PromQL: nested too deeply")
+        elif c in ")]}":
+            if not stack or stack[-1][0] != _PAIRS[c]:
+                raise StepBlocked(f"refused PromQL: unbalanced {c!r} at position {i}")
+            opener, start = stack.pop()
+            if opener == "[":
+                _check_range(expr[start + 1 : i])
+        i += 1
+    if in_string:
+        raise StepBlocked("refused PromQL: unbalanced double quote")
+    if stack:
+        raise StepBlocked(f"refused PromQL: unclosed {stack[-1][0]!r}")
+    return expr
+
+
+def api_url(base: str, path: str) -> str:
+    """`path` under the target's base URL (which may carry a prefix); no query, no fragment."""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StepBlocked("the target URL is not an http(s) URL")
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query="", fragment=""))
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _left(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise StepTimeout("the step deadline passed")
+    return remaining
+
+
+def _reason(exc: Exception) -> str:
+    # Never echo a URL (it could carry credentials): the OS error is what helps.
+    return re.sub(r"\w+://\S+", "<url>", str(exc))[:300] or type(exc).__name__
+
+
+def request_json(
+    method: str,
+    url: str,
+    *,
+    params: dict[str, Any],
+    deadline: float,
+    headers: dict[str, str] | None = None,
+    what: str,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> tuple[int, Any, str]:
+    """Send `params` form-encoded (POST body or GET query string); (status, JSON or None, text).
+
+    Raises StepTimeout when the deadline passes, StepError when the target cannot
+    be reached or the answer is larger than `max_bytes`.
+    """
+    remaining = _left(deadline)
+    send = {"data": params} if method == "POST" else {"params": params}
+    if headers and "Authorization" in headers:
+        url = _without_userinfo(url)  # httpx would replace a bearer token with basic auth
+    try:
+        with (
+            httpx.Client(
+                timeout=httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS)),
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                trust_env=False,
+            ) as client,
+            client.stream(method, url, headers=headers or {}, **send) as response,
+        ):
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise StepError(
+                        f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query"
+                    )
+                _left(deadline)
+            status = response.status_code
+    except httpx.TimeoutException as exc:
+        raise StepTimeout(f"{what}: no answer before the deadline") from exc
+    except httpx.ConnectError as exc:
+        raise StepError(f"cannot connect to {what}: {_reason(exc)}") from exc
+    except httpx.HTTPError as exc:
+        raise StepError(f"{what}: {type(exc).__name__}: {_reason(exc)}") from exc
+    text = body.decode("utf-8", "replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    return status, payload, text
+
+
+def _auth_headers(target: Any) -> dict[str, str]:
+    secret = getattr(target, "secret", "") or ""
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+
+def _api_call(target: Any, path: str, params: dict, deadline: float) -> Any:
+    """POST to a Prometheus API endpoint; the `data` of a success, else StepError."""
+    what = f"Prometheus target {target.name} ({target.display_url})"
+    # Let Prometheus give up a little before we do, so its own error comes back.
+    params = {**params, "timeout": f"{max(100, int((_left(deadline) - 0.2) * 1000))}ms"}
+    status, payload, text = request_json(
+        "POST",
+        api_url(target.url, path),
+        params=params,
+        deadline=deadline,
+        headers=_auth_headers(target),
+        what=what,
+    )
+    if isinstance(payload, dict) and payload.get("status") == "error":
+        kind = str(payload.get("errorType", "error"))[:40]
+        message = str(payload.get("error", ""))[:400]
+        raise StepError(f"Prometheus {kind}: {message}")
+    if status in (401, 403):
+        raise StepError(f"{what}: HTTP {status}, not authorised (check the target's token)")
+    if status != 200 or not isinstance(payload, dict) or payload.get("status") != "success":
+        excerpt = " ".join(text.split())[:200]
+        raise StepError(f"{what}: HTTP {status}, unexpected answer: {excerpt}")
+    return payload
+
+
+def _number(value: Any) -> float | None:
+    """A sample value as a finite float; NaN and ±Inf become None (they are not JSON)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _key(labels: dict) -> tuple:
+    return tuple(sorted(labels.items()))
+
+
+def query_summary(
+    target: Any,
+    expr: str,
+    *,
+    lookback_minutes: int,
+    deadline: float,
+    min_step_seconds: float = 15.0,
+    max_series: int = 10,
+    threshold: float | None = None,
+    breach_when: str = "above",
+) -> dict:
+    """Evaluate `expr` now and over the window; a bounded summary per series.
+
+    Each series: labels, current (the instant query; the last point of the
+    window when the series has no value now), min, max, baseline (median of the
+    window's points), change_pct (current vs baseline) and breach (current above,
+    or with breach_when="below" under, the threshold, when one is given).
+    """
+    check_promql(expr)
+    window = lookback_minutes * 60
+    step = max(min_step_seconds, window / 60)
+    end = time.time()
+    start = end - window
+    ranged = _api_call(
+        target,
+        "/api/v1/query_range",
+        {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+        deadline,
+    )
+    instant = _api_call(target, "/api/v1/query", {"query": expr, "time": f"{end:.3f}"}, deadline)
+    warnings = [
+        str(w)[:200] for w in (ranged.get("warnings") or []) + (instant.get("warnings") or [])
+    ]
+
+    rdata = ranged.get("data") or {}
+    if rdata.get("resultType") != "matrix":
+        raise StepError(f"Prometheus answered a {rdata.get('resultType')!r} to a range query")
+    idata = instant.get("data") or {}
+    current: dict[tuple, float | None] = {}
+    if idata.get("resultType") == "vector":
+        for item in idata.get("result") or []:
+            current[_key(item.get("metric") or {})] = _number((item.get("value") or [0, None])[1])
+    elif idata.get("resultType") == "scalar":
+        current[()] = _number((idata.get("result") or [0, None])[1])
+    elif idata.get("resultType") not in ("matrix",):
+        raise StepError(f"Prometheus answered a {idata.get('resultType')!r}: not a number series")
+
+    series = []
+    seen: set[tuple] = set()
+    for item in rdata.get("result") or []:
+        labels = item.get("metric") or {}
+        key = _key(labels)
+        seen.add(key)
+        values = [v for v in (_number(p[1]) for p in item.get("values") or []) if v is not None]
+        now = current.get(key, values[-1] if values else None)
+        series.append(_series(labels, now, values, threshold, breach_when))
+    for key, now in current.items():
+        if key not in seen:  # a series that exists now but had no point in the window
+            series.append(_series(dict(key), now, [], threshold, breach_when))
+
+    # Breaches first, then the largest current values: what a responder looks at first.
+    series.sort(key=lambda s: (not s["breach"], s["current"] is None, -(s["current"] or 0.0)))
+    return {
+        "query": expr,
+        "target": target.display_url,
+        "window_minutes": lookback_minutes,
+        "step_seconds": step,
+        "threshold": threshold,
+        "breach_when": breach_when,
+        "series_total": len(series),
+        "series": series[:max_series],
+        "truncated": len(series) > max_series,
+        "breaches": sum(1 for s in series if s["breach"]),
+        "warnings": warnings[:5],
+    }
+
+
+def _series(
+    labels: dict, now: float | None, values: list[float], threshold: float | None, when: str
+) -> dict:
+    # Bounded: at most 12 labels, names and values cut, so 50 series stay small.
+    shown = {str(k)[:60]: str(v)[:120] for k, v in sorted(labels.items())[:12]}
+    baseline = statistics.median(values) if values else None
+    change = None
+    if now is not None and baseline not in (None, 0):
+        change = round((now - baseline) / abs(baseline) * 100, 2)
+    return {
+        "labels": shown,
+        "current": now,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "baseline": baseline,
+        "change_pct": change,
+        "points": len(values),
+        "breach": _breaches(now, threshold, when),
+    }
+
+
+def _breaches(value: float | None, threshold: float | None, when: str) -> bool:
+    if value is None or threshold is None:
+        return False
+    return value < threshold if when == "below" else value > threshold
+
+
+def describe_labels(labels: dict) -> str:
+    """`{a="b", c="d"}` for a summary line, bounded."""
+    inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    return "{" + (inner if len(inner) <= 160 else inner[:159] + "…") + "}"

@@ -1,0 +1,73 @@
+"""Session fixtures for the executor tests: real Prometheus and Loki, started once.
+
+Each runs on free 127.0.0.1 ports with its config and data in a temp dir and is
+stopped at the end of the session. A missing binary skips (fails under CI=true).
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import need_service
+from executor.tests import observability_servers as obs
+
+
+@pytest.fixture(scope="session")
+def exporter() -> Iterator[obs.Exporter]:
+    server = obs.Exporter()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory, exporter) -> Iterator[obs.Proc]:
+    binary = obs.prometheus_binary()
+    if not binary:
+        need_service("Prometheus", "no prometheus binary (apt-get install prometheus)")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    try:
+        proc = obs.start_prometheus(binary, workdir, exporter.port)
+    except (AssertionError, RuntimeError, OSError) as exc:
+        need_service("Prometheus", f"{binary} did not start: {exc}")
+    proc.extra["version"] = obs.prometheus_version(binary)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def loki_server(tmp_path_factory) -> Iterator[obs.Proc]:
+    binary, detail = obs.loki_binary()
+    if not binary:
+        # Grafana Loki has no Debian package (Debian's `loki` is a genetics program),
+        # so this is a skip even under CI; LOKI_BIN points at a Grafana Loki binary.
+        pytest.skip(f"Grafana Loki is not installed: {detail}")
+    workdir = tmp_path_factory.mktemp("loki")
+    try:
+        proc = obs.start_loki(binary, workdir)
+    except (AssertionError, RuntimeError, OSError) as exc:
+        need_service("Loki", f"{binary} (Grafana Loki {detail}) did not start: {exc}")
+    proc.extra["version"] = detail
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def loki_standin() -> Iterator[obs.LokiStandIn]:
+    server = obs.LokiStandIn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["grafana-loki", "loki-api-stand-in"])
+def loki_url(request) -> str:
+    """Each log test runs against Grafana Loki (when installed) and the Loki-API stand-in."""
+    if request.param == "grafana-loki":
+        return request.getfixturevalue("loki_server").url
+    return request.getfixturevalue("loki_standin").url
+
+
+@pytest.fixture
+def silent_server() -> Iterator[obs.SilentServer]:
+    server = obs.SilentServer()
+    yield server
+    server.stop()
