@@ -84,11 +84,19 @@ _SECRET_IS_URL = {"postgres", "redis", "slack"}
 
 def _from_row(row) -> Target:
     secret_value = os.environ.get(row.secret_env, "") if row.secret_env else ""
-    url = secret_value if (row.kind in _SECRET_IS_URL and secret_value) else row.base
+    url, secret_env = row.base, row.secret_env
+    if row.kind == "slack":
+        # A Slack secret is either the incoming-webhook URL itself or a bot token.
+        if secret_value.startswith("https://"):
+            url, secret_env = secret_value, ""
+        elif not url:
+            url = "https://slack.com/api"
+    elif row.kind in _SECRET_IS_URL and secret_value:
+        url = secret_value
     options = dict(row.options or {})
     if row.kind == "fly" and row.base and "://" not in row.base:
         options.setdefault("app", row.base)
-    return Target(row.name, row.kind, url, row.secret_env, options=options)
+    return Target(row.name, row.kind, url, secret_env, options=options)
 
 
 def configured_targets() -> dict[str, Target]:
@@ -118,6 +126,14 @@ def service_target_names(service: str) -> set[str] | None:
     return {t.name for t in row.targets.all() if t.enabled}
 
 
+def owned_by_other_services(own: set[str]) -> set[str]:
+    """Catalog targets that belong to other services only: never offered nor used for this one."""
+    from .models import Target as TargetRow
+
+    linked = TargetRow.objects.filter(enabled=True, services__isnull=False)
+    return set(linked.values_list("name", flat=True)) - own
+
+
 def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "") -> Target:
     """The target a step names, or the first configured one of a kind it can use.
 
@@ -134,9 +150,11 @@ def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "
             )
         return target
     # The service's own targets first, then real ones over demo ones, then by name.
-    own = service_target_names(service) or set()
+    own = service_target_names(service)
+    elsewhere = owned_by_other_services(own) if own is not None else set()
+    own = own or set()
     candidates = sorted(
-        (t for t in targets.values() if t.kind in kinds),
+        (t for t in targets.values() if t.kind in kinds and t.name not in elsewhere),
         key=lambda t: (t.name not in own, t.demo, t.name),
     )
     if not candidates:

@@ -56,10 +56,14 @@ def _claim(runbook_id: int) -> bool:
 def _context(incident: Incident) -> dict:
     from executor.targets import configured_targets
 
+    from .generation.catalog import step_targets
+
+    offered = {name for names in step_targets(incident.service).values() for name in names}
+
     recent = list(incident.timeline.order_by("-created_at").values_list("message", flat=True)[:20])
     previous = incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
     return {
-        "targets": [t.public() for t in configured_targets().values()],
+        "targets": [t.public() for t in configured_targets().values() if t.name in offered],
         "recent_events": recent,
         "previous_runbook": previous.artifact if previous else None,
     }

@@ -10,7 +10,7 @@ from typing import Any
 
 from executor.choices import StepKind
 from executor.registry import catalog, get_spec
-from executor.targets import configured_targets, service_target_names
+from executor.targets import configured_targets, owned_by_other_services, service_target_names
 from runbooks.validation import ValidationIssue, runbook_schema
 
 # Request-wide limits of the structured-output grammar (per the API's documented
@@ -43,39 +43,53 @@ SUPPORTED_STRING_FORMATS = frozenset(
 _DROPPED_SILENTLY = frozenset({"$schema", "$id", "$comment", "default", "examples"})
 
 
-def _targets_by_kind() -> dict[str, list[str]]:
-    by_kind: dict[str, list[str]] = {}
-    for target in configured_targets().values():
-        by_kind.setdefault(target.kind, []).append(target.name)
-    return {k: sorted(v) for k, v in by_kind.items()}
+def step_targets(service: str = "") -> dict[str, list[str]]:
+    """For each allowed action that can run here, the targets the generator may offer.
+
+    An action with no configured target of its kinds is left out: the executor
+    would block it, so the model and the offline planner never see it. When
+    `service` is in the service catalog, its own targets are the ones offered
+    for an action if it has any of the right kind; otherwise the shared targets
+    (from the environment, built in, or catalog targets no service claims).
+    Targets that belong only to other services are never offered. The built-in
+    `timeline` target keeps alert.notify available everywhere.
+    """
+    targets = configured_targets()
+    own = service_target_names(service)
+    elsewhere = owned_by_other_services(own) if own is not None else set()
+    out: dict[str, list[str]] = {}
+    for spec in catalog():
+        fits = [
+            t.name
+            for t in targets.values()
+            if t.kind in spec.target_kinds and t.name not in elsewhere
+        ]
+        mine = sorted(n for n in fits if own and n in own)
+        names = mine or sorted(fits)
+        if names:
+            out[spec.name] = names
+    return out
 
 
 def action_catalog(service: str = "") -> list[dict]:
-    """The actions the executor allows here, with the configured targets each can run on.
+    """The actions the executor allows here and can run for `service`, with their targets.
 
-    When `service` is in the service catalog, its own targets come first: the
-    executor prefers them too when a step names no target.
+    See `step_targets` for which actions and targets are offered.
     """
-    by_kind = _targets_by_kind()
-    own = service_target_names(service) or set()
-    out = []
-    for spec in catalog():
-        targets = sorted(
-            {name for kind in spec.target_kinds for name in by_kind.get(kind, [])},
-            key=lambda n: (n not in own, n),
-        )
-        out.append(
-            {
-                "name": spec.name,
-                "kind": spec.kind.value,
-                "safety": spec.safety.value,
-                "description": spec.description,
-                "params_schema": copy.deepcopy(spec.params_schema),
-                "target_kinds": list(spec.target_kinds),
-                "targets": targets,
-            }
-        )
-    return out
+    offered = step_targets(service)
+    return [
+        {
+            "name": spec.name,
+            "kind": spec.kind.value,
+            "safety": spec.safety.value,
+            "description": spec.description,
+            "params_schema": copy.deepcopy(spec.params_schema),
+            "target_kinds": list(spec.target_kinds),
+            "targets": offered[spec.name],
+        }
+        for spec in catalog()
+        if spec.name in offered
+    ]
 
 
 # --- output schema for structured outputs ---------------------------------------------
@@ -170,7 +184,7 @@ def _params_variants(params_schema: dict, target_names: list[str] | None) -> lis
     if target_names:
         props["target"] = {
             "enum": list(target_names),
-            "description": "Name of the target to run against; default: the first configured target of the right kind.",
+            "description": "Name of the target to run against; default: the service's own target of the right kind, else the first configured one.",
         }
     else:
         props.pop("target", None)
@@ -221,12 +235,15 @@ def union_property_count(schema: dict) -> int:
     return _union_count(schema)
 
 
-def _step_variants(section: str, step_schema: dict, *, with_targets: bool) -> list[dict]:
+def _step_variants(
+    section: str, step_schema: dict, *, offered: dict[str, list[str]], with_targets: bool
+) -> list[dict]:
     kind = StepKind.CHECK if section == "checks" else StepKind.ACTION
-    by_kind = _targets_by_kind() if with_targets else {}
     variants = []
     for spec in catalog(kind):
-        names = sorted({n for k in spec.target_kinds for n in by_kind.get(k, [])})
+        if spec.name not in offered:
+            continue  # no target it could run on: the executor would block it
+        names = offered[spec.name] if with_targets else None
         for params in _params_variants(spec.params_schema, names):
             variant = copy.deepcopy(step_schema)
             variant["properties"]["action"] = {
@@ -238,11 +255,12 @@ def _step_variants(section: str, step_schema: dict, *, with_targets: bool) -> li
     return variants
 
 
-def output_schema(*, with_targets: bool = True) -> dict:
+def output_schema(*, service: str = "", with_targets: bool = True) -> dict:
     """The contract as a structured-output schema, typed per action.
 
     Checks and recommended actions become an anyOf with one alternative per
-    allowed action (its name as a const, its own params schema). If the
+    allowed action that has a target for `service` (its name as a const, its
+    own params schema, `target` as an enum of `step_targets(service)`). If the
     per-action params would exceed the API's optional-property budget, the
     `target` properties go first, then the optional params of the actions with
     the most of them; the executor falls back to default targets and defaults.
@@ -250,16 +268,17 @@ def output_schema(*, with_targets: bool = True) -> dict:
     contract = runbook_schema()
     resolved = _resolve_refs(copy.deepcopy(contract), contract.get("$defs", {}))
     props = resolved["properties"]
+    offered = step_targets(service)
     for section in ("checks", "recommended_actions"):
         step = props[section]["items"]
-        variants = _step_variants(section, step, with_targets=with_targets)
+        variants = _step_variants(section, step, offered=offered, with_targets=with_targets)
         props[section] = {k: v for k, v in props[section].items() if k != "items"}
         props[section]["items"] = (
             {"anyOf": variants} if variants else {"type": "object", "properties": {}}
         )
     schema = strict_schema(resolved)
     if optional_property_count(schema) > MAX_OPTIONAL_PROPERTIES and with_targets:
-        return output_schema(with_targets=False)
+        return output_schema(service=service, with_targets=False)
     _trim_optional(schema)
     return schema
 

@@ -115,7 +115,7 @@ class _Session:
     def __init__(self, incident: Any, context: dict | None) -> None:
         self.client = build_client()
         self.system = system_blocks(getattr(incident, "service", "") or "")
-        self.schema = output_schema()
+        self.schema = output_schema(service=getattr(incident, "service", "") or "")
         self.messages: list[dict] = [user_message(incident, context)]
         self.usage = Usage()
         self.model_id = ""

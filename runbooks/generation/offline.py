@@ -1,10 +1,11 @@
 """The deterministic offline planner: a runbook from keywords, with no network.
 
 It scores the incident text against a few incident scenarios, picks the best,
-and assembles checks and actions from the executor's registry. Identifiers taken
-from the text (a table name, a cache key prefix, a service name) are used only
-when they match the strict patterns the action schemas demand; otherwise the
-step that needs them is left out. The same input always gives the same output.
+and assembles checks and actions from the executor's registry: only those
+that have a target for the incident's service (`catalog.step_targets`, the view
+Claude gets too). Identifiers taken from the text (a table name, a cache key
+prefix, a service name) are used only when they match the strict patterns the
+action schemas demand; otherwise the step that needs them is left out. The same input always gives the same output.
 """
 
 import re
@@ -13,6 +14,8 @@ from typing import Any
 
 from executor.registry import get_spec
 from executor.targets import configured_targets
+
+from .catalog import step_targets
 
 NEGATORS = frozenset({"no", "not", "without", "never", "nor", "zero"})
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -746,11 +749,12 @@ BUILDERS = {
 }
 
 
-def _allowed(steps: list[dict | None]) -> list[dict]:
-    """Keep only steps the executor allows here, with params its schema accepts."""
+def _allowed(steps: list[dict | None], offered: dict[str, list[str]]) -> list[dict]:
+    """Keep only steps the executor allows here, with params its schema accepts, and a
+    target to run on for this service (`offered`, from the generator's catalog)."""
     out = []
     for step in steps:
-        if step is None:
+        if step is None or step["action"] not in offered:
             continue
         spec = get_spec(step["action"])
         if spec is None or spec.validate_params(step["params"]):
@@ -786,8 +790,10 @@ def plan_offline(*, incident: Any, context: dict | None = None) -> dict:
         f.system = _system(f.text, f.service, "application")
 
     checks, actions, hypotheses, rollback = build(f)
-    checks = _allowed(checks)
-    actions = _allowed(actions)
+    # The same view of actions and targets that Claude gets for this service.
+    offered = step_targets(f.service)
+    checks = _allowed(checks, offered)
+    actions = _allowed(actions, offered)
 
     # 0.3 for a bare guess up to 0.8 for a strong match; less when another scenario is close.
     confidence = 0.3 + 0.5 * min(1.0, score / 8.0)

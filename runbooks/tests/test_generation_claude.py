@@ -30,6 +30,11 @@ def claude_settings(settings):
     settings.ANTHROPIC_MAX_RETRIES = 2
     settings.ANTHROPIC_MAX_TOKENS = 4096
     settings.ANTHROPIC_TIMEOUT = 5.0
+    # One target of every kind, so the whole registry is offered to the model.
+    settings.EXECUTOR_TARGETS = {
+        f"t-{kind}": {"kind": kind, "url": f"{kind}://127.0.0.1:1/x", "secret_env": ""}
+        for kind in ("postgres", "redis", "http", "prometheus", "loki", "slack", "fly")
+    }
     return settings
 
 

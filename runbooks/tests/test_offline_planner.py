@@ -16,6 +16,24 @@ from runbooks.validation import validate_runbook
 # configured_targets() reads the target catalog from the database.
 pytestmark = pytest.mark.django_db
 
+
+EVERY_KIND = {
+    "main-db": {"kind": "postgres", "url": "postgresql://db.internal/app"},
+    "main-cache": {"kind": "redis", "url": "redis://cache.internal:6379/0"},
+    "main-web": {"kind": "http", "url": "http://app.internal/healthz"},
+    "main-metrics": {"kind": "prometheus", "url": "http://prometheus.internal:9090"},
+    "main-logs": {"kind": "loki", "url": "http://loki.internal:3100"},
+    "main-chat": {"kind": "slack", "url": "https://slack.com/api"},
+    "main-fly": {"kind": "fly", "url": "https://api.machines.dev/v1/apps/main"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _every_kind_of_target(settings):
+    """A target of every kind, so every action is offered; tests of the filter narrow this."""
+    settings.EXECUTOR_TARGETS = dict(EVERY_KIND)
+
+
 SEED = (
     "Our Athena queries for attendance analytics are timing out since this morning. "
     "Users report 30+ second waits. No recent deployments."
@@ -245,3 +263,18 @@ def test_generate_without_key_uses_the_offline_planner(settings):
     assert result.model_id == "offline-planner-v1"
     assert result.validation_errors == [] and result.step_errors == []
     assert result.document["incident_type"] == "service_down"
+
+
+def test_steps_without_a_target_are_never_chosen(settings):
+    settings.EXECUTOR_DEMO_TARGETS = False
+    settings.EXECUTOR_TARGETS = {k: v for k, v in EVERY_KIND.items() if v["kind"] != "redis"}
+    stampede = _incident("Cache stampede", "thundering herd after the cache expired", "shop")
+    doc = plan_offline(incident=stampede)
+    assert "cache.invalidate" not in _actions(doc)
+    assert "alert.notify" in _actions(doc)
+    assert validate_runbook(doc) == [] and step_issues(doc) == []
+
+    settings.EXECUTOR_TARGETS = {"orders-db": EVERY_KIND["main-db"]}
+    spike = plan_offline(incident=_incident("5xx spike after deploy", "Error rate jumped", "api"))
+    assert _checks(spike) == [] and _actions(spike) == ["alert.notify"]
+    assert validate_runbook(spike) == []

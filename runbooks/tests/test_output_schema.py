@@ -26,6 +26,23 @@ from .fake_anthropic import recorded_document
 pytestmark = pytest.mark.django_db
 
 
+EVERY_KIND = {
+    "main-db": {"kind": "postgres", "url": "postgresql://db.internal/app"},
+    "main-cache": {"kind": "redis", "url": "redis://cache.internal:6379/0"},
+    "main-web": {"kind": "http", "url": "http://app.internal/healthz"},
+    "main-metrics": {"kind": "prometheus", "url": "http://prometheus.internal:9090"},
+    "main-logs": {"kind": "loki", "url": "http://loki.internal:3100"},
+    "main-chat": {"kind": "slack", "url": "https://slack.com/api"},
+    "main-fly": {"kind": "fly", "url": "https://api.machines.dev/v1/apps/main"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _every_kind_of_target(settings):
+    """A target of every kind, so every action is offered; tests of the filter narrow this."""
+    settings.EXECUTOR_TARGETS = dict(EVERY_KIND)
+
+
 def _schemas(node, path="$") -> Iterator[tuple[str, dict]]:
     """Every subschema with its path (properties, items, anyOf/allOf branches)."""
     yield path, node
@@ -157,3 +174,20 @@ def test_allowed_actions_setting_narrows_everything(settings):
     assert [e["name"] for e in action_catalog()] == ["alert.notify", "database.slow_queries"]
     issues = step_issues(recorded_document("athena_valid"))
     assert any(i.path == "$.checks[0].action" for i in issues)
+
+
+def test_steps_without_a_target_are_left_out_even_without_target_enums(settings):
+    settings.EXECUTOR_DEMO_TARGETS = False
+    settings.EXECUTOR_TARGETS = {"cache": {"kind": "redis", "url": "redis://c:6379/0"}}
+    for schema in (output_schema(), output_schema(with_targets=False)):
+        actions = [
+            v["properties"]["action"]["const"]
+            for v in _step_variants(schema, "recommended_actions")
+        ]
+        assert actions == ["alert.notify", "cache.invalidate"]
+        assert schema["properties"]["checks"]["items"] == {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+        }
+    assert [e["name"] for e in action_catalog()] == ["alert.notify", "cache.invalidate"]
