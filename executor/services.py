@@ -20,6 +20,7 @@ from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
 from runbooks.validation import validate_runbook
 
+from . import notify  # also registers the notification task wherever services load
 from .choices import (
     ACTION_TRANSITIONS,
     ActionStatus,
@@ -223,11 +224,15 @@ def action_requests_create(*, runbook: Runbook, document: dict) -> list[ActionRe
     return created
 
 
+# How long a request may wait for a decision, by incident severity.
+DEFAULT_APPROVAL_TTL_MINUTES = {"SEV1": 15, "SEV2": 60, "SEV3": 240, "SEV4": 1440}
+
+
 def approval_ttl(severity: str) -> timedelta:
-    minutes = getattr(settings, "APPROVAL_TTL_MINUTES", {}).get(
-        severity, {"SEV1": 15, "SEV2": 60, "SEV3": 240, "SEV4": 1440}.get(severity, 240)
-    )
-    return timedelta(minutes=minutes)
+    """How long a request may wait for a decision: APPROVAL_TTL_MINUTES by severity."""
+    configured = getattr(settings, "APPROVAL_TTL_MINUTES", None) or {}
+    minutes = configured.get(severity, DEFAULT_APPROVAL_TTL_MINUTES.get(severity, 240))
+    return timedelta(minutes=float(minutes))
 
 
 def _transition(
@@ -327,32 +332,68 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
     return request
 
 
+# --- approvals -------------------------------------------------------------------
+
+
 def _can_approve(user: Any) -> bool:
     return bool(
         user
         and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", True)
         and user.has_perm("executor.approve_actionrequest")
     )
 
 
 def approvals_required(request: ActionRequest) -> int:
+    """Destructive actions on SEV1/SEV2 may need more than one approver (four eyes and more)."""
     if request.safety == Safety.DESTRUCTIVE and request.incident.severity in ("SEV1", "SEV2"):
         return max(1, int(getattr(settings, "APPROVALS_REQUIRED_DESTRUCTIVE", 1)))
     return 1
 
 
+def _current_approvals(request: ActionRequest):
+    """Approvals given since the request was (last) asked for: an expired round does not count."""
+    approvals = request.approvals.filter(decision=Decision.APPROVE)
+    if request.requested_at:
+        approvals = approvals.filter(decided_at__gte=request.requested_at)
+    return approvals
+
+
+def _requester_label(request: ActionRequest) -> str:
+    if request.requested_by_id:
+        return request.requested_by.get_username()
+    return f"runbook v{request.runbook.version}"
+
+
+def _after_decision(request: ActionRequest, event: str, actor: Any, reason: str = "") -> None:
+    """Tell the requester and the incident's channel, once the decision is committed."""
+    payload = {
+        "action_request_id": request.pk,
+        "event": event,
+        "actor": actor.get_username() if actor else "executor",
+        "reason": reason[:500],
+    }
+    transaction.on_commit(lambda: notify.decision_notify_queue(**payload), robust=True)
+
+
 def action_request_approve(
     *, action_request: ActionRequest, approver: Any, reason: str = ""
 ) -> ActionRequest:
-    """Record an approval; with enough of them the action is queued to run exactly once."""
+    """Record an approval; with enough of them the action is queued to run exactly once.
+
+    The row lock serialises concurrent approvers; the conditional UPDATE to `approved`
+    decides the one caller that queues the run, whatever the database.
+    """
     from .tasks import run_action_task
 
     if not _can_approve(approver):
         raise ExecutorError("You do not have permission to approve actions.")
+    reason = (reason or "").strip()
+    queued = False
     with transaction.atomic():
         request = (
-            ActionRequest.objects.select_for_update()
-            .select_related("incident")
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("incident", "runbook", "requested_by")
             .get(pk=action_request.pk)
         )
         if request.status == ActionStatus.EXPIRED or (
@@ -367,28 +408,55 @@ def action_request_approve(
             )
         if request.requested_by_id and request.requested_by_id == approver.pk:
             raise ExecutorError("You asked for this action; someone else must approve it.")
+        if _current_approvals(request).filter(approver=approver).exists():
+            raise ExecutorError(
+                "You have already approved this request; it needs another approver."
+            )
         if request.approvals.filter(approver=approver).exists():
-            raise ExecutorError("You have already approved this request.")
-        Approval.objects.create(
-            action_request=request,
-            approver=approver,
-            decision=Decision.APPROVE,
-            reason=reason[:2000],
-        )
+            # One decision per person and request (a database constraint): an earlier round counts.
+            raise ExecutorError(
+                "You already decided on an earlier round of this request; "
+                "another approver must approve it."
+            )
+        try:
+            with transaction.atomic():
+                Approval.objects.create(
+                    action_request=request,
+                    approver=approver,
+                    decision=Decision.APPROVE,
+                    reason=reason[:2000],
+                )
+        except IntegrityError as exc:  # a double submit that slipped past the lock (SQLite)
+            raise ExecutorError("You have already approved this request.") from exc
+        given = _current_approvals(request).count()
+        needed = approvals_required(request)
+        progress = f" ({given} of {needed} approvals)" if needed > 1 else ""
         timeline_record(
             incident=request.incident_id,
             kind=TimelineKind.APPROVAL,
             actor=approver,
-            message=f"{approver.get_username()} approved {request.action_id} ({request.action})",
-            payload={"action_request_id": request.pk, "decision": Decision.APPROVE},
+            message=f"{approver.get_username()} approved {request.action_id} ({request.action})"
+            f"{progress}" + (f": {reason[:300]}" if reason else ""),
+            payload={
+                "action_request_id": request.pk,
+                "decision": Decision.APPROVE,
+                "approvals": given,
+                "required": needed,
+            },
         )
-        approvals = request.approvals.filter(decision=Decision.APPROVE).count()
-        enough = approvals >= approvals_required(request)
-        if enough and _transition(
+        if given >= needed and _transition(
             request, ActionStatus.APPROVED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
         ):
+            # approved → running in the same transaction: the worker's claim needs `running`.
             _transition(request, ActionStatus.RUNNING, from_statuses=[ActionStatus.APPROVED])
+            _record_status(
+                request, f"{request.action_id} ({request.action}) approved and queued", approver
+            )
             transaction.on_commit(lambda: run_action_task.delay(request.pk))
+            queued = True
+        _after_decision(
+            request, "approved" if queued else "approval_recorded", approver, reason=reason
+        )
     request.refresh_from_db()
     return request
 
@@ -396,16 +464,25 @@ def action_request_approve(
 def action_request_reject(
     *, action_request: ActionRequest, approver: Any, reason: str
 ) -> ActionRequest:
+    """A final no, with the reason recorded; the action never runs."""
     if not _can_approve(approver):
         raise ExecutorError("You do not have permission to reject actions.")
     reason = (reason or "").strip()
     if not reason:
         raise ExecutorError("Say why you reject it: a reason is required.")
     with transaction.atomic():
-        request = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
+        request = (
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("incident", "runbook", "requested_by")
+            .get(pk=action_request.pk)
+        )
         if request.status != ActionStatus.AWAITING_APPROVAL:
             raise ExecutorError(
                 f"This request is {request.get_status_display().lower()}; it cannot be rejected."
+            )
+        if request.approvals.filter(approver=approver).exists():
+            raise ExecutorError(
+                "You already decided on this request; one decision per person is recorded."
             )
         if not _transition(
             request, ActionStatus.REJECTED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
@@ -421,29 +498,97 @@ def action_request_reject(
             incident=request.incident_id,
             kind=TimelineKind.APPROVAL,
             actor=approver,
-            message=f"{approver.get_username()} rejected {request.action_id} ({request.action}): {reason[:300]}",
+            message=f"{approver.get_username()} rejected {request.action_id} ({request.action}): "
+            f"{reason[:300]}",
             payload={"action_request_id": request.pk, "decision": Decision.REJECT},
         )
+        _after_decision(request, "rejected", approver, reason=reason)
     request.refresh_from_db()
     return request
 
 
-def action_requests_expire(*, now=None) -> int:
+def action_requests_expire(*, now: Any = None) -> int:
     """Pending requests past their expiry become expired; returns how many."""
     now = now or timezone.now()
     expired = 0
     for request in ActionRequest.objects.filter(
         status=ActionStatus.AWAITING_APPROVAL, expires_at__lte=now
-    ):
+    ).select_related("incident", "runbook", "requested_by"):
         with transaction.atomic():
             if _transition(
-                request, ActionStatus.EXPIRED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
+                request,
+                ActionStatus.EXPIRED,
+                from_statuses=[ActionStatus.AWAITING_APPROVAL],
+                finished_at=now,
             ):
                 expired += 1
                 _record_status(
-                    request, f"Approval request for {request.action_id} expired unanswered"
+                    request,
+                    f"Approval request for {request.action_id} ({request.action}) expired "
+                    "unanswered; ask again to run it",
                 )
+                _after_decision(request, "expired", None)
     return expired
+
+
+def action_request_reask(
+    *, action_request: ActionRequest, actor: Any, reason: str = ""
+) -> ActionRequest:
+    """Ask again for an expired request: the dry-run is made afresh, the clock restarts.
+
+    The world may have moved on since the first plan, so the step goes through the
+    boundary's checks again (registry, params, target) before anyone is asked.
+    """
+    if not getattr(actor, "is_authenticated", False):
+        raise ExecutorError("Sign in to ask for approval.")
+    with transaction.atomic():
+        request = (
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("incident")
+            .get(pk=action_request.pk)
+        )
+        if request.status != ActionStatus.EXPIRED:
+            raise ExecutorError(
+                f"This request is {request.get_status_display().lower()}; "
+                "only an expired request can be asked for again."
+            )
+        prepared = prepare_step(
+            step={"id": request.action_id, "action": request.action, "params": request.params},
+            position=0,
+            kind=StepKind.ACTION,
+            service=request.incident.service,
+        )
+        if prepared.blocked or prepared.spec is None:
+            raise ExecutorError(f"It cannot be asked for again: {prepared.blocked}")
+        try:
+            plan = prepared.spec.plan(prepared.params, prepared.target)
+        except Exception as exc:  # shown as such, like at creation
+            plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
+        why = _approval_reason(prepared.spec.safety, request.runbook_marked_safe)
+        now = timezone.now()
+        if not _transition(
+            request,
+            ActionStatus.AWAITING_APPROVAL,
+            from_statuses=[ActionStatus.EXPIRED],
+            plan=str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT],
+            target=prepared.target.name if prepared.target else "",
+            safety=prepared.spec.safety,
+            approval_reason=why or "asked again after an expired approval request",
+            requested_by=actor,
+            requested_at=now,
+            expires_at=now + approval_ttl(request.incident.severity),
+            finished_at=None,
+            error="",
+        ):
+            raise ExecutorError("This request changed meanwhile; reload it.")
+        _record_status(
+            request,
+            f"{actor.get_username()} asked again for approval of {request.action_id} "
+            f"({request.action}); dry-run made afresh" + (f": {reason[:300]}" if reason else ""),
+            actor,
+        )
+    request.refresh_from_db()
+    return request
 
 
 def sweep_stale(*, now=None) -> dict[str, int]:

@@ -182,10 +182,23 @@ EXECUTOR_STALE_AFTER_SECONDS = env.int("EXECUTOR_STALE_AFTER_SECONDS", default=9
 # Demo targets: the embedded default diagnoses its own database and health URL.
 EXECUTOR_DEMO_TARGETS = env.bool("EXECUTOR_DEMO_TARGETS", default=True)
 
+# --- approvals ------------------------------------------------------------------
+# Destructive actions on SEV1/SEV2 incidents need this many distinct approvers.
+APPROVALS_REQUIRED_DESTRUCTIVE = env.int("APPROVALS_REQUIRED_DESTRUCTIVE", default=1)
+# A pending approval request expires after this long, by severity.
+APPROVAL_TTL_MINUTES = {
+    "SEV1": env.int("APPROVAL_TTL_SEV1_MINUTES", default=15),
+    "SEV2": env.int("APPROVAL_TTL_SEV2_MINUTES", default=60),
+    "SEV3": env.int("APPROVAL_TTL_SEV3_MINUTES", default=240),
+    "SEV4": env.int("APPROVAL_TTL_SEV4_MINUTES", default=1440),
+}
+EXECUTOR_ACTION_TIMEOUT = env.float("EXECUTOR_ACTION_TIMEOUT", default=60.0)
+
 # --- notifications ------------------------------------------------------------
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_CHANNEL = env.str("SLACK_CHANNEL", default="")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
 
 # --- production hardening -----------------------------------------------------
 if env.bool("PRODUCTION", default=False):

@@ -1,0 +1,130 @@
+"""Tell the requester and the incident's channel what became of an approval request.
+
+The decision itself is always on the incident timeline (the services record it in
+the same transaction). Slack is told too when it is configured: an incoming webhook
+(SLACK_WEBHOOK_URL) or a bot token with a channel (SLACK_BOT_TOKEN, SLACK_CHANNEL).
+The post happens on the worker after commit, so a slow Slack never holds a click,
+and its outcome is itself recorded on the timeline.
+"""
+
+import logging
+import time
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from incidents.choices import TimelineKind
+from incidents.events import timeline_record
+
+from .connectors import slack
+from .results import StepBlocked, StepError, StepTimeout
+from .targets import Target
+
+logger = logging.getLogger(__name__)
+
+SLACK_DEADLINE_SECONDS = 10.0
+
+EVENTS = ("approved", "approval_recorded", "rejected", "expired")
+
+
+def slack_target() -> tuple[Target, str] | None:
+    """The notification channel as a target (webhook or bot), or None when Slack is not set up."""
+    webhook = getattr(settings, "SLACK_WEBHOOK_URL", "")
+    if webhook:
+        return Target("slack-notifications", "slack", webhook), ""
+    token = getattr(settings, "SLACK_BOT_TOKEN", "")
+    channel = getattr(settings, "SLACK_CHANNEL", "")
+    if token and channel:
+        api = getattr(settings, "SLACK_API_URL", "https://slack.com/api")
+        # The variable's name, not its value: the token is read when the post is made.
+        bot = Target("slack-notifications", "slack", api, secret_env="SLACK_BOT_TOKEN")  # noqa: S106
+        return bot, channel
+    return None
+
+
+def decision_message(*, request: Any, event: str, actor: str, reason: str = "") -> str:
+    """One line a person can act on: what, which incident, who decided, who asked."""
+    incident = request.incident
+    what = f"{request.action_id} ({request.action})" + (
+        f" on {request.target}" if request.target else ""
+    )
+    where = f"incident #{incident.pk} [{incident.severity}] {incident.title}"
+    asked = (
+        request.requested_by.get_username()
+        if request.requested_by_id
+        else f"runbook v{request.runbook.version}"
+    )
+    if event == "approved":
+        text = f"{actor} approved {what} for {where}; it runs now."
+    elif event == "approval_recorded":
+        from .services import _current_approvals, approvals_required
+
+        given, needed = _current_approvals(request).count(), approvals_required(request)
+        text = (
+            f"{actor} approved {what} for {where} ({given} of {needed}); "
+            "it waits for another approver."
+        )
+    elif event == "rejected":
+        text = f"{actor} rejected {what} for {where}: {reason}"
+    else:
+        text = (
+            f"The approval request for {what} on {where} expired unanswered; ask again to run it."
+        )
+    return f"{text} (asked by {asked})"
+
+
+def decision_notify_queue(**payload: Any) -> None:
+    """After commit: queue the Slack post when Slack is configured (the timeline has it anyway)."""
+    if slack_target() is None:
+        return
+    try:
+        notify_decision_task.delay(**payload)
+    except Exception:  # a broker hiccup must not turn a recorded decision into an error page
+        logger.exception("could not queue the decision notification %s", payload)
+
+
+def decision_notify(*, action_request_id: int, event: str, actor: str, reason: str = "") -> bool:
+    """Post the decision to Slack and record the outcome on the timeline; True if posted."""
+    from .models import ActionRequest
+
+    configured = slack_target()
+    if configured is None:
+        return False
+    target, channel = configured
+    request = ActionRequest.objects.select_related("incident", "runbook", "requested_by").get(
+        pk=action_request_id
+    )
+    message = decision_message(request=request, event=event, actor=actor, reason=reason)
+    deadline = time.monotonic() + SLACK_DEADLINE_SECONDS
+    try:
+        if channel:
+            slack.post_message(target, message, channel=channel, deadline=deadline)
+        else:
+            slack.post_webhook(target, message, deadline=deadline)
+    except (StepError, StepBlocked, StepTimeout) as exc:
+        timeline_record(
+            incident=request.incident_id,
+            kind=TimelineKind.NOTIFICATION,
+            actor_label="executor",
+            message=f"Slack was not told about {request.action_id} ({event}): {exc}",
+            payload={"action_request_id": request.pk, "event": event, "delivered": False},
+        )
+        return False
+    timeline_record(
+        incident=request.incident_id,
+        kind=TimelineKind.NOTIFICATION,
+        actor_label="executor",
+        message=f"Slack told: {message}",
+        payload={"action_request_id": request.pk, "event": event, "delivered": True},
+    )
+    return True
+
+
+@shared_task(name="executor.notify_decision")
+def notify_decision_task(
+    *, action_request_id: int, event: str, actor: str, reason: str = ""
+) -> bool:
+    return decision_notify(
+        action_request_id=action_request_id, event=event, actor=actor, reason=reason
+    )
