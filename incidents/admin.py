@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .admin_alerts import AlertInline
 from .models import Incident, TimelineEvent
 
 
@@ -39,7 +40,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    inlines = [TimelineInline]
+    inlines = [AlertInline, TimelineInline]
     date_hierarchy = "detected_at"
 
 

@@ -167,7 +167,7 @@ class AlertSource(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if not ENV_NAME_RE.match(self.secret_env or ""):
-            errors["secret_env"] = "An environment variable name: A-Z, 0-9 and _."
+            errors["secret_env"] = "An environment variable name: A-Z, 0-9 and _."  # noqa: S105 (a message, not a secret)
         mapping = self.severity_mapping
         if not isinstance(mapping, dict) or any(
             not isinstance(k, str) or v not in Severity.values for k, v in mapping.items()

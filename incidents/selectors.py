@@ -155,6 +155,7 @@ class IncidentPage:
     timeline: list
     timeline_more: bool
     status_updates: list
+    alerts: list = field(default_factory=list)  # the alerts that opened or joined it
     diff: list[tuple[str, str]] | None = None
     compare: Any = None
     users: list = field(default_factory=list)
@@ -201,6 +202,7 @@ def incident_page(
     with_users: bool = True,
 ) -> IncidentPage:
     from executor.models import ActionRequest, Execution
+    from incidents.ingest.selectors import incident_alerts
     from runbooks.models import Runbook
 
     incident = incident_for_page(pk)
@@ -242,6 +244,7 @@ def incident_page(
         timeline=events[:timeline_limit],
         timeline_more=len(events) > timeline_limit,
         status_updates=updates,
+        alerts=list(incident_alerts(incident=incident, limit=50)),
     )
     if runbook is not None and compare and compare != runbook.version:
         other = Runbook.objects.filter(incident=incident, version=compare).first()

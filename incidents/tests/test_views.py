@@ -626,3 +626,29 @@ def test_expired_approval_request_can_be_asked_for_again(client_in, user, health
     # Asking again for one that is not expired says why not.
     response = client_in.post(url, **HX)
     assert "only an expired request can be asked for again" in text(response)
+
+
+@pytest.mark.django_db
+def test_incident_page_shows_its_alerts_with_labels_and_source_links(client):
+    from django.utils import timezone
+
+    from incidents.models import Alert, AlertSource
+    from incidents.tests.factories import IncidentFactory, UserFactory
+
+    client.force_login(UserFactory())
+    incident = IncidentFactory()
+    source = AlertSource.objects.create(name="Prod AM", slug="prod-am", kind="alertmanager",
+                                        secret_env="AM_TOKEN")
+    now = timezone.now()
+    Alert.objects.create(
+        source=source, incident=incident, dedup_key="fp1", fingerprint="fp1", status="firing",
+        severity="SEV2", title="HighErrorRate <script>", service="checkout",
+        labels={"alertname": "HighErrorRate", "instance": "web-1"},
+        source_url="https://prom.example/graph?g0.expr=x", first_seen=now, last_seen=now, count=3,
+    )
+    body = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert 'id="alerts"' in body
+    assert "HighErrorRate &lt;script&gt;" in body  # escaped, never markup
+    assert "alertname=HighErrorRate" in body
+    assert 'href="https://prom.example/graph?g0.expr=x"' in body
+    assert "seen 3×" in body

@@ -1,0 +1,167 @@
+"""Admin for alert sources, alerts and the ingest outbox. Imported from incidents.admin."""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from .models import Alert, AlertGroup, AlertSource, IngestOutbox
+
+
+@admin.register(AlertSource)
+class AlertSourceAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "kind", "auth_mode", "secret_env", "default_service", "enabled")
+    list_filter = ("kind", "auth_mode", "enabled")
+    search_fields = ("name", "slug", "default_service")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("hook_path", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "hook_path", "kind", "enabled")}),
+        ("Authentication", {"fields": ("auth_mode", "secret_env")}),
+        (
+            "Normalising and grouping",
+            {
+                "fields": (
+                    "default_service",
+                    "severity_mapping",
+                    "group_window_seconds",
+                    "suspend_seconds",
+                    "move_to_monitoring_when_cleared",
+                )
+            },
+        ),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Webhook path")
+    def hook_path(self, obj: AlertSource) -> str:
+        return f"/hooks/{obj.slug}/" if obj.slug else "—"
+
+
+def _labels(obj: Alert) -> str:
+    return format_html_join(
+        " ", '<code style="white-space:nowrap">{}={}</code>', sorted(obj.labels.items())[:30]
+    )
+
+
+def _link(obj: Alert) -> str:
+    # source_url was checked to be http(s) on the way in; format_html escapes it.
+    if not obj.source_url:
+        return "—"
+    return format_html(
+        '<a href="{}" rel="noopener noreferrer" target="_blank">source</a>', obj.source_url
+    )
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "status",
+        "severity",
+        "service",
+        "source",
+        "incident",
+        "count",
+        "last_seen",
+    )
+    list_filter = ("status", "severity", "source")
+    search_fields = ("title", "dedup_key", "service", "group_key")
+    list_select_related = ("source", "incident")
+    date_hierarchy = "last_seen"
+    raw_id_fields = ("incident",)
+    readonly_fields = [f.name for f in Alert._meta.fields if f.name != "incident"] + [
+        "label_list",
+        "source_link",
+    ]
+
+    @admin.display(description="Labels")
+    def label_list(self, obj: Alert) -> str:
+        return _labels(obj)
+
+    @admin.display(description="Link")
+    def source_link(self, obj: Alert) -> str:
+        return _link(obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # alerts arrive through the webhooks
+
+
+class AlertInline(admin.TabularInline):
+    """For IncidentAdmin.inlines: the incident's alerts, with labels and a link back."""
+
+    model = Alert
+    fields = (
+        "title",
+        "status",
+        "severity",
+        "source",
+        "count",
+        "last_seen",
+        "label_list",
+        "source_link",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-last_seen",)
+
+    @admin.display(description="Labels")
+    def label_list(self, obj: Alert) -> str:
+        return _labels(obj)
+
+    @admin.display(description="Link")
+    def source_link(self, obj: Alert) -> str:
+        return _link(obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(IngestOutbox)
+class IngestOutboxAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "source",
+        "created_at",
+        "dispatched_at",
+        "processed_at",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("source",)
+    readonly_fields = (
+        "source",
+        "alert_ids",
+        "created_at",
+        "dispatched_at",
+        "processed_at",
+        "attempts",
+        "last_error",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AlertGroup)
+class AlertGroupAdmin(admin.ModelAdmin):
+    list_display = (
+        "incident",
+        "source",
+        "service",
+        "group_key",
+        "opened_at",
+        "last_alert_at",
+        "runbook_requested_at",
+        "cleared_at",
+    )
+    list_select_related = ("incident", "source")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,671 @@
+"""The ingest pipeline: parse → normalise → deduplicate → (outbox) → group → incident → timeline.
+
+The request handler only runs `alert_ingest`: it stores the alerts and an outbox row in
+one transaction and answers. Everything after (grouping, opening or updating incidents,
+clearing, asking for a runbook) runs from the outbox row once the transaction commits,
+through Celery, or inline when Celery is eager; `ingest_sweep` picks up whatever a
+down broker or a dead worker left behind, so an accepted alert is never lost.
+"""
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
+from incidents.events import timeline_record
+from incidents.models import Alert, AlertGroup, AlertSource, Incident, IngestOutbox
+from incidents.services import (
+    IncidentError,
+    incident_declare,
+    incident_set_severity,
+    incident_transition,
+)
+
+from .base import ParsedAlert
+from .registry import parse_payload
+from .severity import RANK, severity_normalise
+
+logger = logging.getLogger(__name__)
+
+OPEN = Q(incident__status__in=[s for s in IncidentStatus.values if s != IncidentStatus.RESOLVED])
+ACTIVE = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, f"INGEST_{name}", default)
+
+
+def _eager() -> bool:
+    from incident_response.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+# --- 1. the request: store and answer ----------------------------------------
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    outbox_id: int | None = None
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+_UPDATE_FIELDS = [
+    "status",
+    "severity",
+    "source_severity",
+    "title",
+    "description",
+    "service",
+    "labels",
+    "annotations",
+    "source_url",
+    "starts_at",
+    "ends_at",
+    "last_seen",
+    "fired_at",
+    "count",
+    "group_key",
+    "fingerprint",
+    "content_hash",
+    "raw",
+]
+
+
+def alert_ingest(*, source: AlertSource, payload: Any, now: datetime | None = None) -> IngestResult:
+    """Store one delivery's alerts (deduplicated) and its outbox row; raise PayloadError."""
+    parsed = parse_payload(source.kind, payload, default_service=source.default_service)
+    now = now or timezone.now()
+    for attempt in range(3):
+        try:
+            result = _store(source, parsed.alerts, now)
+        except IntegrityError:
+            # Two deliveries created the same new alert at once; the retry sees it.
+            if attempt == 2:
+                raise
+            continue
+        result.answer = parsed.answer
+        return result
+    raise AssertionError("unreachable")
+
+
+def _new_row(source: AlertSource, p: ParsedAlert, severity: str, digest: str, now: datetime):
+    return Alert(
+        source=source,
+        dedup_key=p.dedup_key,
+        fingerprint=p.fingerprint,
+        content_hash=digest,
+        status=p.status,
+        severity=severity,
+        source_severity=p.source_severity,
+        title=p.title,
+        description=p.description,
+        service=p.service,
+        labels=p.labels,
+        annotations=p.annotations,
+        source_url=p.source_url,
+        starts_at=p.starts_at,
+        ends_at=(p.ends_at or now) if p.status == AlertStatus.RESOLVED else None,
+        first_seen=now,
+        last_seen=now,
+        fired_at=now if p.status in ACTIVE else None,
+        count=1,
+        group_key=p.group_key,
+        raw=p.raw,
+    )
+
+
+def _apply(row: Alert, p: ParsedAlert, severity: str, digest: str, now: datetime) -> None:
+    """A repeat of a known alert: update it in place, counting new firing occurrences."""
+    was = row.status
+    row.status = p.status
+    if not p.update_only:
+        row.severity = severity
+        row.source_severity = p.source_severity
+        row.title = p.title
+        row.description = p.description
+        row.service = p.service
+        row.labels = p.labels
+        row.annotations = p.annotations
+        row.source_url = p.source_url
+        row.starts_at = p.starts_at or row.starts_at
+        row.group_key = p.group_key
+        row.fingerprint = p.fingerprint or row.fingerprint
+        row.raw = p.raw
+    if row.status == AlertStatus.RESOLVED:
+        row.ends_at = p.ends_at or now
+    else:
+        row.ends_at = None
+        if was == AlertStatus.RESOLVED or row.fired_at is None:
+            row.fired_at = now  # a new firing cycle: its suspend window starts now
+        if row.status == AlertStatus.FIRING:
+            row.count += 1
+    row.content_hash = digest
+    row.last_seen = now
+
+
+def _store(source: AlertSource, parsed: list[ParsedAlert], now: datetime) -> IngestResult:
+    result = IngestResult(received=len(parsed))
+    with transaction.atomic():
+        keys = {p.dedup_key for p in parsed}
+        # Row locks (PostgreSQL) serialise two deliveries of the same alert.
+        existing = {
+            a.dedup_key: a
+            for a in Alert.objects.select_for_update().filter(source=source, dedup_key__in=keys)
+        }
+        new: dict[str, Alert] = {}
+        changed: dict[str, Alert] = {}
+        for p in parsed:
+            digest = p.content_hash()
+            severity = severity_normalise(p.source_severity, source.severity_mapping)
+            row = existing.get(p.dedup_key) or new.get(p.dedup_key)
+            if row is None:
+                if p.update_only:
+                    result.ignored += 1
+                    continue
+                new[p.dedup_key] = _new_row(source, p, severity, digest, now)
+                result.created += 1
+                continue
+            if row.content_hash == digest:
+                result.unchanged += 1  # a re-delivery: nothing changes
+                continue
+            _apply(row, p, severity, digest, now)
+            if row.pk is not None:
+                if p.dedup_key not in changed:
+                    result.updated += 1
+                changed[p.dedup_key] = row
+        if new:
+            Alert.objects.bulk_create(list(new.values()))
+        if changed:
+            Alert.objects.bulk_update(list(changed.values()), _UPDATE_FIELDS)
+        ids = [a.pk for a in new.values()] + [a.pk for a in changed.values()]
+        if ids and _eager():
+            # No broker: "after commit" would run inline anyway, so process in this same
+            # transaction (one commit instead of three). A failure rolls back only the
+            # savepoint and leaves the outbox row pending for the sweeper.
+            outbox = IngestOutbox(source=source, alert_ids=ids)
+            try:
+                with transaction.atomic():
+                    _process(ids, now)
+                outbox.processed_at = outbox.dispatched_at = now
+            except Exception as exc:
+                logger.exception("inline processing of %d alerts failed", len(ids))
+                outbox.attempts, outbox.last_error = 1, f"{type(exc).__name__}: {exc}"[:1000]
+            outbox.save()
+            result.outbox_id = outbox.pk
+            transaction.on_commit(_eager_sweep)
+        elif ids:
+            outbox = IngestOutbox.objects.create(source=source, alert_ids=ids)
+            result.outbox_id = outbox.pk
+            transaction.on_commit(partial(outbox_dispatch, outbox_id=outbox.pk))
+    return result
+
+
+# --- 2. after commit: dispatch the outbox row ---------------------------------
+
+_last_eager_sweep = 0.0
+# After a failed dispatch, requests stop trying the broker for a while: a down Redis costs
+# seconds per connection attempt, and the webhook must keep answering fast meanwhile.
+_dispatch_paused_until = 0.0
+
+
+def outbox_dispatch(*, outbox_id: int) -> bool:
+    """Hand the row to Celery. If the broker is down the row waits for the sweeper."""
+    global _dispatch_paused_until
+    from incidents.tasks import process_outbox
+
+    if time.monotonic() < _dispatch_paused_until:
+        IngestOutbox.objects.filter(pk=outbox_id).update(
+            last_error="dispatch skipped: the broker was unreachable moments ago"
+        )
+        return False
+    try:
+        process_outbox.apply_async(args=[outbox_id], retry=False)
+    except Exception as exc:
+        logger.warning("ingest outbox %s not dispatched: %s", outbox_id, type(exc).__name__)
+        _dispatch_paused_until = time.monotonic() + _setting("DISPATCH_PAUSE_SECONDS", 30)
+        IngestOutbox.objects.filter(pk=outbox_id).update(
+            last_error=f"dispatch failed: {type(exc).__name__}: {exc}"[:1000]
+        )
+        return False
+    IngestOutbox.objects.filter(pk=outbox_id, dispatched_at__isnull=True).update(
+        dispatched_at=timezone.now()
+    )
+    if _eager():
+        _eager_sweep()
+    return True
+
+
+def _eager_sweep() -> None:
+    """With no worker and no beat (the embedded default), requests do the sweeper's rounds."""
+    global _last_eager_sweep
+    every = _setting("EAGER_SWEEP_EVERY_SECONDS", 5.0)
+    if time.monotonic() - _last_eager_sweep < every:
+        return
+    _last_eager_sweep = time.monotonic()
+    try:
+        ingest_sweep()
+    except Exception:
+        logger.exception("eager ingest sweep failed")
+
+
+def outbox_record_failure(*, outbox_id: int, error: BaseException) -> None:
+    IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
+        attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:1000]
+    )
+
+
+# --- 3. processing: group, open or update incidents, clear ---------------------
+
+
+def outbox_process(*, outbox_id: int, now: datetime | None = None) -> bool:
+    """Process one outbox row exactly once; False when it was already processed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The claim is the first write: it also takes SQLite's write lock up front.
+        claimed = IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
+            processed_at=now
+        )
+        if not claimed:
+            return False
+        alert_ids = IngestOutbox.objects.values_list("alert_ids", flat=True).get(pk=outbox_id)
+        _process(alert_ids, now)
+    return True
+
+
+def alerts_process(*, alert_ids: list[int], now: datetime | None = None) -> None:
+    """Process alerts again (suspended ones whose window has passed). Idempotent."""
+    now = now or timezone.now()
+    if not alert_ids:
+        return
+    with transaction.atomic():
+        # SQLite: take the write lock before reading (no select_for_update there).
+        Alert.objects.filter(pk=alert_ids[0]).update(last_seen=F("last_seen"))
+        _process(alert_ids, now)
+
+
+_GLOBAL_LOCK = 0x1A1E_57_0000
+
+
+def _lock_id(*parts: Any) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _serialise(keys: set[tuple]) -> None:
+    """PostgreSQL advisory locks per group key and service, so two workers cannot both
+    decide to open an incident for the same group. Many keys: one exclusive global lock."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cur:
+        if len(keys) > 32:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
+            return
+        cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_GLOBAL_LOCK])
+        for lock in sorted(_lock_id(*k) for k in keys):
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
+
+
+@dataclass
+class _Batch:
+    now: datetime
+    by_group: dict[tuple, Incident] = field(default_factory=dict)
+    by_service: dict[str, Incident] = field(default_factory=dict)
+    received: dict[int, list[Alert]] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    opened: set[int] = field(default_factory=set)
+    clear: dict[int, AlertSource] = field(default_factory=dict)
+    pending: list[tuple[int, float]] = field(default_factory=list)
+    assign: dict[int, list[int]] = field(default_factory=dict)
+
+    def note(self, incident: Incident, alert: Alert) -> None:
+        self.incidents[incident.pk] = incident
+        self.received.setdefault(incident.pk, []).append(alert)
+
+
+def _process(alert_ids: list[int], now: datetime) -> None:
+    heads = list(
+        Alert.objects.filter(pk__in=alert_ids).values_list("source_id", "group_key", "service")
+    )
+    keys: set[tuple] = set()
+    for source_id, group_key, service in heads:
+        if group_key:
+            keys.add(("g", source_id, group_key))
+        if service:
+            keys.add(("s", service))
+    _serialise(keys)
+    alerts = list(
+        Alert.objects.select_related("source", "incident").filter(pk__in=alert_ids).order_by("pk")
+    )
+    batch = _Batch(now=now)
+    for alert in alerts:
+        _process_one(alert, batch)
+    _finish(batch)
+
+
+def _process_one(alert: Alert, b: _Batch) -> None:
+    incident = alert.incident
+    is_open = incident is not None and incident.status != IncidentStatus.RESOLVED
+    if alert.status == AlertStatus.RESOLVED:
+        if is_open:
+            b.note(incident, alert)
+            b.clear[incident.pk] = alert.source
+        return  # resolved before it ever opened anything (suspend): nothing to do
+    if is_open:
+        b.note(incident, alert)
+        return
+    if incident is not None and incident.resolved_at and alert.last_seen <= incident.resolved_at:
+        return  # a person resolved the incident while this occurrence was firing
+    suspend = alert.source.suspend_seconds
+    if suspend and alert.fired_at:
+        due = alert.fired_at + timedelta(seconds=suspend)
+        if b.now < due:
+            b.pending.append((alert.pk, (due - b.now).total_seconds()))
+            return
+    incident = _find_incident(alert, b) or _open_incident(alert, b)
+    b.assign.setdefault(incident.pk, []).append(alert.pk)  # one UPDATE per incident, in _finish
+    alert.incident = incident
+    b.note(incident, alert)
+
+
+def _find_incident(alert: Alert, b: _Batch) -> Incident | None:
+    if alert.group_key:
+        gk = (alert.source_id, alert.group_key)
+        if gk in b.by_group:
+            return b.by_group[gk]
+        incident_id = (
+            Alert.objects.filter(OPEN, source_id=alert.source_id, group_key=alert.group_key)
+            .order_by("-incident_id")
+            .values_list("incident_id", flat=True)
+            .first()
+        )
+        if incident_id:
+            b.by_group[gk] = Incident.objects.get(pk=incident_id)
+            return b.by_group[gk]
+    window = alert.source.group_window_seconds
+    if alert.service and window:
+        if alert.service in b.by_service:
+            return b.by_service[alert.service]
+        group = (
+            AlertGroup.objects.select_related("incident")
+            .filter(
+                OPEN, service=alert.service, last_alert_at__gte=b.now - timedelta(seconds=window)
+            )
+            .order_by("-last_alert_at")
+            .first()
+        )
+        if group:
+            b.by_service[alert.service] = group.incident
+            return group.incident
+    return None
+
+
+def _open_incident(alert: Alert, b: _Batch) -> Incident:
+    lines = [alert.description] if alert.description else []
+    lines.append(f"Opened by the alert source {alert.source.name}.")
+    if alert.source_url:
+        lines.append(f"Source: {alert.source_url}")
+    incident = incident_declare(
+        title=alert.title,
+        description="\n\n".join(lines),
+        severity=alert.severity,
+        service=alert.service,
+        actor=None,
+        generate_runbook=False,  # debounced below: a storm asks once, when it calms down
+    )
+    AlertGroup.objects.create(
+        incident=incident,
+        source=alert.source,
+        group_key=alert.group_key,
+        service=alert.service[:100],
+        opened_at=b.now,
+        last_alert_at=b.now,
+    )
+    b.opened.add(incident.pk)
+    if alert.group_key:
+        b.by_group[(alert.source_id, alert.group_key)] = incident
+    if alert.service and alert.source.group_window_seconds:
+        b.by_service[alert.service] = incident
+    transaction.on_commit(partial(runbook_schedule, incident_id=incident.pk))
+    return incident
+
+
+def _finish(b: _Batch) -> None:
+    for incident_id, pks in b.assign.items():
+        Alert.objects.filter(pk__in=pks).update(incident_id=incident_id)
+    firing_in: set[int] = set()
+    for incident_id, alerts in b.received.items():
+        incident = b.incidents[incident_id]
+        firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
+        resolved = len(alerts) - len(firing)
+        sources = sorted({a.source.slug for a in alerts})
+        parts = []
+        if firing:
+            firing_in.add(incident_id)
+            parts.append(f"{len(firing)} firing")
+        if resolved:
+            parts.append(f"{resolved} resolved")
+        refired = ""
+        if (
+            firing
+            and incident_id not in b.opened
+            and AlertGroup.objects.filter(incident_id=incident_id, cleared_at__isnull=False).update(
+                cleared_at=None
+            )
+        ):
+            refired = " (firing again after the alerts had cleared)"
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.ALERT_RECEIVED,
+            actor_label=f"source:{sources[0]}"[:64],
+            message=f"{len(alerts)} alert update(s): {', '.join(parts)}{refired}",
+            payload={
+                "sources": sources,
+                "firing": len(firing),
+                "resolved": resolved,
+                "alerts": [
+                    {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
+                    for a in alerts[:20]
+                ],
+            },
+        )
+        if firing:
+            top = min((a.severity for a in firing), key=lambda s: RANK.get(s, 9))
+            if RANK.get(top, 9) < RANK.get(incident.severity, 9):
+                incident_set_severity(incident=incident, severity=top, actor=None)
+    if firing_in:
+        # Sub-second precision buys nothing here and would make every delivery to a busy
+        # incident wait for the same row lock.
+        AlertGroup.objects.filter(
+            incident_id__in=firing_in, last_alert_at__lt=b.now - timedelta(seconds=1)
+        ).update(last_alert_at=b.now)
+    for incident_id, source in b.clear.items():
+        if incident_id not in firing_in:
+            _maybe_clear(b.incidents[incident_id], source, b.now)
+    if b.pending and not _eager():
+        transaction.on_commit(partial(_schedule_pending, pending=b.pending))
+
+
+def _maybe_clear(incident: Incident, source: AlertSource, now: datetime) -> None:
+    """Every alert of the incident has resolved: say so; maybe move it to monitoring."""
+    if Alert.objects.filter(incident=incident).exclude(status=AlertStatus.RESOLVED).exists():
+        return
+    group, _ = AlertGroup.objects.get_or_create(
+        incident=incident,
+        defaults={"source": source, "opened_at": now, "last_alert_at": now},
+    )
+    if not AlertGroup.objects.filter(pk=group.pk, cleared_at__isnull=True).update(cleared_at=now):
+        return
+    total = Alert.objects.filter(incident=incident).count()
+    timeline_record(
+        incident=incident,
+        kind=TimelineKind.ALERTS_CLEARED,
+        actor_label=f"source:{source.slug}"[:64],
+        message=f"Alerts cleared: all {total} alert(s) have resolved. A person resolves the incident.",
+        payload={"alerts": total},
+    )
+    if source.move_to_monitoring_when_cleared and incident.status in (
+        IncidentStatus.INVESTIGATING,
+        IncidentStatus.IDENTIFIED,
+    ):
+        try:
+            incident_transition(incident=incident, to_status=IncidentStatus.MONITORING, actor=None)
+        except IncidentError as exc:
+            logger.info("incident %s not moved to monitoring: %s", incident.pk, exc)
+
+
+def _schedule_pending(*, pending: list[tuple[int, float]]) -> None:
+    from incidents.tasks import process_alerts
+
+    countdown = max(1, int(max(wait for _, wait in pending)) + 1)
+    try:
+        process_alerts.apply_async(
+            args=[[pk for pk, _ in pending]], countdown=countdown, retry=False
+        )
+    except Exception as exc:  # the sweeper finds them when they are due
+        logger.warning("suspended alerts not scheduled: %s", type(exc).__name__)
+
+
+# --- 4. runbooks: one per new incident, debounced, under a ceiling -------------
+
+
+def _active_generations() -> int:
+    from runbooks.choices import RunbookStatus
+    from runbooks.models import Runbook
+
+    return Runbook.objects.filter(
+        status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
+    ).count()
+
+
+def runbook_schedule(*, incident_id: int) -> None:
+    """After an incident opens: eager asks at once; a worker waits for the storm to calm."""
+    if _eager():
+        runbook_debounce(incident_id=incident_id, immediate=True)
+        return
+    from incidents.tasks import runbook_debounce_task
+
+    try:
+        runbook_debounce_task.apply_async(
+            args=[incident_id],
+            countdown=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30),
+            retry=False,
+        )
+    except Exception as exc:  # the sweeper asks once it is due
+        logger.warning("runbook debounce for incident %s not scheduled: %s", incident_id, exc)
+
+
+def runbook_debounce(
+    *, incident_id: int, now: datetime | None = None, immediate: bool = False
+) -> float | None:
+    """Ask for the incident's runbook once, when its alerts have been quiet long enough
+    (or the wait hit its ceiling) and fewer than N generations are running.
+
+    Returns seconds to wait before asking again, or None when there is nothing left to do.
+    """
+    now = now or timezone.now()
+    group = AlertGroup.objects.select_related("incident").filter(incident_id=incident_id).first()
+    if group is None or group.runbook_requested_at is not None:
+        return None
+    if not immediate:
+        quiet = timedelta(seconds=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30))
+        longest = timedelta(seconds=_setting("RUNBOOK_MAX_WAIT_SECONDS", 300))
+        due = min(group.last_alert_at + quiet, group.opened_at + longest)
+        if now < due:
+            return max((due - now).total_seconds(), 0.5)
+    if _active_generations() >= _setting("MAX_CONCURRENT_GENERATIONS", 4):
+        return float(_setting("GENERATION_RETRY_SECONDS", 15))
+    with transaction.atomic():
+        # Exactly one caller wins the request, however many tasks and sweeps race here.
+        won = AlertGroup.objects.filter(pk=group.pk, runbook_requested_at__isnull=True).update(
+            runbook_requested_at=now
+        )
+        incident = group.incident
+        if not won or incident.status == IncidentStatus.RESOLVED or incident.runbooks.exists():
+            return None
+        from runbooks.services import runbook_request
+
+        runbook_request(incident=incident, actor=None)
+    return None
+
+
+# --- 5. the sweeper -------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    outbox_processed: int = 0
+    outbox_failed: int = 0
+    alerts_due: int = 0
+    runbooks_checked: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
+    """Finish what a lost dispatch, a dead worker or a suspend window left undone."""
+    now = now or timezone.now()
+    report = SweepReport()
+    limit = _setting("SWEEP_BATCH", 500)
+    grace = timedelta(seconds=_setting("OUTBOX_GRACE_SECONDS", 30))
+    pending = list(
+        IngestOutbox.objects.filter(
+            processed_at__isnull=True,
+            created_at__lte=now - grace,
+            attempts__lt=_setting("OUTBOX_MAX_ATTEMPTS", 20),
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for outbox_id in pending:
+        try:
+            if outbox_process(outbox_id=outbox_id):
+                report.outbox_processed += 1
+        except Exception as exc:
+            logger.exception("ingest outbox %s failed", outbox_id)
+            outbox_record_failure(outbox_id=outbox_id, error=exc)
+            report.outbox_failed += 1
+    IngestOutbox.objects.filter(pk__in=pending, dispatched_at__isnull=True).exclude(
+        processed_at=None
+    ).update(dispatched_at=now)
+
+    for source in AlertSource.objects.filter(suspend_seconds__gt=0, enabled=True):
+        due = list(
+            Alert.objects.filter(
+                source=source,
+                incident__isnull=True,
+                status__in=ACTIVE,
+                fired_at__lte=now - timedelta(seconds=source.suspend_seconds),
+            ).values_list("pk", flat=True)[:limit]
+        )
+        if due:
+            alerts_process(alert_ids=due, now=now)
+            report.alerts_due += len(due)
+
+    quiet = timedelta(seconds=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30))
+    longest = timedelta(seconds=_setting("RUNBOOK_MAX_WAIT_SECONDS", 300))
+    waiting = (
+        AlertGroup.objects.filter(runbook_requested_at__isnull=True)
+        .filter(Q(last_alert_at__lte=now - quiet) | Q(opened_at__lte=now - longest))
+        .exclude(incident__status=IncidentStatus.RESOLVED)
+        .values_list("incident_id", flat=True)[:limit]
+    )
+    for incident_id in list(waiting):
+        runbook_debounce(incident_id=incident_id, now=now)
+        report.runbooks_checked += 1
+    return report

@@ -1,0 +1,100 @@
+"""The alert webhook endpoint. Thin: check the request, call alert_ingest, answer JSON.
+
+Every refusal is a 4xx with a JSON body that says what is wrong, and stores nothing.
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from .choices import AlertSourceKind
+from .ingest.auth import AuthError, authenticate, needs_routing_key
+from .ingest.base import PayloadError
+from .ingest.services import alert_ingest
+from .models import AlertSource
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"status": "error", "error": code, "message": message}, status=status)
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The body, or None when it is larger than the limit (read no further than that)."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+@csrf_exempt
+def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "POST a JSON payload to this URL.")
+        response["Allow"] = "POST"
+        return response
+    source = AlertSource.objects.filter(slug=slug, enabled=True).first()
+    if source is None:
+        return _error(404, "unknown_source", f"No enabled alert source is called {slug!r}.")
+    content_type = (request.content_type or "").lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return _error(415, "unsupported_media_type", "Send the payload as application/json.")
+    limit = getattr(settings, "INGEST_MAX_BODY_BYTES", 1_048_576)
+    body = _read_body(request, limit)
+    if body is None:
+        return _error(413, "payload_too_large", f"The body is larger than {limit} bytes.")
+
+    payload = None
+    parse_error = ""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        parse_error = f"The body is not valid UTF-8 JSON: {type(exc).__name__}"
+
+    routing_key = ""
+    if needs_routing_key(source, request.headers) and isinstance(payload, dict):
+        value = payload.get("routing_key")
+        routing_key = value if isinstance(value, str) else ""
+    try:
+        authenticate(source, request.headers, body, routing_key=routing_key)
+    except AuthError as exc:
+        return _error(401, "unauthorized", str(exc))
+    if parse_error:
+        return _error(400, "invalid_json", parse_error)
+
+    try:
+        result = alert_ingest(source=source, payload=payload)
+    except PayloadError as exc:
+        if source.kind == AlertSourceKind.PAGERDUTY:
+            return JsonResponse(
+                {
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": [str(exc)],
+                },
+                status=400,
+            )
+        return _error(422, "invalid_payload", f"Not a valid {source.kind} payload: {exc}")
+
+    if source.kind == AlertSourceKind.PAGERDUTY:
+        # Answer like PagerDuty's Events API v2 does.
+        return JsonResponse(
+            {"status": "success", "message": "Event processed", **result.answer}, status=202
+        )
+    return JsonResponse(
+        {
+            "status": "accepted",
+            "received": result.received,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "ignored": result.ignored,
+            **result.answer,
+        },
+        status=202,
+    )
