@@ -232,9 +232,7 @@ class Alert(models.Model):
 class AlertGroup(models.Model):
     """Ingest's bookkeeping for an incident it opened: grouping window and debounce."""
 
-    incident = models.OneToOneField(
-        Incident, on_delete=models.CASCADE, related_name="alert_group"
-    )
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="alert_group")
     source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="groups")
     group_key = models.CharField(max_length=255, blank=True)
     service = models.CharField(max_length=100, blank=True)
@@ -306,7 +304,9 @@ class StatusUpdate(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["incident", "-created_at"], name="statusupdate_incident_time")]
+        indexes = [
+            models.Index(fields=["incident", "-created_at"], name="statusupdate_incident_time")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_audience_display()} for #{self.incident_id}"

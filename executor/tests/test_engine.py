@@ -46,8 +46,11 @@ def test_eight_slow_checks_run_in_parallel(http_server, http_targets, settings):
     settings.EXECUTOR_MAX_PARALLEL_CHECKS = 8
     http_targets(slow=http_server(_respond_after(0.3)) + "/healthz")
     steps = [
-        prepare_step(step=_check(f"c{i}", "http.health_check", target="slow"), position=i,
-                     kind=StepKind.CHECK)
+        prepare_step(
+            step=_check(f"c{i}", "http.health_check", target="slow"),
+            position=i,
+            kind=StepKind.CHECK,
+        )
         for i in range(8)
     ]
     started = time.monotonic()
@@ -66,10 +69,12 @@ def test_a_hung_target_times_out_and_the_others_complete(http_server, http_targe
         fine=http_server(_respond_after(0)) + "/healthz",
     )
     steps = [
-        prepare_step(step=_check("hung", "http.health_check", target="hung"), position=0,
-                     kind=StepKind.CHECK),
-        prepare_step(step=_check("fine", "http.health_check", target="fine"), position=1,
-                     kind=StepKind.CHECK),
+        prepare_step(
+            step=_check("hung", "http.health_check", target="hung"), position=0, kind=StepKind.CHECK
+        ),
+        prepare_step(
+            step=_check("fine", "http.health_check", target="fine"), position=1, kind=StepKind.CHECK
+        ),
     ]
     started = time.monotonic()
     try:
@@ -85,8 +90,9 @@ def test_unreachable_target_is_an_error_not_a_crash(http_targets):
     from conftest import free_port
 
     http_targets(gone=f"http://127.0.0.1:{free_port()}/healthz")
-    step = prepare_step(step=_check("gone", "http.health_check", target="gone"), position=0,
-                        kind=StepKind.CHECK)
+    step = prepare_step(
+        step=_check("gone", "http.health_check", target="gone"), position=0, kind=StepKind.CHECK
+    )
     [outcome] = run_checks([step], timeout=2)
     assert outcome.outcome == CheckOutcome.ERROR
     assert outcome.summary
@@ -97,12 +103,21 @@ def test_unreachable_target_is_an_error_not_a_crash(http_targets):
     [
         (_check("x", "shell.exec", command="rm -rf /"), StepKind.CHECK, "not an allowed action"),
         (_check("x", "database.kill_query", pid=1), StepKind.CHECK, "is not a check step"),
-        (_check("x", "database.table_stats", table="users; DROP TABLE users"), StepKind.CHECK,
-         "refused parameters"),
-        (_check("x", "database.table_stats", table="t", extra="x"), StepKind.CHECK,
-         "refused parameters"),
-        (_check("x", "database.table_stats", table="t", target="nowhere"), StepKind.CHECK,
-         "no target named 'nowhere'"),
+        (
+            _check("x", "database.table_stats", table="users; DROP TABLE users"),
+            StepKind.CHECK,
+            "refused parameters",
+        ),
+        (
+            _check("x", "database.table_stats", table="t", extra="x"),
+            StepKind.CHECK,
+            "refused parameters",
+        ),
+        (
+            _check("x", "database.table_stats", table="t", target="nowhere"),
+            StepKind.CHECK,
+            "no target named 'nowhere'",
+        ),
         (_check("x", "metrics.query", query="up"), StepKind.CHECK, "no target configured"),
     ],
 )
@@ -117,13 +132,17 @@ def test_steps_are_blocked_before_anything_runs(step, kind, reason, settings):
 
 def test_allow_list_narrows_the_registry(settings):
     settings.EXECUTOR_ALLOWED_ACTIONS = ["http.health_check"]
-    prepared = prepare_step(step=_check("t", "database.table_stats", table="t"), position=0,
-                            kind=StepKind.CHECK)
+    prepared = prepare_step(
+        step=_check("t", "database.table_stats", table="t"), position=0, kind=StepKind.CHECK
+    )
     assert "not an allowed action" in prepared.blocked
 
 
 def test_wrong_target_kind_is_blocked(http_targets):
     http_targets(web="http://127.0.0.1:1/")
-    prepared = prepare_step(step=_check("t", "database.table_stats", table="t", target="web"),
-                            position=0, kind=StepKind.CHECK)
+    prepared = prepare_step(
+        step=_check("t", "database.table_stats", table="t", target="web"),
+        position=0,
+        kind=StepKind.CHECK,
+    )
     assert "is a http target" in prepared.blocked

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _action(step_id: str, action: str, *, safe: bool, **params) -> dict:
-    return {"id": step_id, "action": action, "safe": safe, "params": params,
-            "rationale": "because"}
+    return {"id": step_id, "action": action, "safe": safe, "params": params, "rationale": "because"}
 
 
 def _approver(username: str = "approver"):
@@ -39,11 +38,13 @@ def _requests_for(document: dict) -> dict[str, ActionRequest]:
 
 def test_registry_overrides_claudes_safe_flag(settings):
     settings.EXECUTOR_TARGETS = {"db": {"kind": "postgres", "url": "postgresql://127.0.0.1:1/x"}}
-    doc = sample_document(recommended_actions=[
-        _action("kill_query", "database.kill_query", safe=True, older_than_seconds=30),
-        _action("notify_ok", "alert.notify", safe=True, message="hi"),
-        _action("notify_careful", "alert.notify", safe=False, message="hi"),
-    ])
+    doc = sample_document(
+        recommended_actions=[
+            _action("kill_query", "database.kill_query", safe=True, older_than_seconds=30),
+            _action("notify_ok", "alert.notify", safe=True, message="hi"),
+            _action("notify_careful", "alert.notify", safe=False, message="hi"),
+        ]
+    )
     reqs = _requests_for(doc)
     assert reqs["kill_query"].status == ActionStatus.AWAITING_APPROVAL
     assert "destructive" in reqs["kill_query"].approval_reason
@@ -54,10 +55,14 @@ def test_registry_overrides_claudes_safe_flag(settings):
 
 
 def test_unknown_and_injected_actions_are_blocked():
-    doc = sample_document(recommended_actions=[
-        _action("rm", "shell.exec", safe=True, command="rm -rf /"),
-        _action("analyze", "database.analyze_table", safe=True, table="users; DROP TABLE users"),
-    ])
+    doc = sample_document(
+        recommended_actions=[
+            _action("rm", "shell.exec", safe=True, command="rm -rf /"),
+            _action(
+                "analyze", "database.analyze_table", safe=True, table="users; DROP TABLE users"
+            ),
+        ]
+    )
     reqs = _requests_for(doc)
     assert reqs["rm"].status == ActionStatus.BLOCKED
     assert "not an allowed action" in reqs["rm"].error
@@ -105,13 +110,18 @@ def test_safe_action_runs_once_when_a_responder_asks():
         services.action_request_run(action_request=request, actor=responder)
     again = services.action_request_execute(action_request_id=request.pk)
     assert again.finished_at == request.finished_at
-    messages = list(request.incident.timeline.filter(kind=TimelineKind.ACTION_STATUS)
-                    .values_list("message", flat=True))
+    messages = list(
+        request.incident.timeline.filter(kind=TimelineKind.ACTION_STATUS).values_list(
+            "message", flat=True
+        )
+    )
     assert sum("succeeded" in m for m in messages) == 1
 
 
 def test_unsafe_action_cannot_be_run_without_approval():
-    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    doc = sample_document(
+        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
+    )
     request = _requests_for(doc)["n"]
     with pytest.raises(services.ExecutorError, match="needs approval"):
         services.action_request_run(action_request=request, actor=UserFactory())
@@ -120,7 +130,9 @@ def test_unsafe_action_cannot_be_run_without_approval():
 
 
 def test_approval_rules_and_single_execution():
-    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    doc = sample_document(
+        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
+    )
     request = _requests_for(doc)["n"]
     requester = _approver("requester")
     ActionRequest.objects.filter(pk=request.pk).update(requested_by=requester)
@@ -141,9 +153,13 @@ def test_approval_rules_and_single_execution():
 
 
 def test_expired_request_cannot_be_approved():
-    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    doc = sample_document(
+        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
+    )
     request = _requests_for(doc)["n"]
-    ActionRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ActionRequest.objects.filter(pk=request.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     with pytest.raises(services.ExecutorError, match="expired"):
         services.action_request_approve(action_request=request, approver=_approver())
     assert services.action_requests_expire() == 1
@@ -152,11 +168,14 @@ def test_expired_request_cannot_be_approved():
 
 
 def test_rejection_is_final_and_recorded():
-    doc = sample_document(recommended_actions=[_action("n", "alert.notify", safe=False, message="x")])
+    doc = sample_document(
+        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
+    )
     request = _requests_for(doc)["n"]
     approver = _approver()
-    request = services.action_request_reject(action_request=request, approver=approver,
-                                             reason="wrong incident")
+    request = services.action_request_reject(
+        action_request=request, approver=approver, reason="wrong incident"
+    )
     assert request.status == ActionStatus.REJECTED
     assert request.approvals.get().reason == "wrong incident"
     with pytest.raises(services.ExecutorError):
@@ -168,8 +187,9 @@ def test_sweeper_marks_lost_actions_and_never_reruns_them(settings):
     request = _requests_for(sample_document())["notify_team"]
     long_ago = timezone.now() - timedelta(hours=1)
     # As a worker killed mid-run leaves it: running, claimed, never finished.
-    ActionRequest.objects.filter(pk=request.pk).update(status=ActionStatus.RUNNING,
-                                                       started_at=long_ago)
+    ActionRequest.objects.filter(pk=request.pk).update(
+        status=ActionStatus.RUNNING, started_at=long_ago
+    )
     counts = services.sweep_stale()
     assert counts["actions_lost"] == 1
     request.refresh_from_db()

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 
 def test_catalog_target_takes_its_dsn_from_the_named_variable(monkeypatch):
     monkeypatch.setenv("ORDERS_DB_DSN", "postgresql://app:s3cret@db.internal:5432/orders")
-    TargetRow.objects.create(name="orders-db", kind="postgres", base="db.internal",
-                             secret_env="ORDERS_DB_DSN")
+    TargetRow.objects.create(
+        name="orders-db", kind="postgres", base="db.internal", secret_env="ORDERS_DB_DSN"
+    )
     target = configured_targets()["orders-db"]
     assert target.url.endswith("@db.internal:5432/orders")
     assert "s3cret" not in target.display_url
@@ -39,8 +40,10 @@ def test_service_targets_win_over_other_targets_of_the_kind(settings):
 
 
 def test_env_declared_targets(settings):
-    settings.EXECUTOR_TARGETS = {"metrics": {"kind": "prometheus", "url": "http://p:9090"},
-                                 "odd": {"kind": "ftp", "url": "ftp://x"}}
+    settings.EXECUTOR_TARGETS = {
+        "metrics": {"kind": "prometheus", "url": "http://p:9090"},
+        "odd": {"kind": "ftp", "url": "ftp://x"},
+    }
     targets = configured_targets()
     assert targets["metrics"].kind == "prometheus"
     assert "odd" not in targets  # unknown kinds are never targets

@@ -637,14 +637,24 @@ def test_incident_page_shows_its_alerts_with_labels_and_source_links(client):
 
     client.force_login(UserFactory())
     incident = IncidentFactory()
-    source = AlertSource.objects.create(name="Prod AM", slug="prod-am", kind="alertmanager",
-                                        secret_env="AM_TOKEN")
+    source = AlertSource.objects.create(
+        name="Prod AM", slug="prod-am", kind="alertmanager", secret_env="AM_TOKEN"
+    )
     now = timezone.now()
     Alert.objects.create(
-        source=source, incident=incident, dedup_key="fp1", fingerprint="fp1", status="firing",
-        severity="SEV2", title="HighErrorRate <script>", service="checkout",
+        source=source,
+        incident=incident,
+        dedup_key="fp1",
+        fingerprint="fp1",
+        status="firing",
+        severity="SEV2",
+        title="HighErrorRate <script>",
+        service="checkout",
         labels={"alertname": "HighErrorRate", "instance": "web-1"},
-        source_url="https://prom.example/graph?g0.expr=x", first_seen=now, last_seen=now, count=3,
+        source_url="https://prom.example/graph?g0.expr=x",
+        first_seen=now,
+        last_seen=now,
+        count=3,
     )
     body = client.get(f"/incidents/{incident.pk}/").content.decode()
     assert 'id="alerts"' in body
