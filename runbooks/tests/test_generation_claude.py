@@ -10,6 +10,7 @@ from executor.registry import catalog
 from incidents.models import Incident
 from runbooks.generation import generate_runbook_document
 from runbooks.generation.catalog import output_schema
+from runbooks.tests.conftest import EVERY_KIND
 from runbooks.validation import validate_runbook
 
 from .fake_anthropic import error, fake_claude, message, recorded, recorded_document
@@ -31,10 +32,7 @@ def claude_settings(settings):
     settings.ANTHROPIC_MAX_TOKENS = 4096
     settings.ANTHROPIC_TIMEOUT = 5.0
     # One target of every kind, so the whole registry is offered to the model.
-    settings.EXECUTOR_TARGETS = {
-        f"t-{kind}": {"kind": kind, "url": f"{kind}://127.0.0.1:1/x", "secret_env": ""}
-        for kind in ("postgres", "redis", "http", "prometheus", "loki", "slack", "fly")
-    }
+    settings.EXECUTOR_TARGETS = dict(EVERY_KIND)
     return settings
 
 

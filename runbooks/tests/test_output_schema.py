@@ -23,24 +23,7 @@ from runbooks.validation import validate_runbook
 
 from .fake_anthropic import recorded_document
 
-pytestmark = pytest.mark.django_db
-
-
-EVERY_KIND = {
-    "main-db": {"kind": "postgres", "url": "postgresql://db.internal/app"},
-    "main-cache": {"kind": "redis", "url": "redis://cache.internal:6379/0"},
-    "main-web": {"kind": "http", "url": "http://app.internal/healthz"},
-    "main-metrics": {"kind": "prometheus", "url": "http://prometheus.internal:9090"},
-    "main-logs": {"kind": "loki", "url": "http://loki.internal:3100"},
-    "main-chat": {"kind": "slack", "url": "https://slack.com/api"},
-    "main-fly": {"kind": "fly", "url": "https://api.machines.dev/v1/apps/main"},
-}
-
-
-@pytest.fixture(autouse=True)
-def _every_kind_of_target(settings):
-    """A target of every kind, so every action is offered; tests of the filter narrow this."""
-    settings.EXECUTOR_TARGETS = dict(EVERY_KIND)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("every_kind_of_target")]
 
 
 def _schemas(node, path="$") -> Iterator[tuple[str, dict]]:
