@@ -17,7 +17,7 @@ def latest_runbook(incident: Incident):
     return incident.runbooks.order_by("-version").first()
 
 
-def pipeline_finished(*, incident: Incident, timeout: float = 300.0):
+def pipeline_finished(*, incident: Incident, timeout: float = 300.0, max_poll: float = 0.5):
     """(runbook, first execution) once the pipeline has settled, polling the database.
 
     Settled means: the latest runbook is final and, if ready, its first execution is
@@ -27,7 +27,7 @@ def pipeline_finished(*, incident: Incident, timeout: float = 300.0):
     from runbooks.choices import RunbookStatus
 
     deadline = time.monotonic() + timeout
-    delay = 0.02
+    delay = min(0.02, max_poll)
     while True:
         runbook = latest_runbook(incident)
         execution = runbook.executions.order_by("started_at", "id").first() if runbook else None
@@ -42,7 +42,7 @@ def pipeline_finished(*, incident: Incident, timeout: float = 300.0):
         if settled or time.monotonic() > deadline:
             return runbook, execution
         time.sleep(delay)
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, max_poll)
 
 
 # --- pages ---------------------------------------------------------------------
