@@ -151,7 +151,11 @@ def incident_assign_role(
         raise IncidentError("Only an active user can take a role.")
     label = ROLE_FIELDS[role]
     with transaction.atomic():
-        current = Incident.objects.select_for_update().select_related(role).get(pk=incident.pk)
+        current = (
+            Incident.objects.select_for_update(of=("self",))
+            .select_related(role)
+            .get(pk=incident.pk)
+        )
         before = getattr(current, role)
         if (before.pk if before else None) == (user.pk if user else None):
             incident.refresh_from_db()
