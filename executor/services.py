@@ -205,7 +205,7 @@ def action_requests_create(*, runbook: Runbook, document: dict) -> list[ActionRe
             incident=incident,
             kind=TimelineKind.ACTION_PROPOSED,
             actor_label="executor",
-            message=f"{len(created)} actions proposed: "
+            message=f"{len(created)} action{'s' if len(created) != 1 else ''} proposed: "
             + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items())),
             payload={
                 "runbook_id": runbook.pk,

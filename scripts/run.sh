@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ADDR=${ADDR:-127.0.0.1:8000}
+# The demo's http target is the app's own /healthz, wherever it is served.
+export SITE_URL=${SITE_URL:-http://${ADDR}}
 UV=scripts/uv.sh
 manage() { "$UV" run --frozen python manage.py "$@"; }
 
