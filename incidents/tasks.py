@@ -3,6 +3,7 @@
 import math
 
 from celery import shared_task
+from django.conf import settings
 
 from .ingest.services import (
     alerts_process,
@@ -13,10 +14,14 @@ from .ingest.services import (
 )
 
 
-@shared_task(name="incidents.process_outbox", bind=True, acks_late=True, max_retries=5)
+@shared_task(
+    name="incidents.process_outbox", bind=True, acks_late=True, max_retries=5, ignore_result=True
+)
 def process_outbox(self, outbox_id: int) -> bool:
+    # A worker takes other pending rows along (one grouping pass for many deliveries).
+    batch = 1 if self.request.is_eager else getattr(settings, "INGEST_OUTBOX_BATCH", 200)
     try:
-        return outbox_process(outbox_id=outbox_id)
+        return outbox_process(outbox_id=outbox_id, batch=batch)
     except Exception as exc:
         outbox_record_failure(outbox_id=outbox_id, error=exc)
         if self.request.is_eager:

@@ -13,8 +13,8 @@ from django.views.decorators.csrf import csrf_exempt
 from .choices import AlertSourceKind
 from .ingest.auth import AuthError, authenticate, needs_routing_key
 from .ingest.base import PayloadError
+from .ingest.selectors import hook_source
 from .ingest.services import alert_ingest
-from .models import AlertSource
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
         response = _error(405, "method_not_allowed", "POST a JSON payload to this URL.")
         response["Allow"] = "POST"
         return response
-    source = AlertSource.objects.filter(slug=slug, enabled=True).first()
+    source = hook_source(slug=slug)
     if source is None:
         return _error(404, "unknown_source", f"No enabled alert source is called {slug!r}.")
     content_type = (request.content_type or "").lower()

@@ -131,11 +131,16 @@ class Workers:
 
     def start(self, name: str, *, visibility_timeout: int | None = None) -> subprocess.Popen:
         # The solo pool runs the task in the worker process itself: SIGKILL kills the run too.
-        setup = (
-            f"app.conf.broker_transport_options = {{'visibility_timeout': {visibility_timeout}}}; "
-            if visibility_timeout
-            else ""
-        )
+        # A killed worker's unacked-restore mutex must not block the next one for kombu's
+        # default 5 minutes; the restarted worker sweeps every second instead of every ~100 s.
+        options: dict = {"unacked_mutex_expire": 5}
+        if visibility_timeout:
+            options.update(
+                visibility_timeout=visibility_timeout,
+                unacked_restore_interval=1,
+                unacked_restore_throttle=1,
+            )
+        setup = f"app.conf.broker_transport_options = {options!r}; "
         code = f"import sys; from incident_response.celery import app; {setup}app.worker_main(sys.argv[1:])"
         log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(

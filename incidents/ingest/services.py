@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
@@ -242,10 +243,12 @@ def outbox_dispatch(*, outbox_id: int) -> bool:
             last_error=f"dispatch failed: {type(exc).__name__}: {exc}"[:1000]
         )
         return False
-    IngestOutbox.objects.filter(pk=outbox_id, dispatched_at__isnull=True).update(
-        dispatched_at=timezone.now()
-    )
     if _eager():
+        # Processed inline by now; the worker path stamps dispatched_at when it claims the
+        # row, so the request spends no second commit on it.
+        IngestOutbox.objects.filter(pk=outbox_id, dispatched_at__isnull=True).update(
+            dispatched_at=timezone.now()
+        )
         _eager_sweep()
     return True
 
@@ -272,18 +275,49 @@ def outbox_record_failure(*, outbox_id: int, error: BaseException) -> None:
 # --- 3. processing: group, open or update incidents, clear ---------------------
 
 
-def outbox_process(*, outbox_id: int, now: datetime | None = None) -> bool:
-    """Process one outbox row exactly once; False when it was already processed."""
+def outbox_process(*, outbox_id: int, now: datetime | None = None, batch: int = 1) -> bool:
+    """Process one outbox row exactly once; False when it was already processed.
+
+    With `batch` > 1 (the worker), the same transaction also claims up to batch-1 other
+    pending rows that no one else holds (PostgreSQL SKIP LOCKED), so a busy webhook costs
+    the worker one grouping pass per batch instead of one per delivery. Their own messages
+    then find them processed and return at once. If the batch fails, the row is retried
+    alone, so one bad row never holds back the others.
+    """
     now = now or timezone.now()
+    if batch > 1 and connection.features.has_select_for_update_skip_locked:
+        try:
+            return _outbox_claim_and_process(outbox_id, now, batch)
+        except Exception:
+            logger.exception(
+                "ingest outbox batch from %s failed; retrying the row alone", outbox_id
+            )
+    return _outbox_claim_and_process(outbox_id, now, 1)
+
+
+def _outbox_claim_and_process(outbox_id: int, now: datetime, batch: int) -> bool:
     with transaction.atomic():
         # The claim is the first write: it also takes SQLite's write lock up front.
+        claim = {"processed_at": now, "dispatched_at": Coalesce("dispatched_at", Value(now))}
         claimed = IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
-            processed_at=now
+            **claim
         )
         if not claimed:
             return False
-        alert_ids = IngestOutbox.objects.values_list("alert_ids", flat=True).get(pk=outbox_id)
-        _process(alert_ids, now)
+        pks = [outbox_id]
+        if batch > 1:
+            pks += list(
+                IngestOutbox.objects.select_for_update(skip_locked=True)
+                .filter(processed_at__isnull=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[: batch - 1]
+            )
+            if len(pks) > 1:
+                IngestOutbox.objects.filter(pk__in=pks[1:]).update(**claim)
+        alert_ids: list[int] = []
+        for ids in IngestOutbox.objects.filter(pk__in=pks).values_list("alert_ids", flat=True):
+            alert_ids.extend(ids)
+        _process(list(dict.fromkeys(alert_ids)), now)
     return True
 
 

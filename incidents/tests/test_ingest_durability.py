@@ -93,3 +93,76 @@ def test_broker_down_then_back_on_real_redis(client, settings, redis_url, pipeli
         )
     assert Alert.objects.filter(incident__isnull=True).count() == 0
     assert Incident.objects.count() == 3
+
+
+def test_with_a_broker_the_request_only_stores_and_the_worker_opens_one_incident(client, settings):
+    """Not eager: the request stores the alerts and one outbox row, and does no incident
+    work; processing the row later opens exactly one incident, once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.ingest.services import outbox_process
+    from incidents.models import AlertGroup, TimelineEvent
+
+    from .ingest_helpers import payload
+
+    make_source("alertmanager")
+    body = payload("alertmanager/valid_group_firing.json")
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with broker(down, run_eager=False), CaptureQueriesContext(connection) as queries:
+        response = post(client, "alertmanager", body)
+    assert response.status_code == 202, response.content
+    assert response.json()["created"] == 2
+    touched = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "incidents_incident" not in touched and "incidents_alertgroup" not in touched
+    assert Incident.objects.count() == 0 and AlertGroup.objects.count() == 0
+    assert Alert.objects.filter(incident__isnull=True).count() == 2
+    outbox = IngestOutbox.objects.get()
+    assert outbox.processed_at is None
+
+    assert outbox_process(outbox_id=outbox.pk, batch=50) is True
+    incident = Incident.objects.get()
+    assert incident.alerts.count() == 2
+    outbox.refresh_from_db()
+    assert outbox.processed_at is not None and outbox.dispatched_at is not None
+    assert outbox_process(outbox_id=outbox.pk, batch=50) is False  # a re-delivered message
+    assert Incident.objects.count() == 1
+    assert TimelineEvent.objects.filter(incident=incident, kind="alert_received").count() == 1
+
+
+def test_the_worker_processes_pending_rows_in_a_batch(client, settings):
+    """One message takes the other pending rows along (PostgreSQL); their own messages
+    then find nothing to do. Without SKIP LOCKED (SQLite) it processes its own row only."""
+    from django.db import connection
+
+    from incidents.ingest.services import outbox_process
+
+    make_source("generic")
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with broker(down, run_eager=False):
+        for i in range(5):
+            assert post(client, "generic", {"title": f"A{i}", "service": "svc"}).status_code == 202
+    rows = list(IngestOutbox.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(rows) == 5 and Incident.objects.count() == 0
+    assert outbox_process(outbox_id=rows[2], batch=100) is True
+    done = IngestOutbox.objects.filter(processed_at__isnull=False).count()
+    if connection.features.has_select_for_update_skip_locked:
+        assert done == 5
+        assert [outbox_process(outbox_id=pk, batch=100) for pk in rows] == [False] * 5
+    else:
+        assert done == 1
+        assert sum(outbox_process(outbox_id=pk, batch=100) for pk in rows) == 4
+    assert Alert.objects.filter(incident__isnull=True).count() == 0
+    assert Incident.objects.count() == 1  # one service, grouped
+
+
+def test_a_source_disabled_after_it_was_cached_is_refused_at_once(client, settings):
+    settings.INGEST_SOURCE_CACHE_SECONDS = 3600
+    source = make_source("generic")
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with broker(down, run_eager=False):
+        assert post(client, "generic", {"title": "A"}).status_code == 202  # now cached
+        source.enabled = False
+        source.save()
+        response = post(client, "generic", {"title": "B"})
+    assert response.status_code == 404, response.content
