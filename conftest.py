@@ -188,45 +188,12 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     env["ARTIFACTS_DIR"] = str(WORKER_ARTIFACTS)
     log_path = ROOT / "var" / "test-worker.log"
     log_path.parent.mkdir(exist_ok=True)
-    log = open(log_path, "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "incident_response",
-            "worker",
-            "-Q",
-            "default,executor",
-            "-c",
-            "4",
-            "--pool",
-            "threads",
-            "-l",
-            "info",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    from incident_response.celery import app
+    log_path.write_text("")
+    from incident_response.worker_process import start_worker_process, stop_worker_process
 
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"the test worker exited; see {log_path}")
-        return bool(app.control.ping(timeout=0.5))
-
-    wait_until(answers, timeout=60, what="the Celery worker to answer a ping")
+    proc = start_worker_process(env=env, log_path=log_path, name=f"test-{os.getpid()}")
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_worker_process(proc)
 
 
 @pytest.fixture(autouse=True)

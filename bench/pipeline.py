@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -86,46 +85,6 @@ def _serve() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def _start_worker(env: dict, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "incident_response",
-            "worker",
-            "-Q",
-            "default,executor",
-            "-c",
-            "4",
-            "--pool",
-            "threads",
-            "-l",
-            "warning",
-            "-n",
-            f"bench-{os.getpid()}-{time.monotonic_ns()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "a"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
-    from incident_response.celery import app
-
-    deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"worker did not start; see {log}")
-    return proc
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc:
-        proc.terminate()
-        proc.wait(20)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -159,6 +118,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from incident_response.celery import noop
+    from incident_response.worker_process import start_worker_process, stop_worker_process
     from incidents.selectors import pipeline_finished
     from incidents.services import incident_declare
     from runbooks.generation.offline import plan_offline
@@ -202,12 +162,17 @@ def main() -> None:
         worker = None
         if use_services:
             worker_env = dict(os.environ, ANTHROPIC_API_KEY="bench-key" if claude else "")
-            worker = _start_worker(worker_env, tmp / "worker.log")
+            worker = start_worker_process(
+                env=worker_env,
+                log_path=tmp / "worker.log",
+                name=f"bench-{time.monotonic_ns()}",
+                loglevel="warning",
+            )
         try:
             results.setdefault("noop", []).extend(round_trips())
             results[label] = declarations(claude)
         finally:
-            _stop(worker)
+            stop_worker_process(worker)
 
     noop_median = statistics.median(results["noop"])
     print(f"{'measure':<28}{'median ms':>10}{'p95 ms':>10}{'× noop task':>13}")
