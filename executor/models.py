@@ -80,6 +80,8 @@ class ActionRequest(models.Model):
         related_name="action_requests",
     )
     requested_at = models.DateTimeField(null=True, blank=True)
+    # Each ask for approval is a round; re-asking after expiry starts a new one.
+    approval_round = models.PositiveSmallIntegerField(default=1)
     expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -114,13 +116,15 @@ class Approval(models.Model):
     )
     decision = models.CharField(max_length=8, choices=Decision.choices)
     reason = models.TextField(blank=True)
+    round = models.PositiveSmallIntegerField(default=1)
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-decided_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["action_request", "approver"], name="approval_one_per_approver"
+                fields=["action_request", "approver", "round"],
+                name="approval_one_per_approver_round",
             ),
         ]
 

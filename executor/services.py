@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents.choices import TimelineKind
@@ -352,11 +353,8 @@ def approvals_required(request: ActionRequest) -> int:
 
 
 def _current_approvals(request: ActionRequest):
-    """Approvals given since the request was (last) asked for: an expired round does not count."""
-    approvals = request.approvals.filter(decision=Decision.APPROVE)
-    if request.requested_at:
-        approvals = approvals.filter(decided_at__gte=request.requested_at)
-    return approvals
+    """Approvals of the current round: one given before an expiry was for a stale plan."""
+    return request.approvals.filter(decision=Decision.APPROVE, round=request.approval_round)
 
 
 def _requester_label(request: ActionRequest) -> str:
@@ -412,12 +410,6 @@ def action_request_approve(
             raise ExecutorError(
                 "You have already approved this request; it needs another approver."
             )
-        if request.approvals.filter(approver=approver).exists():
-            # One decision per person and request (a database constraint): an earlier round counts.
-            raise ExecutorError(
-                "You already decided on an earlier round of this request; "
-                "another approver must approve it."
-            )
         try:
             with transaction.atomic():
                 Approval.objects.create(
@@ -425,6 +417,7 @@ def action_request_approve(
                     approver=approver,
                     decision=Decision.APPROVE,
                     reason=reason[:2000],
+                    round=request.approval_round,
                 )
         except IntegrityError as exc:  # a double submit that slipped past the lock (SQLite)
             raise ExecutorError("You have already approved this request.") from exc
@@ -480,7 +473,7 @@ def action_request_reject(
             raise ExecutorError(
                 f"This request is {request.get_status_display().lower()}; it cannot be rejected."
             )
-        if request.approvals.filter(approver=approver).exists():
+        if request.approvals.filter(approver=approver, round=request.approval_round).exists():
             raise ExecutorError(
                 "You already decided on this request; one decision per person is recorded."
             )
@@ -493,6 +486,7 @@ def action_request_reject(
             approver=approver,
             decision=Decision.REJECT,
             reason=reason[:2000],
+            round=request.approval_round,
         )
         timeline_record(
             incident=request.incident_id,
@@ -576,6 +570,7 @@ def action_request_reask(
             approval_reason=why or "asked again after an expired approval request",
             requested_by=actor,
             requested_at=now,
+            approval_round=F("approval_round") + 1,
             expires_at=now + approval_ttl(request.incident.severity),
             finished_at=None,
             error="",
