@@ -17,7 +17,7 @@ from django.conf import settings
 from .choices import CheckOutcome, StepKind
 from .registry import ActionSpec, get_spec
 from .results import StepBlocked, StepError, StepResult, StepTimeout
-from .targets import Target, resolve_target
+from .targets import Target, TargetScope, resolve_target
 
 
 @dataclass
@@ -43,8 +43,18 @@ class StepOutcome:
     duration_ms: int = 0
 
 
-def prepare_step(*, step: dict, position: int, kind: StepKind, service: str = "") -> PreparedStep:
-    """Look a step up in the registry, validate its params and resolve its target."""
+def prepare_step(
+    *,
+    step: dict,
+    position: int,
+    kind: StepKind,
+    service: str = "",
+    scope: TargetScope | None = None,
+) -> PreparedStep:
+    """Look a step up in the registry, validate its params and resolve its target.
+
+    Pass `scope` (target_scope(service)) when preparing many steps: one lookup for all.
+    """
     step_id = str(step.get("id", f"step_{position}"))[:64]
     action = str(step.get("action", ""))[:64]
     params = step.get("params") if isinstance(step.get("params"), dict) else {}
@@ -63,7 +73,7 @@ def prepare_step(*, step: dict, position: int, kind: StepKind, service: str = ""
     prepared.spec = spec
     try:
         prepared.target = resolve_target(
-            name=params.get("target"), kinds=spec.target_kinds, service=service
+            name=params.get("target"), kinds=spec.target_kinds, service=service, scope=scope
         )
     except StepBlocked as exc:
         prepared.blocked = str(exc)
@@ -113,21 +123,23 @@ def run_checks(steps: list[PreparedStep], *, timeout: float | None = None) -> li
     """Run runnable steps in parallel, each bounded by `timeout`; blocked ones are not run."""
     timeout = timeout or settings.EXECUTOR_CHECK_TIMEOUT
     results: dict[int, StepOutcome] = {}
-    runnable = [s for s in steps if not s.blocked and s.spec is not None]
+    runnable = []
     for s in steps:
-        if s not in runnable:
-            results[s.position] = run_step(s, timeout=timeout)
+        if s.blocked or s.spec is None:
+            results[s.position] = run_step(s, timeout=timeout)  # records it as blocked
+        else:
+            runnable.append(s)
     if runnable:
-        pool = ThreadPoolExecutor(
-            max_workers=min(settings.EXECUTOR_MAX_PARALLEL_CHECKS, len(runnable)),
-            thread_name_prefix="check",
-        )
+        workers = min(settings.EXECUTOR_MAX_PARALLEL_CHECKS, len(runnable))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check")
         started = time.monotonic()
         futures: list[tuple[PreparedStep, Future]] = [
             (s, pool.submit(run_step, s, timeout=timeout)) for s in runnable
         ]
-        # A little grace over the step deadline for the connector to report it itself.
-        hard_deadline = started + timeout + 1.0
+        # Steps beyond the pool's width start late: each wave gets its own timeout,
+        # plus a little grace for the connector to report a timeout itself.
+        waves = -(-len(runnable) // workers)
+        hard_deadline = started + waves * timeout + 1.0
         for s, fut in futures:
             try:
                 results[s.position] = fut.result(timeout=max(0.0, hard_deadline - time.monotonic()))

@@ -33,6 +33,7 @@ from .choices import (
 )
 from .engine import prepare_step, run_checks, run_step
 from .models import ActionRequest, Approval, CheckRun, Execution
+from .targets import TargetScope, target_scope
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,9 @@ def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = No
         message=f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
         payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
     )
+    scope = target_scope(incident.service)
     steps = [
-        prepare_step(step=step, position=i, kind=StepKind.CHECK, service=incident.service)
+        prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
         for i, step in enumerate(document["checks"])
     ]
     outcomes = run_checks(steps)
@@ -130,8 +132,9 @@ def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = No
             + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
             payload={"runbook_id": runbook.pk, "execution_id": execution.pk, "counts": counts},
         )
-        if trigger == "pipeline":
-            action_requests_create(runbook=runbook, document=document)
+    if trigger == "pipeline":
+        # Dry-run plans may read the targets: outside the transaction, holding no lock.
+        action_requests_create(runbook=runbook, document=document, scope=scope)
     execution.refresh_from_db()
     return execution
 
@@ -145,6 +148,9 @@ def execution_mark_failed(*, execution_id: int, error: str) -> None:
 # --- action requests ------------------------------------------------------------
 
 
+_SAFETY_RANK = {Safety.READ_ONLY: 0, Safety.REVERSIBLE: 1, Safety.DESTRUCTIVE: 2}
+
+
 def _approval_reason(safety: str, marked_safe: bool) -> str:
     if safety == Safety.DESTRUCTIVE:
         return "destructive action: the registry always requires approval"
@@ -153,15 +159,16 @@ def _approval_reason(safety: str, marked_safe: bool) -> str:
     return ""
 
 
-def action_requests_create(*, runbook: Runbook, document: dict) -> list[ActionRequest]:
+def action_requests_create(
+    *, runbook: Runbook, document: dict, scope: TargetScope | None = None
+) -> list[ActionRequest]:
     """One request per recommended action, with its dry-run plan; idempotent per runbook."""
     incident = runbook.incident
+    scope = scope or target_scope(incident.service)
     created: list[ActionRequest] = []
     now = timezone.now()
     for i, step in enumerate(document["recommended_actions"]):
-        prepared = prepare_step(
-            step=step, position=i, kind=StepKind.ACTION, service=incident.service
-        )
+        prepared = prepare_step(step=step, position=i, kind=StepKind.ACTION, scope=scope)
         spec = prepared.spec
         marked_safe = step.get("safe") is True
         safety = spec.safety if spec else ""
@@ -298,12 +305,19 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
     request = ActionRequest.objects.select_related("incident").get(pk=action_request_id)
     if not claimed:
         return request
+    # Run against the target the plan named, never one chosen afresh after approval.
+    params = {**request.params, "target": request.target} if request.target else request.params
     prepared = prepare_step(
-        step={"id": request.action_id, "action": request.action, "params": request.params},
+        step={"id": request.action_id, "action": request.action, "params": params},
         position=0,
         kind=StepKind.ACTION,
         service=request.incident.service,
     )
+    if prepared.spec and _SAFETY_RANK[prepared.spec.safety] > _SAFETY_RANK.get(request.safety, 0):
+        prepared.blocked = (
+            f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
+            f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"
+        )
     started = time.monotonic()
     outcome = run_step(prepared, timeout=getattr(settings, "EXECUTOR_ACTION_TIMEOUT", 60.0))
     succeeded = outcome.outcome in (CheckOutcome.OK, CheckOutcome.WARN)

@@ -134,29 +134,64 @@ def owned_by_other_services(own: set[str]) -> set[str]:
     return set(linked.values_list("name", flat=True)) - own
 
 
-def resolve_target(*, name: str | None, kinds: tuple[str, ...], service: str = "") -> Target:
+@dataclass(frozen=True)
+class TargetScope:
+    """The targets one service may use, computed once per execution or generation.
+
+    `own` is the service's catalog targets (None when the service is not in the
+    catalog); `elsewhere` the catalog targets that belong only to other services,
+    which are never used for this one.
+    """
+
+    targets: dict[str, Target]
+    own: frozenset[str] | None
+    elsewhere: frozenset[str]
+
+    def usable(self) -> list[Target]:
+        return [t for t in self.targets.values() if t.name not in self.elsewhere]
+
+    def offered(self, kinds: tuple[str, ...]) -> list[Target]:
+        """Targets of these kinds, best first: the service's own, then real over demo, by name."""
+        own = self.own or frozenset()
+        return sorted(
+            (t for t in self.usable() if t.kind in kinds),
+            key=lambda t: (t.name not in own, t.demo, t.name),
+        )
+
+    def resolve(self, *, name: str | None, kinds: tuple[str, ...]) -> Target:
+        """The target a step names, or the best one of a kind it can use; StepBlocked if none."""
+        if name:
+            target = self.targets.get(name)
+            if target is None:
+                raise StepBlocked(f"no target named {name!r} is configured")
+            if name in self.elsewhere:
+                raise StepBlocked(f"target {name!r} belongs to another service")
+            if target.kind not in kinds:
+                raise StepBlocked(
+                    f"target {name!r} is a {target.kind} target; this step needs {' or '.join(kinds)}"
+                )
+            return target
+        candidates = self.offered(kinds)
+        if not candidates:
+            raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
+        return candidates[0]
+
+
+def target_scope(service: str = "") -> TargetScope:
+    own = service_target_names(service)
+    elsewhere = owned_by_other_services(own) if own is not None else set()
+    return TargetScope(
+        configured_targets(),
+        frozenset(own) if own is not None else None,
+        frozenset(elsewhere),
+    )
+
+
+def resolve_target(
+    *, name: str | None, kinds: tuple[str, ...], service: str = "", scope: TargetScope | None = None
+) -> Target:
     """The target a step names, or the first configured one of a kind it can use.
 
     Raises StepBlocked with a reason a responder can act on.
     """
-    targets = configured_targets()
-    if name:
-        target = targets.get(name)
-        if target is None:
-            raise StepBlocked(f"no target named {name!r} is configured")
-        if target.kind not in kinds:
-            raise StepBlocked(
-                f"target {name!r} is a {target.kind} target; this step needs {' or '.join(kinds)}"
-            )
-        return target
-    # The service's own targets first, then real ones over demo ones, then by name.
-    own = service_target_names(service)
-    elsewhere = owned_by_other_services(own) if own is not None else set()
-    own = own or set()
-    candidates = sorted(
-        (t for t in targets.values() if t.kind in kinds and t.name not in elsewhere),
-        key=lambda t: (t.name not in own, t.demo, t.name),
-    )
-    if not candidates:
-        raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
-    return candidates[0]
+    return (scope or target_scope(service)).resolve(name=name, kinds=kinds)

@@ -146,3 +146,19 @@ def test_wrong_target_kind_is_blocked(http_targets):
         kind=StepKind.CHECK,
     )
     assert "is a http target" in prepared.blocked
+
+
+def test_checks_queued_behind_a_full_pool_get_their_own_time(http_server, http_targets, settings):
+    # Two at a time, ten checks of 0.4 s each: five waves, each well within its 0.5 s timeout.
+    settings.EXECUTOR_MAX_PARALLEL_CHECKS = 2
+    http_targets(slowish=http_server(_respond_after(0.4)) + "/healthz")
+    steps = [
+        prepare_step(
+            step=_check(f"c{i}", "http.health_check", target="slowish"),
+            position=i,
+            kind=StepKind.CHECK,
+        )
+        for i in range(10)
+    ]
+    outcomes = run_checks(steps, timeout=0.5)
+    assert [o.outcome for o in outcomes] == [CheckOutcome.OK] * 10

@@ -210,3 +210,32 @@ def test_action_requests_are_created_once_per_runbook():
 
 def test_incident_factory_is_usable():
     assert IncidentFactory().pk
+
+
+def test_an_action_runs_against_the_target_its_plan_named(settings, http_server):
+    from executor.models import Target as TargetRow
+
+    request = _requests_for(sample_document())["notify_team"]
+    assert request.target == "timeline"
+    # A Slack target appears after the plan was made: it would now be the default.
+    hook = http_server(lambda h: (h.send_response(200), h.end_headers(), h.wfile.write(b"ok")))
+    TargetRow.objects.create(name="chat", kind="slack", base=hook + "/hook")
+    request = services.action_request_run(action_request=request, actor=UserFactory())
+    assert request.status == ActionStatus.SUCCEEDED, request.error
+    assert "Recorded on the incident timeline" in request.result["summary"]
+    assert http_server.requests == []
+
+
+def test_an_action_the_registry_made_stricter_is_not_run(monkeypatch):
+    from executor.choices import Safety
+    from executor.registry import REGISTRY
+
+    request = _requests_for(sample_document())["notify_team"]
+    assert request.safety == Safety.REVERSIBLE
+    stricter = REGISTRY["alert.notify"].__class__(
+        **{**REGISTRY["alert.notify"].__dict__, "safety": Safety.DESTRUCTIVE}
+    )
+    monkeypatch.setitem(REGISTRY, "alert.notify", stricter)
+    request = services.action_request_run(action_request=request, actor=UserFactory())
+    assert request.status == ActionStatus.FAILED
+    assert "now classes alert.notify as destructive" in request.error

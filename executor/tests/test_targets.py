@@ -65,3 +65,13 @@ def test_redact_url():
 def test_slack_webhook_urls_are_never_displayed(settings):
     settings.EXECUTOR_TARGETS = {"chat": {"kind": "slack", "url": "https://hooks.example/T/B/X"}}
     assert configured_targets()["chat"].display_url == "slack:chat"
+
+
+def test_a_named_target_of_another_service_is_refused():
+    theirs = TargetRow.objects.create(name="billing-db", kind="postgres", base="postgresql://h/b")
+    mine = TargetRow.objects.create(name="shop-db", kind="postgres", base="postgresql://h/s")
+    Service.objects.create(name="billing").targets.add(theirs)
+    Service.objects.create(name="shop").targets.add(mine)
+    with pytest.raises(StepBlocked, match="belongs to another service"):
+        resolve_target(name="billing-db", kinds=("postgres",), service="shop")
+    assert resolve_target(name="shop-db", kinds=("postgres",), service="shop").name == "shop-db"

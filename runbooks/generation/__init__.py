@@ -49,13 +49,15 @@ class GenerationResult:
     step_errors: list[ValidationIssue] = field(default_factory=list)  # registry problems
 
 
-def check_document(document: Any) -> tuple[list[ValidationIssue], list[ValidationIssue]]:
-    """(contract errors, step errors) of a candidate runbook."""
+def check_document(
+    document: Any, service: str = ""
+) -> tuple[list[ValidationIssue], list[ValidationIssue]]:
+    """(contract errors, step errors) of a candidate runbook for `service`."""
     from runbooks.validation import validate_runbook
 
     from .catalog import step_issues
 
-    return validate_runbook(document), step_issues(document)
+    return validate_runbook(document), step_issues(document, service)
 
 
 def offline_result(
@@ -64,7 +66,7 @@ def offline_result(
     from .offline import plan_offline
 
     document = plan_offline(incident=incident, context=context)
-    contract, steps = check_document(document)
+    contract, steps = check_document(document, getattr(incident, "service", "") or "")
     return GenerationResult(
         document=document,
         author=RunbookAuthor.OFFLINE.value,

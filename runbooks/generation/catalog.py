@@ -10,7 +10,8 @@ from typing import Any
 
 from executor.choices import StepKind
 from executor.registry import catalog, get_spec
-from executor.targets import configured_targets, owned_by_other_services, service_target_names
+from executor.results import StepBlocked
+from executor.targets import target_scope
 from runbooks.validation import ValidationIssue, runbook_schema
 
 # Request-wide limits of the structured-output grammar (per the API's documented
@@ -54,16 +55,11 @@ def step_targets(service: str = "") -> dict[str, list[str]]:
     Targets that belong only to other services are never offered. The built-in
     `timeline` target keeps alert.notify available everywhere.
     """
-    targets = configured_targets()
-    own = service_target_names(service)
-    elsewhere = owned_by_other_services(own) if own is not None else set()
+    scope = target_scope(service)
+    own = scope.own
     out: dict[str, list[str]] = {}
     for spec in catalog():
-        fits = [
-            t.name
-            for t in targets.values()
-            if t.kind in spec.target_kinds and t.name not in elsewhere
-        ]
+        fits = [t.name for t in scope.usable() if t.kind in spec.target_kinds]
         mine = sorted(n for n in fits if own and n in own)
         names = mine or sorted(fits)
         if names:
@@ -302,12 +298,13 @@ def _trim_optional(schema: dict) -> None:
 # --- step checks against the registry --------------------------------------------------
 
 
-def step_issues(document: Any) -> list[ValidationIssue]:
+def step_issues(document: Any, service: str = "") -> list[ValidationIssue]:
     """Every step problem the executor would block on: unknown or disallowed action,
-    wrong kind, bad params, a target that is not configured. Ordered by path."""
+    wrong kind, bad params, a target that is not configured or not this service's.
+    Ordered by path."""
     if not isinstance(document, dict):
         return []
-    targets = configured_targets()
+    scope = target_scope(service)
     issues: list[ValidationIssue] = []
     for section, want in (("checks", StepKind.CHECK), ("recommended_actions", StepKind.ACTION)):
         steps = document.get(section)
@@ -344,19 +341,9 @@ def step_issues(document: Any) -> list[ValidationIssue]:
                 issues.append(ValidationIssue(f"{where}.{path}", message))
             target = params.get("target")
             if isinstance(target, str):
-                found = targets.get(target)
-                if found is None:
-                    issues.append(
-                        ValidationIssue(
-                            f"{where}.params.target", f"no target named {target!r} is configured"
-                        )
-                    )
-                elif found.kind not in spec.target_kinds:
-                    issues.append(
-                        ValidationIssue(
-                            f"{where}.params.target",
-                            f"target {target!r} is a {found.kind} target; {spec.name} needs "
-                            f"{' or '.join(spec.target_kinds)}",
-                        )
-                    )
+                # The executor's own resolution, so the generator and the boundary agree.
+                try:
+                    scope.resolve(name=target, kinds=spec.target_kinds)
+                except StepBlocked as exc:
+                    issues.append(ValidationIssue(f"{where}.params.target", str(exc)))
     return sorted(issues, key=lambda i: (i.path, i.message))

@@ -194,6 +194,7 @@ def generate_with_claude(*, incident: Any, context: dict | None = None) -> Gener
             step_errors=steps,
         )
 
+    service = getattr(incident, "service", "") or ""
     try:
         document, parse_error = _parse(session.ask())
     except ClaudeFailed as failed:
@@ -201,7 +202,7 @@ def generate_with_claude(*, incident: Any, context: dict | None = None) -> Gener
     except Exception:  # a bug must not cost the incident its runbook
         logger.exception("Claude generation failed unexpectedly")
         return fallback("Claude generation failed unexpectedly")
-    contract, steps = check_document(document) if not parse_error else ([], [])
+    contract, steps = check_document(document, service) if not parse_error else ([], [])
     if not parse_error and not contract and not steps:
         return claude_result(document, [])
 
@@ -223,7 +224,7 @@ def generate_with_claude(*, incident: Any, context: dict | None = None) -> Gener
         logger.exception("Claude repair failed unexpectedly")
         return fallback("Claude's repair call failed unexpectedly")
 
-    contract2, steps2 = check_document(repaired) if not parse_error2 else ([], [])
+    contract2, steps2 = check_document(repaired, service) if not parse_error2 else ([], [])
     if parse_error2 or contract2:
         notes.append(f"Claude's first answer was invalid ({first})")
         return fallback(
