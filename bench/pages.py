@@ -7,7 +7,7 @@ beside a bare `SELECT 1` round trip measured in the same run, as ratios.
 
     uv run python bench/pages.py [--requests 60] [--incidents 100000] [--events 1000000]
 
-DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/ir_bench; that database
+BENCH_DATABASE_URL (never DATABASE_URL: it is dropped) defaults to postgres://postgres@127.0.0.1:5432/ir_bench; that database
 is dropped and created by this script (and dropped again unless --keep).
 """
 
@@ -327,7 +327,12 @@ def main() -> None:
     parser.add_argument("--conn-max-age", type=int, default=60, help="persistent connections, s")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    # Never DATABASE_URL: this database is dropped and recreated.
+    url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
+    if not urlsplit(url).path.lstrip("/").startswith("ir_bench"):
+        raise SystemExit(
+            "BENCH_DATABASE_URL must name a database starting with ir_bench: it is dropped"
+        )
 
     say(f"database: {urlunsplit(urlsplit(url)._replace(netloc=urlsplit(url).hostname or ''))}")
     started = time.perf_counter()

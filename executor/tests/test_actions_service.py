@@ -617,3 +617,11 @@ def test_a_catalog_target_may_give_just_the_app_name(flyapi):
     for bad in ("Bad_App", "../x", "billing-api/machines"):
         with pytest.raises(StepBlocked):
             fly.api(Target("p", "fly", bad))
+
+
+def test_credentials_in_a_fly_url_are_refused_not_shown():
+    target = Target("fly", "fly", "https://user:s3cret@api.machines.dev/v1/apps/myapp")
+    plan = REGISTRY["service.restart"].plan({}, target)
+    assert "s3cret" not in plan
+    with pytest.raises(StepBlocked, match="secret variable"):
+        REGISTRY["service.restart"].run({}, target, time.monotonic() + 2)

@@ -303,13 +303,18 @@ def _table(text: str) -> str:
 
 
 def _seconds(text: str) -> int:
+    # "30 seconds", "30+ second", "30s", "5 min"; never "500s" (HTTP 500s) or "1.5s".
     m = re.search(
-        r"(\d{1,5})\s*\+?\s*(seconds?|secs?|s|minutes?|mins?|m)\b", text, flags=re.IGNORECASE
+        r"(?<![\d.])(\d{1,5})(?:\s*\+?\s*(seconds?|secs?|minutes?|mins?)\b|\+?(s|m)\b)",
+        text,
+        flags=re.IGNORECASE,
     )
     if not m:
         return 0
-    n = int(m.group(1))
-    return n * 60 if m.group(2).lower().startswith("m") else n
+    n, unit = int(m.group(1)), (m.group(2) or m.group(3)).lower()
+    if unit == "s" and 100 <= n <= 599:
+        return 0  # "500s" is a status-code class, not a duration
+    return n * 60 if unit.startswith("m") else n
 
 
 def _cache_pattern(text: str) -> str:
@@ -318,7 +323,14 @@ def _cache_pattern(text: str) -> str:
         token = token.rstrip(".")
         if token.lower().startswith(("http:", "https:")) or "://" in token:
             continue
-        if CACHE_KEY.match(token) and not token.startswith((":", "*")) and len(token) <= 190:
+        # A key prefix looks like "session:*" or "cart:v2:": a lone "Update:" is prose.
+        keyish = token.endswith("*") or token.count(":") >= 2 or raw.startswith("`")
+        if (
+            keyish
+            and CACHE_KEY.match(token)
+            and not token.startswith((":", "*"))
+            and len(token) <= 190
+        ):
             return token if token.endswith("*") else token + "*"
     return ""
 
@@ -638,8 +650,9 @@ def _cache(f: Facts) -> tuple[list, list, list[str], str]:
                 "invalidate_cache",
                 "cache.invalidate",
                 {"pattern": pattern, "max_keys": 10_000},
-                # Invalidation during a stampede adds load; a guessed prefix needs a human.
-                safe=bool(f.cache_pattern) and not stampede,
+                # Text from the incident never makes a deletion safe, and during a
+                # stampede invalidation adds load: a human approves it.
+                safe=False,
                 rationale=f"Deleting keys matching {pattern} forces fresh values from the "
                 "source of truth."
                 + (

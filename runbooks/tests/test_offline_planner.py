@@ -262,3 +262,37 @@ def test_steps_without_a_target_are_never_chosen(settings):
     spike = plan_offline(incident=_incident("5xx spike after deploy", "Error rate jumped", "api"))
     assert _checks(spike) == [] and _actions(spike) == ["alert.notify"]
     assert validate_runbook(spike) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30+ second waits", 30),
+        ("timeouts after 30s", 30),
+        ("a 5 min delay", 300),
+        ("slow queries causing 500s", 0),
+        ("p99 took 1.5s", 0),
+    ],
+)
+def test_durations_are_read_from_the_text_without_status_codes(text, seconds):
+    from runbooks.generation.offline import _seconds
+
+    assert _seconds(text) == seconds
+
+
+def test_prose_with_a_colon_is_not_a_cache_key_and_deletion_is_never_safe():
+    doc = plan_offline(
+        incident=_incident("Stale cache", "Update: users see stale data from the cache", "")
+    )
+    patterns = [
+        a["params"]["pattern"]
+        for a in doc["recommended_actions"]
+        if a["action"] == "cache.invalidate"
+    ]
+    assert "Update:*" not in patterns
+    keyed = plan_offline(
+        incident=_incident("Stale cache", "keys session:* serve stale carts", "shop")
+    )
+    [inv] = [a for a in keyed["recommended_actions"] if a["action"] == "cache.invalidate"]
+    assert inv["params"]["pattern"] == "session:*"
+    assert inv["safe"] is False
