@@ -10,8 +10,13 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -279,9 +284,7 @@ class ActionRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="Asked by", ordering="requested_by__username")
     def asked_by(self, obj: ActionRequest) -> str:
-        if obj.requested_by_id:
-            return obj.requested_by.get_username()
-        return f"runbook v{obj.runbook.version}"
+        return obj.requester_label
 
     @admin.display(description="Waited", ordering="requested_at")
     def waited(self, obj: ActionRequest) -> str:
@@ -393,7 +396,9 @@ class ActionRequestAdmin(admin.ModelAdmin):
         """The buttons of the detail page: approve, reject (with reason), ask again."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        action_request = get_object_or_404(ActionRequest, pk=object_id)
+        action_request = self.get_object(request, object_id)  # None for a malformed id
+        if action_request is None:
+            raise Http404("No such action request")
         if not self.has_view_permission(request, action_request):
             return HttpResponseRedirect(reverse("admin:index"))
         decision = request.POST.get("decision", "")

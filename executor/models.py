@@ -104,6 +104,13 @@ class ActionRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.action_id}: {self.action} ({self.status})"
 
+    @property
+    def requester_label(self) -> str:
+        """Who asked: a user, or the runbook version that proposed it."""
+        if self.requested_by_id:
+            return self.requested_by.get_username()
+        return f"runbook v{self.runbook.version}"
+
 
 class Approval(models.Model):
     """A decision on an action request. Written once, never edited."""
@@ -179,7 +186,11 @@ class Target(models.Model):
 
         if not self.base and not self.secret_env:
             raise ValidationError("Give a base setting, the name of a secret variable, or both.")
-        if "://" in self.base and urlsplit(self.base).password:
+        try:
+            password = urlsplit(self.base).password if "://" in self.base else None
+        except ValueError as exc:
+            raise ValidationError({"base": f"Not a valid URL: {exc}"}) from exc
+        if password:
             raise ValidationError(
                 {"base": "Do not put a password here; name the variable that holds it instead."}
             )

@@ -50,11 +50,7 @@ def decision_message(*, request: Any, event: str, actor: str, reason: str = "") 
         f" on {request.target}" if request.target else ""
     )
     where = f"incident #{incident.pk} [{incident.severity}] {incident.title}"
-    asked = (
-        request.requested_by.get_username()
-        if request.requested_by_id
-        else f"runbook v{request.runbook.version}"
-    )
+    asked = request.requester_label
     if event == "approved":
         text = f"{actor} approved {what} for {where}; it runs now."
     elif event == "approval_recorded":

@@ -105,7 +105,7 @@ def register(
 
 def allowed_names() -> set[str]:
     """Registered names, narrowed by EXECUTOR_ALLOWED_ACTIONS when it is set."""
-    allowed = set(getattr(settings, "EXECUTOR_ALLOWED_ACTIONS", []) or [])
+    allowed = set(settings.EXECUTOR_ALLOWED_ACTIONS)
     return {n for n in REGISTRY if not allowed or n in allowed}
 
 

@@ -18,7 +18,7 @@ def approval_queue(*, status: str | None = ActionStatus.AWAITING_APPROVAL) -> Qu
         approvals_given=Count(
             "approvals",
             filter=Q(approvals__decision=Decision.APPROVE)
-            & Q(approvals__decided_at__gte=F("requested_at")),
+            & Q(approvals__round=F("approval_round")),
         )
     )
     if status:

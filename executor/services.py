@@ -62,10 +62,29 @@ def _load_verified(runbook: Runbook) -> dict:
 
 
 def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
-    """Re-verify the stored runbook, run its checks, and (first run) propose its actions."""
+    """Re-verify the stored runbook, run its checks, and (first run) propose its actions.
+
+    Whatever goes wrong, the execution ends as refused, done or failed, never running.
+    """
     runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
-    incident = runbook.incident
     execution = Execution.objects.create(runbook=runbook, trigger=trigger)
+    try:
+        return _execute(execution=execution, runbook=runbook, trigger=trigger, actor=actor)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        execution_mark_failed(execution_id=execution.pk, error=error)
+        timeline_record(
+            incident=runbook.incident_id,
+            kind=TimelineKind.EXECUTION_REFUSED,
+            actor_label="executor",
+            message=f"Checks of runbook v{runbook.version} failed: {error[:300]}",
+            payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+        )
+        raise
+
+
+def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any) -> Execution:
+    incident = runbook.incident
     try:
         document = _load_verified(runbook)
     except ExecutorError as exc:
@@ -151,7 +170,7 @@ def execution_mark_failed(*, execution_id: int, error: str) -> None:
 _SAFETY_RANK = {Safety.READ_ONLY: 0, Safety.REVERSIBLE: 1, Safety.DESTRUCTIVE: 2}
 
 
-def _approval_reason(safety: str, marked_safe: bool) -> str:
+def approval_reason(safety: str, marked_safe: bool) -> str:
     if safety == Safety.DESTRUCTIVE:
         return "destructive action: the registry always requires approval"
     if not marked_safe:
@@ -175,7 +194,7 @@ def action_requests_create(
         if prepared.blocked:
             status, reason, plan = ActionStatus.BLOCKED, "", ""
         else:
-            reason = _approval_reason(safety, marked_safe)
+            reason = approval_reason(safety, marked_safe)
             status = ActionStatus.AWAITING_APPROVAL if reason else ActionStatus.PROPOSED
             try:
                 plan = spec.plan(prepared.params, prepared.target)
@@ -233,14 +252,9 @@ def action_requests_create(
 
 
 # How long a request may wait for a decision, by incident severity.
-DEFAULT_APPROVAL_TTL_MINUTES = {"SEV1": 15, "SEV2": 60, "SEV3": 240, "SEV4": 1440}
-
-
 def approval_ttl(severity: str) -> timedelta:
     """How long a request may wait for a decision: APPROVAL_TTL_MINUTES by severity."""
-    configured = getattr(settings, "APPROVAL_TTL_MINUTES", None) or {}
-    minutes = configured.get(severity, DEFAULT_APPROVAL_TTL_MINUTES.get(severity, 240))
-    return timedelta(minutes=float(minutes))
+    return timedelta(minutes=float(settings.APPROVAL_TTL_MINUTES.get(severity, 240)))
 
 
 def _transition(
@@ -280,7 +294,7 @@ def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> A
             raise ExecutorError(
                 f"This action is {request.get_status_display().lower()}; it cannot be run now."
             )
-        if request.safety == Safety.DESTRUCTIVE or not request.runbook_marked_safe:
+        if approval_reason(request.safety, request.runbook_marked_safe):
             raise ExecutorError("This action needs approval before it can run.")
         if not _transition(
             request,
@@ -319,7 +333,7 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
             f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"
         )
     started = time.monotonic()
-    outcome = run_step(prepared, timeout=getattr(settings, "EXECUTOR_ACTION_TIMEOUT", 60.0))
+    outcome = run_step(prepared, timeout=settings.EXECUTOR_ACTION_TIMEOUT)
     succeeded = outcome.outcome in (CheckOutcome.OK, CheckOutcome.WARN)
     result = {
         "outcome": outcome.outcome,
@@ -362,19 +376,13 @@ def _can_approve(user: Any) -> bool:
 def approvals_required(request: ActionRequest) -> int:
     """Destructive actions on SEV1/SEV2 may need more than one approver (four eyes and more)."""
     if request.safety == Safety.DESTRUCTIVE and request.incident.severity in ("SEV1", "SEV2"):
-        return max(1, int(getattr(settings, "APPROVALS_REQUIRED_DESTRUCTIVE", 1)))
+        return max(1, int(settings.APPROVALS_REQUIRED_DESTRUCTIVE))
     return 1
 
 
 def _current_approvals(request: ActionRequest):
     """Approvals of the current round: one given before an expiry was for a stale plan."""
     return request.approvals.filter(decision=Decision.APPROVE, round=request.approval_round)
-
-
-def _requester_label(request: ActionRequest) -> str:
-    if request.requested_by_id:
-        return request.requested_by.get_username()
-    return f"runbook v{request.runbook.version}"
 
 
 def _after_decision(request: ActionRequest, event: str, actor: Any, reason: str = "") -> None:
@@ -572,7 +580,7 @@ def action_request_reask(
             plan = prepared.spec.plan(prepared.params, prepared.target)
         except Exception as exc:  # shown as such, like at creation
             plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
-        why = _approval_reason(prepared.spec.safety, request.runbook_marked_safe)
+        why = approval_reason(prepared.spec.safety, request.runbook_marked_safe)
         now = timezone.now()
         if not _transition(
             request,
@@ -632,9 +640,10 @@ def sweep_stale(*, now=None) -> dict[str, int]:
     # Queued but never claimed: it provably did not start, so it is safe to queue again.
     from .tasks import run_action_task
 
-    for pk in ActionRequest.objects.filter(
-        status=ActionStatus.RUNNING, started_at__isnull=True, updated_at__lt=cutoff
-    ).values_list("pk", flat=True):
-        run_action_task.delay(pk)
-        counts["actions_requeued"] += 1
+    unclaimed = dict(status=ActionStatus.RUNNING, started_at__isnull=True, updated_at__lt=cutoff)
+    for pk in ActionRequest.objects.filter(**unclaimed).values_list("pk", flat=True):
+        # Touch it first, so the next sweep does not queue it again while this message waits.
+        if ActionRequest.objects.filter(pk=pk, **unclaimed).update(updated_at=now):
+            run_action_task.delay(pk)
+            counts["actions_requeued"] += 1
     return counts

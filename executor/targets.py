@@ -60,7 +60,7 @@ def redact_url(url: str) -> str:
 def _builtin_targets() -> dict[str, Target]:
     # The timeline is always there: notifications land on it when Slack is not configured.
     targets = {"timeline": Target("timeline", "timeline", "", demo=True)}
-    if not getattr(settings, "EXECUTOR_DEMO_TARGETS", False):
+    if not settings.EXECUTOR_DEMO_TARGETS:
         return targets
     db = connection.settings_dict
     targets["app"] = Target("app", "http", settings.SITE_URL.rstrip("/") + "/healthz", demo=True)
@@ -102,7 +102,7 @@ def _from_row(row) -> Target:
 def configured_targets() -> dict[str, Target]:
     """Every target: built-in, then the environment's, then the catalog's (last one wins)."""
     targets = _builtin_targets()
-    for name, conf in (getattr(settings, "EXECUTOR_TARGETS", {}) or {}).items():
+    for name, conf in settings.EXECUTOR_TARGETS.items():
         kind = (conf.get("kind") or "").lower()
         if kind not in KINDS:
             continue  # an unknown kind is never a target

@@ -11,12 +11,12 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(environ.Env().str("DATA_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 if (BASE_DIR / ".env").exists():
     env.read_env(str(BASE_DIR / ".env"))
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 # The embedded default runs on a laptop; production must say who it is.

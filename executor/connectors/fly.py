@@ -77,7 +77,9 @@ def api(target: Any) -> tuple[str, str]:
     if parts.username or parts.password:
         # The token goes in a Bearer header from the secret variable, never in the URL,
         # where plans and results would show it.
-        raise StepBlocked(f"target {target.name}: put the Fly token in its secret variable, not the URL")
+        raise StepBlocked(
+            f"target {target.name}: put the Fly token in its secret variable, not the URL"
+        )
     found = re.fullmatch(r"(.*?)/v1/apps/([^/]+)/?", parts.path)
     if found:
         prefix, app = found.group(1), found.group(2)

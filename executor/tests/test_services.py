@@ -239,3 +239,20 @@ def test_an_action_the_registry_made_stricter_is_not_run(monkeypatch):
     request = services.action_request_run(action_request=request, actor=UserFactory())
     assert request.status == ActionStatus.FAILED
     assert "now classes alert.notify as destructive" in request.error
+
+
+def test_an_unexpected_failure_leaves_the_execution_failed_not_running(monkeypatch):
+    from executor.models import Execution
+
+    runbook = ready_runbook()
+
+    def broken(**kwargs):
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(services, "artifact_load", broken)
+    with pytest.raises(OSError):
+        services.execution_run(runbook_id=runbook.pk)
+    execution = Execution.objects.get(runbook=runbook)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "storage unreachable" in execution.error
+    assert runbook.incident.timeline.filter(message__contains="storage unreachable").exists()

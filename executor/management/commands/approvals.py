@@ -78,11 +78,7 @@ class Command(BaseCommand):
         count = 0
         for r in rows:
             count += 1
-            asked = (
-                r.requested_by.get_username()
-                if r.requested_by_id
-                else f"runbook v{r.runbook.version}"
-            )
+            asked = r.requester_label
             waited = timesince(r.requested_at, now) if r.requested_at else "-"
             if r.status == ActionStatus.AWAITING_APPROVAL and r.expires_at:
                 expires = timeuntil(r.expires_at, now) if r.expires_at > now else "expired"
