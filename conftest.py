@@ -186,6 +186,8 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     )
     env["EXECUTOR_DEMO_TARGETS"] = os.environ.get("EXECUTOR_DEMO_TARGETS", "true")
     env["ARTIFACTS_DIR"] = str(WORKER_ARTIFACTS)
+    # Tests set the key per test in this process; the worker must never call the real API.
+    env["ANTHROPIC_API_KEY"] = ""
     log_path = ROOT / "var" / "test-worker.log"
     log_path.parent.mkdir(exist_ok=True)
     log_path.write_text("")

@@ -135,7 +135,6 @@ def test_an_approver_approves_and_rejects_from_the_admin(
     assert rejection.reason == "Too broad: page only the search on-call"
     assert Approval.objects.get(action_request=approve_me).approver == approver
 
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
-    shutil.copyfile(ARTIFACTS / "admin-queue.png", docs / "admin-queue.png")
-    assert os.path.getsize(docs / "admin-queue.png") > 10_000
+    assert os.path.getsize(ARTIFACTS / "admin-queue.png") > 10_000
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):  # refresh the README's picture on request
+        shutil.copyfile(ARTIFACTS / "admin-queue.png", ROOT / "docs" / "admin-queue.png")

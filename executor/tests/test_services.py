@@ -79,7 +79,10 @@ def test_tampered_artifact_is_refused():
     doc = dict(runbook.artifact)
     doc["checks"] = [{"id": "evil", "action": "database.kill_query", "params": {"pid": 1}}]
     storage.delete(runbook.artifact_key)
-    storage.save(runbook.artifact_key, ContentFile(b'{"tampered": true}'))
+    # A valid runbook with an evil step: only the hash check can catch it.
+    from runbooks.artifacts import canonical_bytes
+
+    storage.save(runbook.artifact_key, ContentFile(canonical_bytes(doc)))
     execution = services.execution_run(runbook_id=runbook.pk)
     assert execution.status == ExecutionStatus.REFUSED
     assert "refusing to run it" in execution.error
