@@ -393,6 +393,11 @@ def _act(step_id: str, action: str, params: dict, *, safe: bool, rationale: str)
     }
 
 
+def _restart(rationale: str) -> dict:
+    """Restarting is destructive: always proposed for approval, with why it may help."""
+    return _act("restart_service", "service.restart", {}, safe=False, rationale=rationale)
+
+
 def _label(service: str) -> str:
     return f'{{service="{service}"}}' if service else ""
 
@@ -537,13 +542,9 @@ def _error_spike(f: Facts) -> tuple[list, list, list[str], str]:
     ]
     actions = [
         _notify(f, "error_rate_spike", "error rate spike under investigation"),
-        _act(
-            "restart_service",
-            "service.restart",
-            {},
-            safe=False,
-            rationale="Restarting clears bad in-memory state; if the spike follows a deploy, "
-            "redeploying the previous release is the real fix. Needs approval.",
+        _restart(
+            "Restarting clears bad in-memory state; if the spike follows a deploy, "
+            "redeploying the previous release is the real fix. Needs approval."
         ),
     ]
     rollback = (
@@ -568,13 +569,9 @@ def _service_down(f: Facts) -> tuple[list, list, list[str], str]:
         )
     actions = [
         _notify(f, "service_down", "service down, investigating"),
-        _act(
-            "restart_service",
-            "service.restart",
-            {},
-            safe=False,
-            rationale="A restart recovers crashed or wedged processes; approve it after the "
-            "health check and logs rule out a dependency outage.",
+        _restart(
+            "A restart recovers crashed or wedged processes; approve it after the "
+            "health check and logs rule out a dependency outage."
         ),
     ]
     rollback = (
@@ -700,13 +697,9 @@ def _host_pressure(f: Facts) -> tuple[list, list, list[str], str]:
     actions = [_notify(f, "resource_exhaustion", "memory or disk pressure")]
     if memory:
         actions.append(
-            _act(
-                "restart_service",
-                "service.restart",
-                {},
-                safe=False,
-                rationale="A restart releases leaked memory for a while; it buys time, it "
-                "does not fix the leak. Needs approval.",
+            _restart(
+                "A restart releases leaked memory for a while; it buys time, it "
+                "does not fix the leak. Needs approval."
             )
         )
     rollback = (
