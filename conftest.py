@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -222,6 +223,29 @@ def pipeline(request, celery_worker_process):
     return celery_worker_process
 
 
+@contextmanager
+def handler_server(handler_cls: type, **attrs) -> Iterator[tuple[object, str]]:
+    """Serve a BaseHTTPRequestHandler class on a free loopback port: (server, base URL).
+
+    `attrs` become attributes of the server, which handlers read as `self.server.<name>`.
+    """
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    httpd.daemon_threads = True
+    for name, value in attrs.items():
+        setattr(httpd, name, value)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
 @pytest.fixture
 def http_server():
     """Start local HTTP servers: `base_url = http_server(handle)`, handle(request_handler).
@@ -229,10 +253,10 @@ def http_server():
     `handle` gets the BaseHTTPRequestHandler and answers with send_response etc.
     Every request is kept in `http_server.requests` as (method, path, headers, body).
     """
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from contextlib import ExitStack
+    from http.server import BaseHTTPRequestHandler
 
-    servers = []
+    stack = ExitStack()
     requests: list[tuple[str, str, dict, bytes]] = []
 
     def start(handle: Callable[[BaseHTTPRequestHandler], None]) -> str:
@@ -249,14 +273,9 @@ def http_server():
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        _, base = stack.enter_context(handler_server(Handler))
+        return base
 
     start.requests = requests
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with stack:
+        yield start

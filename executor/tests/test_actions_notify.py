@@ -7,15 +7,14 @@ with `{"ok": false, "error": ...}`; both send 429 with Retry-After when rate lim
 """
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, handler_server
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
@@ -119,17 +118,9 @@ class SlackHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    port = free_port()
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), SlackHandler)
-    httpd.daemon_threads = True
-    fake = FakeSlack(base=f"http://127.0.0.1:{port}")
-    httpd.fake = fake  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield fake
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with handler_server(SlackHandler) as (httpd, base):
+        httpd.fake = fake = FakeSlack(base=base)
+        yield fake
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, handler_server
 from executor.connectors import fly
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
@@ -207,17 +207,9 @@ class FlyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def flyapi(monkeypatch) -> Iterator[FakeFly]:
     monkeypatch.setenv("IR_TEST_FLY_TOKEN", TOKEN)
-    port = free_port()
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), FlyHandler)
-    httpd.daemon_threads = True
-    fake = FakeFly(base=f"http://127.0.0.1:{port}")
-    httpd.fake = fake  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield fake
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with handler_server(FlyHandler) as (httpd, base):
+        httpd.fake = fake = FakeFly(base=base)
+        yield fake
 
 
 def target_for(fake: FakeFly, **options) -> Target:
