@@ -4,6 +4,7 @@ Connectors never return invented numbers: they return what the target said,
 or raise one of these, which the engine turns into a recorded outcome.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,14 @@ class StepResult:
     summary: str  # one readable line, shown in reports and the UI
     data: dict[str, Any] = field(default_factory=dict)
     text: str = ""  # longer output, bounded by the engine
+
+
+def time_left(deadline: float) -> float:
+    """Seconds until `deadline` (a time.monotonic() value); StepTimeout once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StepTimeout("the step deadline passed")
+    return left
 
 
 class StepError(Exception):

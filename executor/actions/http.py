@@ -53,7 +53,7 @@ class HealthCheck:
         url = hconn.join(hconn.target_url(target), params.get("path", ""))
         expect = int(params.get("expect_status", 200))
         max_latency = params.get("max_latency_ms")
-        headers = {"Authorization": f"Bearer {target.secret}"} if target.secret else {}
+        headers = hconn.bearer(target)
         shown = redact_url(url)
         got = hconn.get(url, deadline=deadline, headers=headers, what=f"{target.name} ({shown})")
         excerpt = " ".join(got["body"].split())[:BODY_EXCERPT_CHARS]

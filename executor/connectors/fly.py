@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 from . import http
 
@@ -142,7 +142,7 @@ def _retry_after(value: str | None) -> float:
 
 
 def _timeout(deadline: float) -> httpx.Timeout:
-    remaining = http.left(deadline)
+    remaining = time_left(deadline)
     return httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS))
 
 
@@ -152,7 +152,7 @@ def _read(response: httpx.Response, deadline: float, limit: int) -> bytes:
         body.extend(chunk)
         if len(body) >= limit:
             break
-        http.left(deadline)
+        time_left(deadline)
     return bytes(body[:limit])
 
 

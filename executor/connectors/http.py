@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 from executor.targets import redact_url
 
 MAX_BODY_BYTES = 64 * 1024
@@ -24,15 +24,14 @@ USER_AGENT = "incident-executor/1"
 PATH_RE = re.compile(r"(/[A-Za-z0-9._~\-]*)*")
 
 
-def left(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise StepTimeout("the step deadline passed")
-    return remaining
+def bearer(target: Any) -> dict[str, str]:
+    """The Authorization header for a target whose secret variable holds a token, if any."""
+    secret = getattr(target, "secret", "") or ""
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
 
 
 def timeout(deadline: float) -> httpx.Timeout:
-    remaining = left(deadline)
+    remaining = time_left(deadline)
     return httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS))
 
 
@@ -68,7 +67,7 @@ def _read_bounded(response: httpx.Response, deadline: float, limit: int = MAX_BO
         body.extend(chunk)
         if len(body) >= limit:
             break
-        left(deadline)
+        time_left(deadline)
     return bytes(body[:limit])
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from executor.connectors.http import bearer
 from executor.connectors.prometheus import api_url, request_json
 from executor.results import StepBlocked, StepError
 
@@ -126,7 +127,6 @@ def search(
     what = f"Loki target {target.name} ({target.display_url})"
     end_ns = time.time_ns()
     start_ns = end_ns - lookback_minutes * 60 * 1_000_000_000
-    secret = getattr(target, "secret", "") or ""
     status, payload, text = request_json(
         "GET",
         api_url(target.url, "/loki/api/v1/query_range"),
@@ -138,7 +138,7 @@ def search(
             "direction": "backward",
         },
         deadline=deadline,
-        headers={"Authorization": f"Bearer {secret}"} if secret else {},
+        headers=bearer(target),
         what=what,
         max_bytes=MAX_BODY_BYTES,
     )

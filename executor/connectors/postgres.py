@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from executor.actions.params import check_identifier
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 QUERY_CHARS = 300  # query text shown per backend
 MAX_CONNECT_SECONDS = 10
@@ -39,13 +39,6 @@ def _scrub(message: str, target: Any) -> str:
     return message[:500]
 
 
-def remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise StepTimeout("the step deadline passed")
-    return left
-
-
 class PgSession:
     """One connection to a target, with every statement bounded by the deadline."""
 
@@ -64,7 +57,7 @@ class PgSession:
 
     def _bound(self) -> None:
         # statement_timeout follows the deadline, so no statement outlives the step.
-        ms = max(1, int(remaining(self.deadline) * 1000))
+        ms = max(1, int(time_left(self.deadline) * 1000))
         self.conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
 
     def fetchall(self, query: sql.Composable | str, params: tuple | dict = ()) -> list[dict]:
@@ -112,7 +105,7 @@ def connect(target: Any, deadline: float) -> Iterator[PgSession]:
     """An autocommit session on `target.url`, closed on exit."""
     if target is None or getattr(target, "kind", "") != "postgres":
         raise StepBlocked("this step needs a postgres target")
-    left = remaining(deadline)
+    left = time_left(deadline)
     # libpq takes whole seconds (and treats 1 as 2); the deadline still wins below.
     connect_timeout = max(2, min(MAX_CONNECT_SECONDS, math.ceil(left)))
     try:

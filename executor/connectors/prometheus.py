@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.connectors.http import bearer
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 MAX_QUERY_CHARS = 500
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -129,13 +130,6 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _left(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise StepTimeout("the step deadline passed")
-    return remaining
-
-
 def _reason(exc: Exception) -> str:
     # Never echo a URL (it could carry credentials): the OS error is what helps.
     return re.sub(r"\w+://\S+", "<url>", str(exc))[:300] or type(exc).__name__
@@ -156,7 +150,7 @@ def request_json(
     Raises StepTimeout when the deadline passes, StepError when the target cannot
     be reached or the answer is larger than `max_bytes`.
     """
-    remaining = _left(deadline)
+    remaining = time_left(deadline)
     send = {"data": params} if method == "POST" else {"params": params}
     if headers and "Authorization" in headers:
         url = _without_userinfo(url)  # httpx would replace a bearer token with basic auth
@@ -177,7 +171,7 @@ def request_json(
                     raise StepError(
                         f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query"
                     )
-                _left(deadline)
+                time_left(deadline)
             status = response.status_code
     except httpx.TimeoutException as exc:
         raise StepTimeout(f"{what}: no answer before the deadline") from exc
@@ -193,22 +187,17 @@ def request_json(
     return status, payload, text
 
 
-def _auth_headers(target: Any) -> dict[str, str]:
-    secret = getattr(target, "secret", "") or ""
-    return {"Authorization": f"Bearer {secret}"} if secret else {}
-
-
 def _api_call(target: Any, path: str, params: dict, deadline: float) -> Any:
     """POST to a Prometheus API endpoint; the `data` of a success, else StepError."""
     what = f"Prometheus target {target.name} ({target.display_url})"
     # Let Prometheus give up a little before we do, so its own error comes back.
-    params = {**params, "timeout": f"{max(100, int((_left(deadline) - 0.2) * 1000))}ms"}
+    params = {**params, "timeout": f"{max(100, int((time_left(deadline) - 0.2) * 1000))}ms"}
     status, payload, text = request_json(
         "POST",
         api_url(target.url, path),
         params=params,
         deadline=deadline,
-        headers=_auth_headers(target),
+        headers=bearer(target),
         what=what,
     )
     if isinstance(payload, dict) and payload.get("status") == "error":

@@ -5,14 +5,13 @@ stuck server cannot hold the step past it.
 """
 
 import re
-import time
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 SCAN_COUNT = 500
 # A literal prefix first, then literal characters or `*`; no `?`, `[`, `\` or spaces.
@@ -26,17 +25,10 @@ def check_pattern(pattern: object) -> str:
     return pattern
 
 
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise StepTimeout("the step deadline passed")
-    return left
-
-
 def client(target: Any, deadline: float) -> redis.Redis:
     if target is None or getattr(target, "kind", "") != "redis":
         raise StepBlocked("this step needs a redis target")
-    left = _left(deadline)
+    left = time_left(deadline)
     try:
         return redis.Redis.from_url(
             target.url,
@@ -67,7 +59,7 @@ def count_matching(target: Any, pattern: str, *, max_keys: int, deadline: float)
     cursor, complete, stopped_by = 0, False, ""
     try:
         while True:
-            _left(deadline)
+            time_left(deadline)
             cursor, keys = r.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
             seen.update(keys)  # SCAN may return a key twice; a set counts it once
             if len(seen) >= max_keys:
@@ -100,7 +92,7 @@ def unlink_matching(target: Any, pattern: str, *, max_keys: int, deadline: float
     handled: set[bytes] = set()
     try:
         while True:
-            _left(deadline)
+            time_left(deadline)
             cursor, keys = r.scan(cursor=cursor, match=pattern, count=SCAN_COUNT)
             batch = [k for k in keys if k not in handled][: max_keys - unlinked]
             if batch:

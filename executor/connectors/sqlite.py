@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from executor.actions.params import check_identifier
-from executor.results import StepBlocked, StepError, StepTimeout
+from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 PROGRESS_EVERY = 1000  # VM instructions between deadline checks
 
@@ -37,9 +37,7 @@ def connect(target: Any, deadline: float, *, write: bool = False) -> Iterator[sq
     """A connection bounded by `deadline`; read-only unless `write`."""
     if target is None or getattr(target, "kind", "") != "sqlite":
         raise StepBlocked("this step needs a sqlite target")
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise StepTimeout("the step deadline passed")
+    left = time_left(deadline)
     mode = "rw" if write else "ro"
     uri = f"file:{quote(db_path(target))}?mode={mode}"
     try:
