@@ -6,6 +6,7 @@ every step is looked up in the registry, its parameters validated and its target
 resolved before anything runs. Checks run in parallel, each with a deadline.
 """
 
+import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -109,6 +110,10 @@ def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
             "",
             {},
         )
+    if step.target is not None:
+        # Whatever a connector or a driver's error said, no credential leaves this function.
+        summary, output = step.target.scrub(summary), step.target.scrub(output)
+        data = json.loads(step.target.scrub(json.dumps(data, default=str)))
     return StepOutcome(
         step,
         outcome,

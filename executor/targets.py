@@ -8,7 +8,7 @@ the environment when a step runs and never leave this module's objects.
 
 import os
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
@@ -37,6 +37,19 @@ class Target:
         if self.kind == "slack":
             return f"slack:{self.name}"  # a webhook URL is itself the secret
         return redact_url(self.url)
+
+    def scrub(self, text: str) -> str:
+        """`text` with this target's URL, password and secret taken out."""
+        secrets = {self.url, self.secret}
+        try:
+            password = urlsplit(self.url).password
+        except ValueError:
+            password = None
+        if password:
+            secrets |= {password, unquote(password)}
+        for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+            text = text.replace(secret, "***" if secret != self.url else self.display_url)
+        return text
 
     def public(self) -> dict:
         return {"name": self.name, "kind": self.kind, "url": self.display_url}

@@ -162,3 +162,24 @@ def test_checks_queued_behind_a_full_pool_get_their_own_time(http_server, http_t
     ]
     outcomes = run_checks(steps, timeout=0.5)
     assert [o.outcome for o in outcomes] == [CheckOutcome.OK] * 10
+
+
+def test_no_credential_leaves_a_step_whatever_the_connector_says(settings, monkeypatch):
+    from executor.registry import REGISTRY
+
+    url = "postgresql://app:pa%24s-w0rd@db.internal:5432/orders"
+    settings.EXECUTOR_TARGETS = {"orders": {"kind": "postgres", "url": url}}
+
+    def leaky(params, target, deadline):
+        raise RuntimeError(f"could not connect to {target.url} (password pa$s-w0rd)")
+
+    monkeypatch.setattr(REGISTRY["database.connection_count"].impl, "run", leaky)
+    step = prepare_step(
+        step=_check("c", "database.connection_count", target="orders"),
+        position=0,
+        kind=StepKind.CHECK,
+    )
+    [outcome] = run_checks([step], timeout=2)
+    assert outcome.outcome == CheckOutcome.ERROR
+    assert "pa$s-w0rd" not in outcome.summary and "pa%24s-w0rd" not in outcome.summary
+    assert "db.internal" in outcome.summary  # still says where
