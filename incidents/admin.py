@@ -30,9 +30,15 @@ class IncidentAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "severity", "service")
     search_fields = ("title", "description", "service")
-    # Status, severity and timestamps change through services, never by hand here.
+    # Status, severity, roles and timestamps change through services (which write the
+    # timeline), never by hand here.
     readonly_fields = (
         "status",
+        "severity",
+        "commander",
+        "comms_lead",
+        "tech_lead",
+        "scribe",
         "detected_at",
         "acknowledged_at",
         "resolved_at",

@@ -2,6 +2,7 @@
 
 import difflib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,7 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     if filters.q:
         q = filters.q
         by_text = Q(title__icontains=q) | Q(service__iexact=q)
-        if q.lstrip("#").isdigit():
+        if re.fullmatch(r"#?\d{1,9}", q):
             by_text |= Q(pk=int(q.lstrip("#")))
         qs = qs.filter(by_text)
     qs = qs.order_by("-detected_at", "-id")

@@ -73,8 +73,6 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
             fields["resolved_at"] = now
         elif current.status == IncidentStatus.RESOLVED:
             fields["resolved_at"] = None
-        if current.acknowledged_at is None:
-            fields["acknowledged_at"] = now
         # Conditional: a concurrent move in between makes this one a no-op.
         updated = Incident.objects.filter(pk=current.pk, status=current.status).update(**fields)
         if not updated:
@@ -86,6 +84,9 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
             message=f"Status {current.status} → {to_status}",
             payload={"from": current.status, "to": to_status},
         )
+        # A person moving it has seen it; the system clearing alerts (no actor) has not.
+        if current.acknowledged_at is None and getattr(actor, "is_authenticated", False):
+            incident_acknowledge(incident=current, actor=actor)
     incident.refresh_from_db()
     return incident
 

@@ -6,6 +6,7 @@ or emptied), and a plain request with a redirect, or the whole page when a form
 has errors, so nothing typed is lost either way.
 """
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,6 +25,7 @@ from executor import services as executor_services
 from executor.models import ActionRequest
 from executor.models import Service as CatalogService
 from executor.services import ExecutorError, action_request_run
+from runbooks.choices import RunbookStatus
 from runbooks.services import runbook_request
 
 from . import selectors
@@ -141,7 +143,7 @@ def _view_params(request: HttpRequest) -> dict[str, int | None]:
 
     def number(name: str) -> int | None:
         value = query.get(name)
-        return int(value) if value and str(value).isdigit() else None
+        return int(value) if value and re.fullmatch(r"\d{1,9}", str(value)) else None
 
     return {"version": number("version"), "compare": number("compare")}
 
@@ -156,7 +158,11 @@ def _page_context(
 ) -> dict[str, Any]:
     """The page's data, plus fresh forms for the boxes that will be rendered."""
     try:
-        page = selectors.incident_page(pk=pk, **(params or _view_params(request)))
+        page = selectors.incident_page(
+            pk=pk,
+            with_users="roles" in boxes,  # only the roles form lists users
+            **(params or _view_params(request)),
+        )
     except Incident.DoesNotExist as exc:
         raise Http404("No such incident") from exc
     incident = page.incident
@@ -350,7 +356,13 @@ def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @ui_login_required
 def runbook_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    runbook = runbook_request(incident=_incident(pk), actor=request.user)
+    incident = _incident(pk)
+    latest = incident.runbooks.order_by("-version").only("status").first()
+    if latest is not None and latest.status in (RunbookStatus.QUEUED, RunbookStatus.GENERATING):
+        # The disabled button is not a guard: a second tab or a replayed POST gets here.
+        messages.info(request, "A runbook version is already being generated.")
+        return _done(request, pk)
+    runbook = runbook_request(incident=incident, actor=request.user)
     messages.info(request, f"Runbook v{runbook.version} requested.")
     if not _is_htmx(request):
         return redirect("incidents:detail", pk=pk)

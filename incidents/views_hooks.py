@@ -23,6 +23,10 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"status": "error", "error": code, "message": message}, status=status)
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     """The body, or None when it is larger than the limit (read no further than that)."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
@@ -52,7 +56,7 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     payload = None
     parse_error = ""
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         parse_error = f"The body is not valid UTF-8 JSON: {type(exc).__name__}"
 

@@ -174,8 +174,8 @@ def parse_time(value: Any, path: str) -> datetime | None:
     if isinstance(value, str) and re.fullmatch(r"\d{9,14}(\.\d+)?", value.strip()):
         value = float(value)
     if isinstance(value, int | float):
-        seconds = float(value) / 1000 if value > 1e11 else float(value)
         try:
+            seconds = float(value) / 1000 if value > 1e11 else float(value)
             result = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise PayloadError(f"{path} is not a valid timestamp") from exc
@@ -194,6 +194,30 @@ def parse_time(value: Any, path: str) -> datetime | None:
     if result < _MIN or result > _MAX:
         return None  # Alertmanager's "0001-01-01T00:00:00Z" means "not set"
     return result.astimezone(UTC)
+
+
+def clean_text(value: str) -> str:
+    """A string PostgreSQL will store: no NUL, no lone surrogate (replaced by "?")."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", errors="replace").decode("utf-8")
+    return value
+
+
+def clean_payload(value: Any) -> Any:
+    """The decoded payload with every string (keys too) passed through clean_text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {
+            clean_text(k) if isinstance(k, str) else k: clean_payload(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [clean_payload(v) for v in value]
+    return value
 
 
 def bounded_raw(value: Any, limit: int) -> dict[str, Any]:

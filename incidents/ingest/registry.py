@@ -23,15 +23,15 @@ def register_parser(kind: str) -> Callable[[Parser], Parser]:
     return decorator
 
 
-def _load() -> None:
+def load_parsers() -> None:
+    """Import every family's module, filling PARSERS; IncidentsConfig.ready() calls this once,
+    so no request ever sees a half-filled registry."""
     for family in _FAMILIES:
         import_module(f"{__package__}.{family}")
 
 
 def parse_payload(kind: str, payload: Any, *, default_service: str = "") -> ParseResult:
     """Parse one delivery into normalised alerts, or raise PayloadError saying what is wrong."""
-    if not PARSERS:
-        _load()
     parser = PARSERS.get(kind)
     if parser is None:
         raise PayloadError(f"no parser for source kind {kind!r}")

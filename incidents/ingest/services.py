@@ -31,7 +31,7 @@ from incidents.services import (
     incident_transition,
 )
 
-from .base import ParsedAlert
+from .base import ParsedAlert, PayloadError, clean_payload
 from .registry import parse_payload
 from .severity import RANK, severity_normalise
 
@@ -89,19 +89,37 @@ _UPDATE_FIELDS = [
 
 def alert_ingest(*, source: AlertSource, payload: Any, now: datetime | None = None) -> IngestResult:
     """Store one delivery's alerts (deduplicated) and its outbox row; raise PayloadError."""
+    try:
+        # PostgreSQL stores neither NUL nor a lone surrogate, in text or in JSON.
+        payload = clean_payload(payload)
+    except RecursionError as exc:
+        raise PayloadError("the payload is nested too deeply") from exc
     parsed = parse_payload(source.kind, payload, default_service=source.default_service)
     now = now or timezone.now()
     for attempt in range(3):
         try:
             result = _store(source, parsed.alerts, now)
-        except IntegrityError:
+        except IntegrityError as exc:
             # Two deliveries created the same new alert at once; the retry sees it.
-            if attempt == 2:
+            if attempt == 2 or not _is_dedup_race(exc):
                 raise
             continue
         result.answer = parsed.answer
         return result
     raise AssertionError("unreachable")
+
+
+def _is_dedup_race(exc: IntegrityError) -> bool:
+    """Whether exc is the (source, dedup_key) unique constraint, the one race a retry fixes."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint:
+        return constraint == "alert_source_dedup"
+    text = str(exc)
+    return "alert_source_dedup" in text or (
+        "UNIQUE constraint failed" in text
+        and f"{Alert._meta.db_table}.source_id" in text
+        and f"{Alert._meta.db_table}.dedup_key" in text
+    )
 
 
 def _new_row(source: AlertSource, p: ParsedAlert, severity: str, digest: str, now: datetime):
@@ -430,21 +448,28 @@ def _find_incident(alert: Alert, b: _Batch) -> Incident | None:
         if incident_id:
             b.by_group[gk] = Incident.objects.get(pk=incident_id)
             return b.by_group[gk]
+    found = _find_by_service(alert, b)
+    if found is not None and alert.group_key:
+        # The next alert of this group in the batch needs no query.
+        b.by_group[(alert.source_id, alert.group_key)] = found
+    return found
+
+
+def _find_by_service(alert: Alert, b: _Batch) -> Incident | None:
     window = alert.source.group_window_seconds
-    if alert.service and window:
-        if alert.service in b.by_service:
-            return b.by_service[alert.service]
-        group = (
-            AlertGroup.objects.select_related("incident")
-            .filter(
-                OPEN, service=alert.service, last_alert_at__gte=b.now - timedelta(seconds=window)
-            )
-            .order_by("-last_alert_at")
-            .first()
-        )
-        if group:
-            b.by_service[alert.service] = group.incident
-            return group.incident
+    if not (alert.service and window):
+        return None
+    if alert.service in b.by_service:
+        return b.by_service[alert.service]
+    group = (
+        AlertGroup.objects.select_related("incident")
+        .filter(OPEN, service=alert.service, last_alert_at__gte=b.now - timedelta(seconds=window))
+        .order_by("-last_alert_at")
+        .first()
+    )
+    if group:
+        b.by_service[alert.service] = group.incident
+        return group.incident
     return None
 
 

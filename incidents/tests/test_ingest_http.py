@@ -130,8 +130,43 @@ def test_secrets_never_reach_the_database_or_the_answer(client):
     assert "test-token" not in response.content.decode()
 
 
+def test_a_huge_integer_timestamp_is_422(client):
+    make_source("generic")
+    response = post(client, "generic", {**VALID, "timestamp": 10**400})
+    assert_refused(response, 422, "invalid_payload")
+    assert "timestamp" in response.json()["message"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(client, constant):
+    make_source("generic")
+    raw = b'{"title": "Disk full", "severity": ' + constant.encode() + b"}"
+    assert_refused(post(client, "generic", None, raw=raw), 400, "invalid_json")
+
+
+def test_nul_and_lone_surrogates_are_cleaned_before_storing(client):
+    make_source("generic")
+    raw = (
+        b'{"title": "Disk\\u0000 full\\ud800", "service": "fi\\u0000les",'
+        b' "labels": {"k\\u0000ey": "v\\u0000"}, "annotations": {"note": "\\udfff"}}'
+    )
+    response = post(client, "generic", None, raw=raw)
+    assert response.status_code == 202, response.content
+    alert = Alert.objects.get()
+    assert (alert.title, alert.service) == ("Disk full?", "files")
+    assert alert.labels == {"key": "v"} and alert.annotations == {"note": "?"}
+    stored = json.dumps(alert.raw)
+    assert "\\u0000" not in stored and "\\ud800" not in stored
+    assert alert.raw["title"] == "Disk full?"
+
+
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=30)
+    | st.sampled_from([10**400, -(10**400), "\x00", "a\x00b", "\ud800", "x\udfffy"]),
     lambda children: (
         st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=15), children, max_size=6)
     ),
@@ -148,6 +183,7 @@ KEYS = [
 ]  # fmt: skip
 shaped = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=30)
+    | st.sampled_from([10**400, 1e308, float("nan"), "\x00", "a\x00b", "\ud800"])
     | st.sampled_from(["firing", "resolved", "trigger", "resolve", "4", "Recovered",
                        "2024-05-01T10:00:00Z", "https://x.example/", "critical"]),
     lambda children: st.lists(children, max_size=4)

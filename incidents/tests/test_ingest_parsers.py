@@ -1,7 +1,11 @@
 """The payload corpus: every valid file parses to the fields its format names; every
 broken one is refused with a message naming what is wrong, and nothing is stored."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +44,30 @@ KINDS = ("alertmanager", "pagerduty", "datadog", "generic")
 def test_every_family_registers_its_parser():
     parse_payload("generic", {"title": "load the registry"})
     assert set(PARSERS) == set(KINDS)
+
+
+def test_every_parser_is_registered_at_startup_before_any_parse():
+    # A fresh interpreter: other tests in this process may already have filled PARSERS.
+    code = (
+        "import django; django.setup(); "
+        "from incidents.ingest.registry import PARSERS; print(','.join(sorted(PARSERS)))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "incident_response.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == ",".join(sorted(KINDS))
+
+
+def test_a_huge_integer_timestamp_is_a_payload_error():
+    for value in (10**400, -(10**400), float("inf"), float("nan")):
+        with pytest.raises(PayloadError):
+            parse_time(value, "timestamp")
 
 
 def test_the_corpus_covers_every_broken_file():

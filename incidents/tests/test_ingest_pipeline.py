@@ -7,9 +7,12 @@ import copy
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from incidents.choices import IncidentStatus, TimelineKind
+from incidents.ingest import services as ingest_services
 from incidents.ingest.services import ingest_sweep, runbook_debounce
 from incidents.models import Alert, AlertGroup, Incident, IngestOutbox
 from incidents.services import incident_transition
@@ -307,3 +310,67 @@ def test_the_sweeper_asks_for_a_runbook_whose_debounce_task_was_lost(client, set
     report = ingest_sweep(now=timezone.now() + timedelta(minutes=10))
     assert report.runbooks_checked == 1
     assert Runbook.objects.count() == 1
+
+
+def _integrity_error(**fields) -> IntegrityError:
+    """A real IntegrityError from this database (the message and cause differ per backend)."""
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            Alert.objects.create(**{"title": "x", "first_seen": now, "last_seen": now, **fields})
+    except IntegrityError as exc:
+        return exc
+    raise AssertionError("no IntegrityError")
+
+
+def _store_failing_once(monkeypatch, exc: IntegrityError) -> list[int]:
+    calls: list[int] = []
+    real = ingest_services._store
+
+    def store(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_services, "_store", store)
+    return calls
+
+
+def test_the_dedup_race_is_retried(monkeypatch):
+    source = make_source("generic")
+    now = timezone.now()
+    Alert.objects.create(source=source, dedup_key="dup", title="x", first_seen=now, last_seen=now)
+    race = _integrity_error(source=source, dedup_key="dup")
+    calls = _store_failing_once(monkeypatch, race)
+    result = ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+    assert len(calls) == 2 and result.created == 1
+
+
+def test_other_integrity_errors_are_not_retried(monkeypatch):
+    source = make_source("generic")
+    other = _integrity_error(source_id=None, dedup_key="k")  # NOT NULL, not the race
+    calls = _store_failing_once(monkeypatch, other)
+    with pytest.raises(IntegrityError):
+        ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+    assert len(calls) == 1
+
+
+def test_a_group_found_by_service_is_looked_up_once_per_batch(client):
+    make_source("generic", group_window_seconds=300)
+    post(client, "generic", generic("DB CPU high", service="orders", dedup_key="a", group_key="g1"))
+
+    def group_lookups(n: int, prefix: str) -> int:
+        alerts = [
+            generic(
+                f"Queue backlog {i}", service="orders", dedup_key=f"{prefix}{i}", group_key=prefix
+            )
+            for i in range(n)
+        ]
+        with CaptureQueriesContext(connection) as ctx:
+            assert post(client, "generic", alerts).status_code == 202
+        return sum('"group_key"' in q["sql"] for q in ctx.captured_queries)
+
+    group_lookups(1, "w")  # the first delivery after opening also updates the AlertGroup
+    assert group_lookups(2, "x") == group_lookups(8, "y")
+    assert Incident.objects.count() == 1

@@ -662,3 +662,66 @@ def test_incident_page_shows_its_alerts_with_labels_and_source_links(client):
     assert "alertname=HighErrorRate" in body
     assert 'href="https://prom.example/graph?g0.expr=x"' in body
     assert "seen 3×" in body
+
+
+# --- hostile query strings, admin, automatic transitions, double regeneration ---------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["²", "#²", "1²", "9" * 5000, "#" + "9" * 5000])
+def test_odd_digits_in_the_query_string_are_not_a_500(client_in, value):
+    incident = IncidentFactory()
+    assert client_in.get(reverse("incidents:list"), {"q": value}).status_code == 200
+    url = reverse("incidents:detail", args=[incident.pk])
+    assert client_in.get(url, {"version": value}).status_code == 200
+    assert client_in.get(url, {"version": "1", "compare": value}).status_code == 200
+    assert client_in.get(url, {"compare": value}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_search_by_number_still_finds_the_incident(client_in):
+    incident = IncidentFactory(title="Something else")
+    body = text(client_in.get(reverse("incidents:list"), {"q": f"#{incident.pk}", "status": "all"}))
+    assert "Something else" in body
+
+
+@pytest.mark.django_db
+def test_admin_cannot_edit_severity_or_roles(admin_client, user):
+    incident = IncidentFactory(commander=user)
+    body = admin_client.get(reverse("admin:incidents_incident_change", args=[incident.pk]))
+    assert body.status_code == 200
+    for name in ("severity", "commander", "comms_lead", "tech_lead", "scribe"):
+        assert f'name="{name}"' not in body.content.decode(), name
+
+
+@pytest.mark.django_db
+def test_the_systems_transition_does_not_acknowledge(user):
+    incident = IncidentFactory()
+    incident_transition(incident=incident, to_status=IncidentStatus.MONITORING, actor=None)
+    incident.refresh_from_db()
+    assert incident.acknowledged_at is None
+    assert not incident.timeline.filter(kind=TimelineKind.ACKNOWLEDGED).exists()
+
+
+@pytest.mark.django_db
+def test_a_persons_transition_acknowledges_with_a_timeline_row(user):
+    incident = IncidentFactory()
+    incident_transition(incident=incident, to_status=IncidentStatus.IDENTIFIED, actor=user)
+    incident.refresh_from_db()
+    assert incident.acknowledged_at is not None
+    acks = incident.timeline.filter(kind=TimelineKind.ACKNOWLEDGED)
+    assert [a.actor for a in acks] == [user]
+    # A second move does not acknowledge twice.
+    incident_transition(incident=incident, to_status=IncidentStatus.MONITORING, actor=user)
+    assert incident.timeline.filter(kind=TimelineKind.ACKNOWLEDGED).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [RunbookStatus.QUEUED, RunbookStatus.GENERATING])
+def test_regenerate_refuses_while_a_version_is_being_generated(client_in, status):
+    incident = IncidentFactory()
+    Runbook.objects.create(incident=incident, version=1, status=status)
+    response = client_in.post(reverse("incidents:regenerate", args=[incident.pk]), **HX)
+    assert response.status_code == 200
+    assert "A runbook version is already being generated." in text(response)
+    assert incident.runbooks.count() == 1
