@@ -25,8 +25,7 @@ from executor import services as executor_services
 from executor.models import ActionRequest
 from executor.models import Service as CatalogService
 from executor.services import ExecutorError, action_request_run
-from runbooks.choices import RunbookStatus
-from runbooks.services import runbook_request
+from runbooks.services import RunbookBusy, runbook_request
 
 from . import selectors
 from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdateForm
@@ -356,13 +355,11 @@ def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @ui_login_required
 def runbook_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = _incident(pk)
-    latest = incident.runbooks.order_by("-version").only("status").first()
-    if latest is not None and latest.status in (RunbookStatus.QUEUED, RunbookStatus.GENERATING):
-        # The disabled button is not a guard: a second tab or a replayed POST gets here.
-        messages.info(request, "A runbook version is already being generated.")
+    try:
+        runbook = runbook_request(incident=_incident(pk), actor=request.user)
+    except RunbookBusy as exc:  # a second tab or a replayed POST
+        messages.info(request, str(exc))
         return _done(request, pk)
-    runbook = runbook_request(incident=incident, actor=request.user)
     messages.info(request, f"Runbook v{runbook.version} requested.")
     if not _is_htmx(request):
         return redirect("incidents:detail", pk=pk)

@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from incidents.choices import TimelineKind
@@ -19,12 +18,22 @@ from .models import Runbook
 logger = logging.getLogger(__name__)
 
 
+class RunbookBusy(Exception):
+    """A version is already queued or being generated; one at a time per incident."""
+
+
 def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
-    """Create the next queued version and queue its generation once the caller commits."""
+    """Create the next queued version and queue its generation once the caller commits.
+
+    Refuses (RunbookBusy) while the newest version is still queued or generating.
+    """
     with transaction.atomic():
-        # Lock the incident so two requests cannot take the same version number.
+        # Lock the incident: two requests can neither take one version number nor both pass.
         Incident.objects.select_for_update().filter(pk=incident.pk).first()
-        latest = incident.runbooks.aggregate(v=Max("version"))["v"] or 0
+        newest = incident.runbooks.order_by("-version").only("version", "status").first()
+        if newest is not None and newest.status in (RunbookStatus.QUEUED, RunbookStatus.GENERATING):
+            raise RunbookBusy("A runbook version is already being generated.")
+        latest = newest.version if newest else 0
         runbook = Runbook.objects.create(
             incident=incident,
             version=latest + 1,

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from executor.report import format_report
 from incidents.models import Incident
 from incidents.selectors import pipeline_finished
-from runbooks.services import runbook_request
+from runbooks.services import RunbookBusy, runbook_request
 
 
 class Command(BaseCommand):
@@ -18,7 +18,10 @@ class Command(BaseCommand):
             incident = Incident.objects.get(pk=opts["incident"])
         except Incident.DoesNotExist as exc:
             raise CommandError(f"No incident #{opts['incident']}") from exc
-        runbook = runbook_request(incident=incident)
+        try:
+            runbook = runbook_request(incident=incident)
+        except RunbookBusy as exc:
+            raise CommandError(str(exc)) from exc
         self.stderr.write(f"Queued runbook v{runbook.version} for incident #{incident.pk}")
         runbook, execution = pipeline_finished(incident=incident, timeout=opts["timeout"])
         if runbook is None or runbook.status != "ready":
