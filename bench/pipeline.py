@@ -182,6 +182,11 @@ def main() -> None:
         median = statistics.median(times)
         print(f"{label:<28}{median * 1000:>10.1f}{p95 * 1000:>10.1f}{median / noop_median:>13.1f}")
     print("(declaration → checks done, each as a multiple of an empty task's broker round trip)")
+    if not use_services:
+        print(
+            "note: no PostgreSQL/Redis here, so tasks ran inline and the 'noop' baseline is an\n"
+            "in-process call, not a broker round trip: read the milliseconds, not the ratios."
+        )
     if use_services:
         from django.db import connections
 

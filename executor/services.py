@@ -342,7 +342,7 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
         "data": outcome.data,
     }
     with transaction.atomic():
-        _transition(
+        recorded = _transition(
             request,
             ActionStatus.SUCCEEDED if succeeded else ActionStatus.FAILED,
             from_statuses=[ActionStatus.RUNNING],
@@ -352,9 +352,11 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         verb = "succeeded" if succeeded else "failed"
+        # If the sweeper already gave it up as lost, say that the outcome came late.
+        late = "" if recorded else " (after it had been marked lost; the request keeps that state)"
         _record_status(
             request,
-            f"{request.action_id} ({request.action}) {verb}: {outcome.summary}",
+            f"{request.action_id} ({request.action}) {verb}{late}: {outcome.summary}",
             outcome=outcome.outcome,
         )
     request.refresh_from_db()
