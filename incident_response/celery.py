@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incident_response.settings")
 
@@ -13,3 +14,17 @@ app.autodiscover_tasks()
 def noop() -> str:
     """An empty task: the broker round trip that benchmarks measure against."""
     return "ok"
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **kwargs) -> None:
+    """Database connections in a worker follow Django's rule for requests (CONN_MAX_AGE,
+    CONN_HEALTH_CHECKS); CELERY_DB_REUSE_MAX stops Celery closing them after every task,
+    which cost a new PostgreSQL connection per task. Eager tasks run inside the caller's
+    request, and its transaction, so they leave its connection alone."""
+    if task is None or task.request.is_eager:
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
