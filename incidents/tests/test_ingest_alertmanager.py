@@ -39,7 +39,10 @@ receivers:
 
 
 @pytest.fixture
-def alertmanager(live_server, tmp_path: Path):
+def alertmanager(django_db_setup, live_server, tmp_path: Path):
+    # django_db_setup first: the test database must exist before the session's live server
+    # starts, or the server opens an in-memory SQLite connection of its own and reads here
+    # fail with "database table is locked" while a request writes.
     if not BINARY:
         need_service("Alertmanager", "the prometheus-alertmanager binary is not installed")
     port = free_port()
