@@ -207,6 +207,12 @@ INGEST_MAX_ALERTS_PER_PAYLOAD = env.int("INGEST_MAX_ALERTS_PER_PAYLOAD", default
 INGEST_RUNBOOK_DEBOUNCE_SECONDS = env.int("INGEST_RUNBOOK_DEBOUNCE_SECONDS", default=30)
 INGEST_RUNBOOK_MAX_WAIT_SECONDS = env.int("INGEST_RUNBOOK_MAX_WAIT_SECONDS", default=300)
 INGEST_MAX_CONCURRENT_GENERATIONS = env.int("INGEST_MAX_CONCURRENT_GENERATIONS", default=4)
+# At most one broker message per web process per this many ms; the worker drains the
+# outbox, so a busy webhook costs it one grouping pass per batch, not one per delivery.
+INGEST_DISPATCH_COALESCE_MS = env.int("INGEST_DISPATCH_COALESCE_MS", default=100)
+INGEST_DISPATCH_PAUSE_SECONDS = env.int("INGEST_DISPATCH_PAUSE_SECONDS", default=30)
+# Processed outbox rows are deleted by the sweeper after this many hours.
+INGEST_OUTBOX_KEEP_HOURS = env.int("INGEST_OUTBOX_KEEP_HOURS", default=24)
 
 # --- notifications ------------------------------------------------------------
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")

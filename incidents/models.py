@@ -182,9 +182,18 @@ class AlertSource(models.Model):
 class Alert(models.Model):
     """One alert per (source, dedup key): repeats update it, never add rows."""
 
-    source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="alerts")
+    # No single-column indexes on the two keys: the composite indexes below lead with
+    # them, and every index is one more write per stored alert.
+    source = models.ForeignKey(
+        AlertSource, on_delete=models.PROTECT, related_name="alerts", db_index=False
+    )
     incident = models.ForeignKey(
-        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts",
+        db_index=False,
     )
     dedup_key = models.CharField(max_length=255)
     # Hash of the identifying labels (Alertmanager's fingerprint when it sends one).
@@ -258,7 +267,10 @@ class AlertGroup(models.Model):
 class IngestOutbox(models.Model):
     """Work accepted by a webhook and not yet processed. Dispatched on commit; swept if lost."""
 
-    source = models.ForeignKey(AlertSource, on_delete=models.PROTECT, related_name="outbox")
+    # Unindexed: rows are read by the pending index and pruned after a day.
+    source = models.ForeignKey(
+        AlertSource, on_delete=models.PROTECT, related_name="outbox", db_index=False
+    )
     alert_ids = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)

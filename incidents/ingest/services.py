@@ -7,6 +7,7 @@ through Celery, or inline when Celery is eager; `ingest_sweep` picks up whatever
 down broker or a dead worker left behind, so an accepted alert is never lost.
 """
 
+import functools
 import hashlib
 import logging
 import time
@@ -16,13 +17,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Value
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
-from incidents.events import timeline_record
+from incidents.events import timeline_event, timeline_record, timeline_record_many
 from incidents.models import Alert, AlertGroup, AlertSource, Incident, IngestOutbox
 from incidents.services import (
     IncidentError,
@@ -32,6 +33,7 @@ from incidents.services import (
 )
 
 from .base import ParsedAlert, PayloadError, clean_payload
+from .dispatch import DISPATCHER, Sent
 from .registry import parse_payload
 from .severity import RANK, severity_normalise
 
@@ -96,17 +98,116 @@ def alert_ingest(*, source: AlertSource, payload: Any, now: datetime | None = No
         raise PayloadError("the payload is nested too deeply") from exc
     parsed = parse_payload(source.kind, payload, default_service=source.default_service)
     now = now or timezone.now()
-    for attempt in range(3):
-        try:
-            result = _store(source, parsed.alerts, now)
-        except IntegrityError as exc:
-            # Two deliveries created the same new alert at once; the retry sees it.
-            if attempt == 2 or not _is_dedup_race(exc):
-                raise
-            continue
-        result.answer = parsed.answer
-        return result
-    raise AssertionError("unreachable")
+    result = IngestResult(received=len(parsed.alerts))
+    todo = parsed.alerts
+    if _insert_directly(todo):
+        todo = _insert_new(source, todo, now, result)
+    if todo:
+        for attempt in range(3):
+            try:
+                stored = _store(source, todo, now)
+            except IntegrityError as exc:
+                # Two deliveries created the same new alert at once; the retry sees it.
+                if attempt == 2 or not _is_dedup_race(exc):
+                    raise
+                continue
+            result.created += stored.created
+            result.updated += stored.updated
+            result.unchanged += stored.unchanged
+            result.ignored += stored.ignored
+            result.outbox_id = stored.outbox_id or result.outbox_id
+            break
+    result.answer = parsed.answer
+    return result
+
+
+def _insert_directly(parsed: list[ParsedAlert]) -> bool:
+    """Whether the one-statement insert applies: PostgreSQL, a worker to process later, and
+    only alerts that may create rows, each key once (repeats take the general path)."""
+    return (
+        bool(parsed)
+        and connection.vendor == "postgresql"
+        and not _eager()
+        and not any(p.update_only for p in parsed)
+        and len({p.dedup_key for p in parsed}) == len(parsed)
+    )
+
+
+def _insert_new(
+    source: AlertSource, parsed: list[ParsedAlert], now: datetime, result: IngestResult
+) -> list[ParsedAlert]:
+    """Insert the alerts whose keys are new, and their outbox row, in one statement.
+
+    Most deliveries bring new alerts; for them this is the whole request: one round trip,
+    atomic on its own (a data-modifying CTE), committed with the statement in autocommit.
+    Keys that exist already (or that a concurrent delivery is inserting: ON CONFLICT waits
+    for it) come back for the general path, which compares and updates them.
+    """
+    rows = [
+        _new_row(
+            source, p, severity_normalise(p.source_severity, source.severity_mapping),
+            p.content_hash(), now,
+        )
+        for p in parsed
+    ]  # fmt: skip
+    sql, fields = _insert_statement()
+    # One array per column: the statement has one shape for any number of alerts, so
+    # PostgreSQL plans it once per connection (prepared) instead of once per delivery.
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per attribute
+    params: list[Any] = [
+        [f.get_db_prep_save(getattr(row, f.attname), db) for row in rows] for f in fields
+    ]
+    params += [source.pk, now]
+    inserted = _execute_prepared(sql, params)
+    if not inserted:
+        return parsed
+    result.created += len(inserted)
+    result.outbox_id = inserted[0][2]
+    transaction.on_commit(partial(outbox_dispatch, outbox_id=result.outbox_id))
+    done = {key for _, key, _ in inserted}
+    return [p for p in parsed if p.dedup_key not in done]
+
+
+@functools.cache
+def _insert_statement() -> tuple[str, list[models.Field]]:
+    """The insert of new alerts and their outbox row. Identifiers come from the models'
+    metadata; every value is a bound parameter."""
+    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
+    columns = ", ".join(qn(f.column) for f in fields)
+    box = IngestOutbox._meta.db_table
+    sql = (
+        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id, dedup_key), "
+        f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
+        "last_error) SELECT %s, jsonb_agg(id ORDER BY id), %s, 0, '' FROM ins "
+        "HAVING count(*) > 0 RETURNING id) "
+        "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
+    )
+    return sql, fields
+
+
+def _execute_prepared(sql: str, params: list[Any]) -> list[tuple]:
+    """Run one statement as a server-side prepared statement on Django's connection.
+
+    Django's own cursors bind parameters on the client and never prepare; this keeps its
+    transaction handling, error wrapping and query log.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, params, prepare=True)
+        rows = cur.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": sql, "time": f"{time.monotonic() - started:.3f}", "params": "(arrays)"}
+        )
+    return rows
 
 
 def _is_dedup_race(exc: IntegrityError) -> bool:
@@ -237,29 +338,23 @@ def _store(source: AlertSource, parsed: list[ParsedAlert], now: datetime) -> Ing
 # --- 2. after commit: dispatch the outbox row ---------------------------------
 
 _last_eager_sweep = 0.0
-# After a failed dispatch, requests stop trying the broker for a while: a down Redis costs
-# seconds per connection attempt, and the webhook must keep answering fast meanwhile.
-_dispatch_paused_until = 0.0
 
 
 def outbox_dispatch(*, outbox_id: int) -> bool:
-    """Hand the row to Celery. If the broker is down the row waits for the sweeper."""
-    global _dispatch_paused_until
-    from incidents.tasks import process_outbox
-
-    if time.monotonic() < _dispatch_paused_until:
-        IngestOutbox.objects.filter(pk=outbox_id).update(
-            last_error="dispatch skipped: the broker was unreachable moments ago"
+    """Hand the committed row to the worker (coalesced). If the broker is down the row
+    waits for the sweeper, and says why."""
+    outcome = DISPATCHER.dispatch(
+        outbox_id,
+        coalesce_ms=_setting("DISPATCH_COALESCE_MS", 100),
+        pause_seconds=_setting("DISPATCH_PAUSE_SECONDS", 30),
+    )
+    if not outcome.ok:
+        error = (
+            f"dispatch failed: {outcome.error}"
+            if outcome.sent == Sent.FAILED
+            else "dispatch skipped: the broker was unreachable moments ago"
         )
-        return False
-    try:
-        process_outbox.apply_async(args=[outbox_id], retry=False)
-    except Exception as exc:
-        logger.warning("ingest outbox %s not dispatched: %s", outbox_id, type(exc).__name__)
-        _dispatch_paused_until = time.monotonic() + _setting("DISPATCH_PAUSE_SECONDS", 30)
-        IngestOutbox.objects.filter(pk=outbox_id).update(
-            last_error=f"dispatch failed: {type(exc).__name__}: {exc}"[:1000]
-        )
+        IngestOutbox.objects.filter(pk=outbox_id).update(last_error=error[:1000])
         return False
     if _eager():
         # Processed inline by now; the worker path stamps dispatched_at when it claims the
@@ -297,41 +392,67 @@ def outbox_process(*, outbox_id: int, now: datetime | None = None, batch: int = 
     """Process one outbox row exactly once; False when it was already processed.
 
     With `batch` > 1 (the worker), the same transaction also claims up to batch-1 other
-    pending rows that no one else holds (PostgreSQL SKIP LOCKED), so a busy webhook costs
-    the worker one grouping pass per batch instead of one per delivery. Their own messages
-    then find them processed and return at once. If the batch fails, the row is retried
-    alone, so one bad row never holds back the others.
+    pending rows that no one else holds (PostgreSQL SKIP LOCKED), and then the worker goes
+    on claiming batches until none is left: dispatches are coalesced, so one message stands
+    for every row committed before it left. A busy webhook costs the worker one grouping
+    pass per batch instead of one per delivery. If its first batch fails, the row is retried
+    alone, so one bad row never holds back the others (the sweeper retries the rest). If
+    draining fails, the error goes up: the task retries, and drains again.
     """
-    now = now or timezone.now()
     if batch > 1 and connection.features.has_select_for_update_skip_locked:
         try:
-            return _outbox_claim_and_process(outbox_id, now, batch)
+            done = _outbox_claim_and_process(outbox_id, now or timezone.now(), batch)
         except Exception:
             logger.exception(
                 "ingest outbox batch from %s failed; retrying the row alone", outbox_id
             )
-    return _outbox_claim_and_process(outbox_id, now, 1)
+        else:
+            _outbox_drain(batch)
+            return done
+    return _outbox_claim_and_process(outbox_id, now or timezone.now(), 1)
 
 
-def _outbox_claim_and_process(outbox_id: int, now: datetime, batch: int) -> bool:
+def _outbox_drain(batch: int) -> None:
+    """Claim and process pending rows in batches until none is left or the time is up,
+    then leave the rest to a fresh message (other tasks wait behind this one)."""
+    deadline = time.monotonic() + _setting("DRAIN_SECONDS", 10)
+    while _outbox_claim_and_process(None, timezone.now(), batch):
+        if time.monotonic() > deadline:
+            more = (
+                IngestOutbox.objects.filter(processed_at__isnull=True)
+                .order_by("created_at")
+                .first()
+            )
+            if more is not None:
+                outbox_dispatch(outbox_id=more.pk)
+            return
+
+
+def _outbox_claim_and_process(outbox_id: int | None, now: datetime, batch: int) -> bool:
+    """Claim `outbox_id` (None: no particular row) and up to `batch` rows in all; process
+    their alerts in one transaction. False when nothing was claimed."""
     with transaction.atomic():
         # The claim is the first write: it also takes SQLite's write lock up front.
         claim = {"processed_at": now, "dispatched_at": Coalesce("dispatched_at", Value(now))}
-        claimed = IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
-            **claim
-        )
-        if not claimed:
-            return False
-        pks = [outbox_id]
-        if batch > 1:
-            pks += list(
+        pks: list[int] = []
+        if outbox_id is not None:
+            if not IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
+                **claim
+            ):
+                return False
+            pks.append(outbox_id)
+        if batch > len(pks):
+            more = list(
                 IngestOutbox.objects.select_for_update(skip_locked=True)
                 .filter(processed_at__isnull=True)
-                .order_by("pk")
-                .values_list("pk", flat=True)[: batch - 1]
+                .order_by("created_at")  # the partial index of pending rows: no scan of done ones
+                .values_list("pk", flat=True)[: batch - len(pks)]
             )
-            if len(pks) > 1:
-                IngestOutbox.objects.filter(pk__in=pks[1:]).update(**claim)
+            if more:
+                IngestOutbox.objects.filter(pk__in=more).update(**claim)
+                pks += more
+        if not pks:
+            return False
         alert_ids: list[int] = []
         for ids in IngestOutbox.objects.filter(pk__in=pks).values_list("alert_ids", flat=True):
             alert_ids.extend(ids)
@@ -361,22 +482,29 @@ def _lock_id(*parts: Any) -> int:
 def _serialise(keys: set[tuple]) -> None:
     """PostgreSQL advisory locks per group key and service, so two workers cannot both
     decide to open an incident for the same group. Many keys: one exclusive global lock."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not keys:
         return
     with connection.cursor() as cur:
         if len(keys) > 32:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
             return
         cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_GLOBAL_LOCK])
-        for lock in sorted(_lock_id(*k) for k in keys):
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
+        # One round trip; taken in key order (the sorted subquery), so two batches
+        # sharing keys queue behind each other instead of deadlocking.
+        cur.execute(
+            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered) AS taken",
+            [sorted(_lock_id(*k) for k in keys)],
+        )
 
 
 @dataclass
 class _Batch:
     now: datetime
-    by_group: dict[tuple, Incident] = field(default_factory=dict)
+    by_group: dict[tuple, Incident | None] = field(default_factory=dict)
     by_service: dict[str, Incident] = field(default_factory=dict)
+    # The latest open group of each service (None: none), read once per batch.
+    service_groups: dict[str, AlertGroup | None] = field(default_factory=dict)
     received: dict[int, list[Alert]] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     opened: set[int] = field(default_factory=set)
@@ -404,9 +532,52 @@ def _process(alert_ids: list[int], now: datetime) -> None:
         Alert.objects.select_related("source", "incident").filter(pk__in=alert_ids).order_by("pk")
     )
     batch = _Batch(now=now)
+    _prefetch(alerts, batch)
     for alert in alerts:
         _process_one(alert, batch)
     _finish(batch)
+
+
+def _prefetch(alerts: list[Alert], b: _Batch) -> None:
+    """Read, in two or three queries for the whole batch, the open incidents that the
+    batch's new alerts may join: by group key, and the latest open group per service."""
+    homeless = [
+        a
+        for a in alerts
+        if a.status != AlertStatus.RESOLVED
+        and (a.incident is None or a.incident.status == IncidentStatus.RESOLVED)
+    ]
+    group_keys = {(a.source_id, a.group_key) for a in homeless if a.group_key}
+    if group_keys:
+        found: dict[tuple, int] = {}
+        rows = Alert.objects.filter(
+            OPEN,
+            source_id__in={s for s, _ in group_keys},
+            group_key__in={g for _, g in group_keys},
+        ).values_list("source_id", "group_key", "incident_id")
+        for source_id, group_key, incident_id in rows:
+            key = (source_id, group_key)
+            if key in group_keys and incident_id > found.get(key, 0):
+                found[key] = incident_id  # the newest open incident of the group
+        incidents = Incident.objects.in_bulk(set(found.values()))
+        for key in group_keys:
+            b.by_group[key] = incidents.get(found.get(key, 0))
+    windows = [a.source.group_window_seconds for a in homeless if a.service]
+    services = {a.service for a in homeless if a.service and a.source.group_window_seconds}
+    if services:
+        b.service_groups = dict.fromkeys(services)
+        latest = (
+            AlertGroup.objects.select_related("incident")
+            .filter(
+                OPEN,
+                service__in=services,
+                last_alert_at__gte=b.now - timedelta(seconds=max(windows)),
+            )
+            .order_by("-last_alert_at")
+        )
+        for group in latest:
+            if b.service_groups.get(group.service) is None:
+                b.service_groups[group.service] = group
 
 
 def _process_one(alert: Alert, b: _Batch) -> None:
@@ -436,21 +607,12 @@ def _process_one(alert: Alert, b: _Batch) -> None:
 
 def _find_incident(alert: Alert, b: _Batch) -> Incident | None:
     if alert.group_key:
-        gk = (alert.source_id, alert.group_key)
-        if gk in b.by_group:
-            return b.by_group[gk]
-        incident_id = (
-            Alert.objects.filter(OPEN, source_id=alert.source_id, group_key=alert.group_key)
-            .order_by("-incident_id")
-            .values_list("incident_id", flat=True)
-            .first()
-        )
-        if incident_id:
-            b.by_group[gk] = Incident.objects.get(pk=incident_id)
-            return b.by_group[gk]
+        found = b.by_group.get((alert.source_id, alert.group_key))
+        if found is not None:
+            return found
     found = _find_by_service(alert, b)
     if found is not None and alert.group_key:
-        # The next alert of this group in the batch needs no query.
+        # The next alert of this group in the batch joins it too.
         b.by_group[(alert.source_id, alert.group_key)] = found
     return found
 
@@ -461,13 +623,9 @@ def _find_by_service(alert: Alert, b: _Batch) -> Incident | None:
         return None
     if alert.service in b.by_service:
         return b.by_service[alert.service]
-    group = (
-        AlertGroup.objects.select_related("incident")
-        .filter(OPEN, service=alert.service, last_alert_at__gte=b.now - timedelta(seconds=window))
-        .order_by("-last_alert_at")
-        .first()
-    )
-    if group:
+    group = b.service_groups.get(alert.service)
+    # The latest open group: if it is outside this source's window, every other one is too.
+    if group is not None and group.last_alert_at >= b.now - timedelta(seconds=window):
         b.by_service[alert.service] = group.incident
         return group.incident
     return None
@@ -504,9 +662,36 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
 
 
 def _finish(b: _Batch) -> None:
-    for incident_id, pks in b.assign.items():
+    if len(b.assign) == 1:
+        [(incident_id, pks)] = b.assign.items()
         Alert.objects.filter(pk__in=pks).update(incident_id=incident_id)
-    firing_in: set[int] = set()
+    elif b.assign:
+        # One UPDATE for the whole batch, however many incidents it touched.
+        Alert.objects.filter(pk__in=[pk for pks in b.assign.values() for pk in pks]).update(
+            incident_id=Case(
+                *(When(pk__in=pks, then=Value(iid)) for iid, pks in b.assign.items()),
+                output_field=models.BigIntegerField(),
+            )
+        )
+    firing_in = {
+        iid
+        for iid, alerts in b.received.items()
+        if any(a.status != AlertStatus.RESOLVED for a in alerts)
+    }
+    # Incidents whose alerts had cleared and fire again: one read (locking the rows, so a
+    # concurrent batch sees them cleared no more), one write.
+    refired = (
+        set(
+            AlertGroup.objects.select_for_update()
+            .filter(incident_id__in=firing_in - b.opened, cleared_at__isnull=False)
+            .values_list("incident_id", flat=True)
+        )
+        if firing_in - b.opened
+        else set()
+    )
+    if refired:
+        AlertGroup.objects.filter(incident_id__in=refired).update(cleared_at=None)
+    events = []
     for incident_id, alerts in b.received.items():
         incident = b.incidents[incident_id]
         firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
@@ -514,34 +699,31 @@ def _finish(b: _Batch) -> None:
         sources = sorted({a.source.slug for a in alerts})
         parts = []
         if firing:
-            firing_in.add(incident_id)
             parts.append(f"{len(firing)} firing")
         if resolved:
             parts.append(f"{resolved} resolved")
-        refired = ""
-        if (
-            firing
-            and incident_id not in b.opened
-            and AlertGroup.objects.filter(incident_id=incident_id, cleared_at__isnull=False).update(
-                cleared_at=None
+        again = " (firing again after the alerts had cleared)" if incident_id in refired else ""
+        events.append(
+            timeline_event(
+                incident=incident,
+                kind=TimelineKind.ALERT_RECEIVED,
+                actor_label=f"source:{sources[0]}"[:64],
+                message=f"{len(alerts)} alert update(s): {', '.join(parts)}{again}",
+                payload={
+                    "sources": sources,
+                    "firing": len(firing),
+                    "resolved": resolved,
+                    "alerts": [
+                        {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
+                        for a in alerts[:20]
+                    ],
+                },
             )
-        ):
-            refired = " (firing again after the alerts had cleared)"
-        timeline_record(
-            incident=incident,
-            kind=TimelineKind.ALERT_RECEIVED,
-            actor_label=f"source:{sources[0]}"[:64],
-            message=f"{len(alerts)} alert update(s): {', '.join(parts)}{refired}",
-            payload={
-                "sources": sources,
-                "firing": len(firing),
-                "resolved": resolved,
-                "alerts": [
-                    {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
-                    for a in alerts[:20]
-                ],
-            },
         )
+    timeline_record_many(events)
+    for incident_id, alerts in b.received.items():
+        firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
+        incident = b.incidents[incident_id]
         if firing:
             top = min((a.severity for a in firing), key=lambda s: RANK.get(s, 9))
             if RANK.get(top, 9) < RANK.get(incident.severity, 9):
@@ -671,6 +853,7 @@ class SweepReport:
     outbox_failed: int = 0
     alerts_due: int = 0
     runbooks_checked: int = 0
+    outbox_pruned: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -693,7 +876,7 @@ def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
     )
     for outbox_id in pending:
         try:
-            if outbox_process(outbox_id=outbox_id):
+            if outbox_process(outbox_id=outbox_id, now=now):
                 report.outbox_processed += 1
         except Exception as exc:
             logger.exception("ingest outbox %s failed", outbox_id)
@@ -702,6 +885,16 @@ def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
     IngestOutbox.objects.filter(pk__in=pending, dispatched_at__isnull=True).exclude(
         processed_at=None
     ).update(dispatched_at=now)
+    # Processed rows have done their work (the alerts keep the data): keep a day of them
+    # for inspection, so the table and its pending index stay small.
+    keep = timedelta(hours=_setting("OUTBOX_KEEP_HOURS", 24))
+    done = list(
+        IngestOutbox.objects.filter(processed_at__lt=now - keep).values_list("pk", flat=True)[
+            : limit * 10
+        ]
+    )
+    if done:
+        report.outbox_pruned, _ = IngestOutbox.objects.filter(pk__in=done).delete()
 
     for source in AlertSource.objects.filter(suspend_seconds__gt=0, enabled=True):
         due = list(

@@ -31,7 +31,9 @@ def secrets(monkeypatch, settings) -> None:
     import incidents.ingest.services as services
 
     monkeypatch.setattr(services, "_last_eager_sweep", float("inf"))
-    monkeypatch.setattr(services, "_dispatch_paused_until", 0.0)
+    from incidents.ingest.dispatch import DISPATCHER
+
+    DISPATCHER.reset()
 
 
 @pytest.fixture
