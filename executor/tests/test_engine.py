@@ -149,9 +149,10 @@ def test_wrong_target_kind_is_blocked(http_targets):
 
 
 def test_checks_queued_behind_a_full_pool_get_their_own_time(http_server, http_targets, settings):
-    # Two at a time, ten checks of 0.4 s each: five waves, each well within its 0.5 s timeout.
+    # Two at a time, ten checks of 0.3 s each: five waves (1.5 s in all, past one shared
+    # 0.9 s deadline), each well within its own 0.9 s (room for a loaded machine).
     settings.EXECUTOR_MAX_PARALLEL_CHECKS = 2
-    http_targets(slowish=http_server(_respond_after(0.4)) + "/healthz")
+    http_targets(slowish=http_server(_respond_after(0.3)) + "/healthz")
     steps = [
         prepare_step(
             step=_check(f"c{i}", "http.health_check", target="slowish"),
@@ -160,7 +161,7 @@ def test_checks_queued_behind_a_full_pool_get_their_own_time(http_server, http_t
         )
         for i in range(10)
     ]
-    outcomes = run_checks(steps, timeout=0.5)
+    outcomes = run_checks(steps, timeout=0.9)
     assert [o.outcome for o in outcomes] == [CheckOutcome.OK] * 10
 
 
