@@ -57,10 +57,11 @@ def _table_params(params: dict) -> tuple[str, str]:
     return schema, table
 
 
-def _sqlite_schema_ok(params: dict) -> None:
+def _sqlite_table(params: dict) -> str:
     # SQLite has one schema for our purposes; "public" is the generic default planners use.
     if params.get("schema") not in (None, "main", "public"):
         raise StepBlocked("a SQLite target has no schemas other than main")
+    return check_identifier(params.get("table"), "table")
 
 
 def _last_analyzed(stats: dict) -> str | None:
@@ -181,8 +182,7 @@ class TableStats:
         return _pg_table_result(stats)
 
     def _sqlite(self, params: dict, target: Any, deadline: float) -> StepResult:
-        _sqlite_schema_ok(params)
-        table = check_identifier(params.get("table"), "table")
+        table = _sqlite_table(params)
         with lite.connect(target, deadline) as conn:
             stats = lite.table_stats(conn, table)
         if stats["table_bytes"] is not None:
@@ -306,9 +306,9 @@ class AnalyzeTable:
         deadline = time.monotonic() + PLAN_SECONDS
         try:
             if target.kind == "sqlite":
-                _sqlite_schema_ok(params)
+                checked = _sqlite_table(params)
                 with lite.connect(target, deadline) as conn:
-                    stat1 = lite.stat1(conn, check_identifier(table, "table"))
+                    stat1 = lite.stat1(conn, checked)
                 return (
                     f"Would run ANALYZE on table {table} on target {target.name} "
                     f"({target.display_url}); it has {len(stat1)} sqlite_stat1 rows now."
@@ -321,7 +321,7 @@ class AnalyzeTable:
         rows, _ = _row_estimate(stats)
         return (
             f"Would run ANALYZE {schema}.{table} on target {target.name} ({target.display_url}): "
-            f"now {'~' + format(rows, ',') if rows is not None else 'unknown'} rows, "
+            f"now {_fmt_rows(rows)} rows, "
             f"last analyzed {_when(_last_analyzed(stats))}. ANALYZE reads a sample of rows "
             "and takes a SHARE UPDATE EXCLUSIVE lock (reads and writes continue)."
         )
@@ -354,8 +354,7 @@ class AnalyzeTable:
         )
 
     def _sqlite(self, params: dict, target: Any, deadline: float) -> StepResult:
-        _sqlite_schema_ok(params)
-        table = check_identifier(params.get("table"), "table")
+        table = _sqlite_table(params)
         with lite.connect(target, deadline, write=True) as conn:
             before = lite.stat1(conn, table)
             lite.analyze(conn, table)

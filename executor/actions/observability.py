@@ -69,7 +69,7 @@ class MetricsQuery:
         except StepBlocked as exc:
             return f"Would refuse to query Prometheus: {exc}."
         minutes = int(params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))
-        step = max(_min_step(target), minutes * 60 / 60)  # window/60, as the run does
+        step = pconn.step_seconds(minutes, _min_step(target))
         threshold = params.get("threshold")
         when = params.get("breach_when", "above")
         return (
@@ -162,10 +162,11 @@ class MetricsQuery:
 )
 class LogsSearch:
     def plan(self, params: dict, target: Any) -> str:
-        label = (getattr(target, "options", None) or {}).get("service_label", "service")
         try:
             query = lconn.build_query(
-                service=params.get("service"), pattern=params.get("pattern"), label=label
+                service=params.get("service"),
+                pattern=params.get("pattern"),
+                label=lconn.service_label(target),
             )
         except StepBlocked as exc:
             return f"Would refuse to search logs: {exc}."

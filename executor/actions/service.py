@@ -16,8 +16,9 @@ from executor.registry import register
 from executor.results import StepBlocked, StepError, StepResult, StepTimeout
 
 PLAN_SECONDS = 5.0
-MACHINE_ID_PATTERN = r"^[a-z0-9]{6,32}$(?!\n)"
-PROCESS_GROUP_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$(?!\n)"
+# The connector's patterns, as JSON Schema patterns (see actions/params.py for `$(?!\n)`).
+MACHINE_ID_PATTERN = rf"^{fly.MACHINE_RE.pattern}$(?!\n)"
+PROCESS_GROUP_PATTERN = rf"^{fly.PROCESS_GROUP_RE.pattern}$(?!\n)"
 # Started or on the way there: counted as running.
 RUNNING = ("started", "starting")
 # States a start request brings back.
@@ -57,6 +58,13 @@ def _plan_target(target: Any, verb: str) -> tuple[str, str] | str:
         return fly.api(target)
     except StepBlocked as exc:
         return f"Would {verb} on target {target.name}; the target is not usable: {exc}"
+
+
+def _process_group(params: dict) -> str:
+    group = params.get("process_group") or ""
+    if group and not fly.PROCESS_GROUP_RE.fullmatch(group):
+        raise StepBlocked(f"refused process group {group[:40]!r}")
+    return group
 
 
 def _machine_line(m: dict, change: str = "") -> str:
@@ -232,9 +240,7 @@ class ServiceScale:
         count = params["count"]
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
             raise StepBlocked(f"refused count {count!r}")
-        group_name = params.get("process_group") or ""
-        if group_name and not fly.PROCESS_GROUP_RE.fullmatch(group_name):
-            raise StepBlocked(f"refused process group {group_name[:40]!r}")
+        group_name = _process_group(params)
         group_name, group = _group(fly.list_machines(target, deadline=deadline), group_name)
         changes = scale_changes(group, count)
         steps = [
@@ -394,9 +400,7 @@ class DeployRollback:
     def run(self, params: dict, target: Any, deadline: float) -> StepResult:
         base, app = fly.api(target)
         image, source = _rollback_image(params, target)
-        group_name = params.get("process_group") or ""
-        if group_name and not fly.PROCESS_GROUP_RE.fullmatch(group_name):
-            raise StepBlocked(f"refused process group {group_name[:40]!r}")
+        group_name = _process_group(params)
         machines = fly.list_machines(target, deadline=deadline)
         if group_name:
             machines = [m for m in machines if m["process_group"] == group_name]

@@ -13,7 +13,7 @@ fly.io/docs/machines/api/working-with-machines-api/:
   variable that holds it (never its value);
 - 404: no such app or machine;
 - 429: rate limited (per action, per machine): waited out when `Retry-After`
-  fits before the deadline, at most MAX_ATTEMPTS times, else a StepError;
+  fits before the deadline, at most http.MAX_ATTEMPTS times, else a StepError;
 - 5xx: a Fly.io server error: a StepError, never retried (the request may have
   been applied; the caller stops rather than guess).
 App names, machine ids and image references are checked against strict
@@ -22,13 +22,12 @@ patterns before they go into a path or a body.
 
 import json
 import re
-import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from executor.results import StepBlocked, StepError, StepTimeout, time_left
+from executor.results import StepBlocked, StepError, StepTimeout
 
 from . import http
 
@@ -49,8 +48,6 @@ DEFAULT_API = (
 )
 LIST_MAX_BYTES = 1024 * 1024  # a machine list is JSON: read it whole, within reason
 BODY_MAX_BYTES = 256 * 1024
-MAX_ATTEMPTS = 3  # per request, counting the 429s waited out
-MAX_CONNECT_SECONDS = 5.0
 
 
 def api(target: Any) -> tuple[str, str]:
@@ -120,12 +117,6 @@ def _token(target: Any) -> str:
     return target.secret
 
 
-def _scrub(text: str, target: Any) -> str:
-    # An error body should never echo the token, but if it does it goes no further.
-    secret = target.secret
-    return text.replace(secret, "***") if secret else text
-
-
 def _detail(body: str) -> str:
     try:
         detail = json.loads(body).get("error") or body
@@ -134,26 +125,10 @@ def _detail(body: str) -> str:
     return " ".join(str(detail).split())[:150]
 
 
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0  # an HTTP date or junk: wait the documented per-action second
-
-
-def _timeout(deadline: float) -> httpx.Timeout:
-    remaining = time_left(deadline)
-    return httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS))
-
-
-def _read(response: httpx.Response, deadline: float, limit: int) -> bytes:
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body.extend(chunk)
-        if len(body) >= limit:
-            break
-        time_left(deadline)
-    return bytes(body[:limit])
+def _unreachable(exc: httpx.HTTPError, what: str) -> StepError:
+    if isinstance(exc, httpx.TimeoutException):
+        return StepTimeout(f"{what}: no answer before the deadline")
+    return StepError(f"{what}: cannot reach the Machines API: {http.reason(exc)[:200]}")
 
 
 def _send(
@@ -166,63 +141,41 @@ def _send(
     payload: dict | None = None,
     max_bytes: int = BODY_MAX_BYTES,
 ) -> str:
-    """One API call; the body text of a 2xx answer, or StepError/StepTimeout/StepBlocked."""
-    base, _ = api(target)
-    headers = {
-        "Authorization": f"Bearer {_token(target)}",
-        "Accept": "application/json",
-        "User-Agent": http.USER_AGENT,
-    }
+    """One call to `path` under /v1/apps/{app}; the body text of a 2xx answer, else
+    StepError/StepTimeout/StepBlocked."""
+    base, app = api(target)
+    headers = {"Authorization": f"Bearer {_token(target)}", "Accept": "application/json"}
     content = None
     if payload is not None:
         headers["Content-Type"] = "application/json"
         content = json.dumps(payload).encode()
     label = f"Fly target {target.name}: {what}"
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            with (
-                httpx.Client(follow_redirects=False, trust_env=False) as client,
-                client.stream(
-                    method,
-                    base + path,
-                    headers=headers,
-                    content=content,
-                    timeout=_timeout(deadline),
-                ) as response,
-            ):
-                status = response.status_code
-                retry_after = response.headers.get("retry-after")
-                text = _read(response, deadline, max_bytes).decode("utf-8", "replace")
-        except httpx.TimeoutException as exc:
-            raise StepTimeout(f"{label}: no answer before the deadline") from exc
-        except httpx.HTTPError as exc:
-            reason = re.sub(r"\w+://\S+", "<url>", str(exc))[:200] or type(exc).__name__
-            raise StepError(f"{label}: cannot reach the Machines API: {reason}") from exc
-        if 200 <= status < 300:
-            return text
-        if status == 429:
-            wait = _retry_after(retry_after)
-            left = deadline - time.monotonic()
-            if attempt == MAX_ATTEMPTS or wait >= left:
-                raise StepError(
-                    f"{label}: rate limited by the Fly Machines API (429, Retry-After "
-                    f"{wait:g}s, {max(left, 0):.1f}s left before the deadline)"
-                )
-            # The API asks us to wait this long; the wait fits in the step's deadline.
-            time.sleep(wait)
-            continue
-        if status in (401, 403):
-            raise StepError(
-                f"{label}: the Machines API refused the token ({status}); check the API "
-                f"token in {target.secret_env or 'the target secret variable'}"
-            )
-        if status >= 500:
-            raise StepError(
-                f"{label}: Fly.io server error {status}: {_scrub(_detail(text), target)}; "
-                "stopped here, nothing further was sent"
-            )
-        raise StepError(f"{label}: answered {status}: {_scrub(_detail(text), target)}")
-    raise AssertionError("unreachable")
+    answer, _ = http.request_retrying(
+        method,
+        f"{base}/v1/apps/{app}{path}",
+        deadline=deadline,
+        what=label,
+        limited_by="the Fly Machines API",
+        headers=headers,
+        content=content,
+        max_bytes=max_bytes,
+        errors=_unreachable,
+    )
+    status, text = answer.status, answer.body.decode("utf-8", "replace")
+    if 200 <= status < 300:
+        return text
+    if status in (401, 403):
+        raise StepError(
+            f"{label}: the Machines API refused the token ({status}); check the API "
+            f"token in {target.secret_env or 'the target secret variable'}"
+        )
+    # An error body should never echo the token; if it does, target.scrub takes it out.
+    if status >= 500:
+        raise StepError(
+            f"{label}: Fly.io server error {status}: {target.scrub(_detail(text))}; "
+            "stopped here, nothing further was sent"
+        )
+    raise StepError(f"{label}: answered {status}: {target.scrub(_detail(text))}")
 
 
 def _json(text: str, target: Any, what: str) -> Any:
@@ -248,11 +201,10 @@ def _summary(m: dict) -> dict:
 
 def list_machines(target: Any, *, deadline: float) -> list[dict]:
     """GET /v1/apps/{app}/machines, summarised: id, name, state, region, process group, image."""
-    _, app = api(target)
     text = _send(
         target,
         "GET",
-        f"/v1/apps/{app}/machines",
+        "/machines",
         deadline=deadline,
         what="listing machines",
         max_bytes=LIST_MAX_BYTES,
@@ -266,11 +218,10 @@ def list_machines(target: Any, *, deadline: float) -> list[dict]:
 def get_machine(target: Any, machine_id: str, *, deadline: float) -> dict:
     """GET /v1/apps/{app}/machines/{id}: the whole machine, config included."""
     check_machine_id(machine_id)
-    _, app = api(target)
     text = _send(
         target,
         "GET",
-        f"/v1/apps/{app}/machines/{machine_id}",
+        f"/machines/{machine_id}",
         deadline=deadline,
         what=f"reading machine {machine_id}",
         max_bytes=LIST_MAX_BYTES,
@@ -283,12 +234,11 @@ def get_machine(target: Any, machine_id: str, *, deadline: float) -> dict:
 
 def _lifecycle(target: Any, machine_id: str, verb: str, what: str, *, deadline: float) -> None:
     check_machine_id(machine_id)
-    _, app = api(target)
     # Start, stop and restart take no body (stop's signal and timeout are optional).
     _send(
         target,
         "POST",
-        f"/v1/apps/{app}/machines/{machine_id}/{verb}",
+        f"/machines/{machine_id}/{verb}",
         deadline=deadline,
         what=f"{what} {machine_id}",
     )
@@ -324,11 +274,10 @@ def update_image(target: Any, machine_id: str, image: str, *, deadline: float) -
         body["current_version"] = machine["instance_id"]
     if machine.get("state") != "started":
         body["skip_launch"] = True
-    _, app = api(target)
     _send(
         target,
         "POST",
-        f"/v1/apps/{app}/machines/{machine_id}",
+        f"/machines/{machine_id}",
         deadline=deadline,
         what=f"updating {machine_id}",
         payload=body,

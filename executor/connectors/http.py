@@ -1,13 +1,17 @@
-"""HTTP connector (httpx): health GETs and JSON POSTs bounded by the step's deadline.
+"""HTTP connector (httpx): health GETs, and `request`, the one send path the Prometheus,
+Loki, Slack and Fly connectors share, all bounded by the step's deadline.
 
-Redirects are followed only within the same origin (scheme, host, port), at most
-a few hops; a redirect elsewhere is reported, not followed. Bodies are read in
+`get` follows redirects only within the same origin (scheme, host, port), at most
+a few hops; a redirect elsewhere is reported, not followed. `request` never
+follows one; `request_retrying` also waits out 429s that fit in the deadline. Bodies are read in
 chunks up to a cap, checking the deadline between chunks, so a server that
 trickles bytes cannot hold the step. URLs with credentials never reach messages.
 """
 
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -19,6 +23,7 @@ from executor.targets import redact_url
 MAX_BODY_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
 MAX_CONNECT_SECONDS = 5.0
+MAX_ATTEMPTS = 3  # per request, counting the 429s waited out
 USER_AGENT = "incident-executor/1"
 # Same shape as the http.health_check schema: segments of unreserved characters.
 PATH_RE = re.compile(r"(/[A-Za-z0-9._~\-]*)*")
@@ -72,17 +77,103 @@ def _read_bounded(response: httpx.Response, deadline: float, limit: int = MAX_BO
 
 
 def _mapped(exc: httpx.HTTPError, what: str) -> StepError:
+    """The StepTimeout/StepError for a transport error, without any URL in the message."""
     if isinstance(exc, httpx.TimeoutException):
         return StepTimeout(f"{what}: no answer before the deadline")
     if isinstance(exc, httpx.ConnectError):
-        return StepError(f"cannot connect to {what}: {_reason(exc)}")
-    return StepError(f"{what}: {type(exc).__name__}: {_reason(exc)}")
+        return StepError(f"cannot connect to {what}: {reason(exc)}")
+    return StepError(f"{what}: {type(exc).__name__}: {reason(exc)}")
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     # httpx messages carry the OS error ("[Errno 111] Connection refused"), not the URL;
     # strip anything URL-like anyway.
     return re.sub(r"\w+://\S+", "<url>", str(exc))[:300] or type(exc).__name__
+
+
+def _client() -> httpx.Client:
+    # No redirects (a token must not follow one to another host), no proxy/env settings.
+    return httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes  # at most the max_bytes asked for
+    encoding: str  # the charset the answer declared, else utf-8
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(self.encoding, "replace")
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    what: str,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+    errors: Callable[[httpx.HTTPError, str], StepError] = _mapped,
+    **send: Any,
+) -> Answer:
+    """One request, redirects not followed, its body read up to `max_bytes`.
+
+    `send` goes to httpx as is (json=, content=, data=, params=). Timeouts come
+    from the deadline; transport errors become `errors(exc, what)`.
+    """
+    try:
+        with (
+            _client() as client,
+            client.stream(
+                method, url, headers=headers or {}, timeout=timeout(deadline), **send
+            ) as response,
+        ):
+            body = _read_bounded(response, deadline, max_bytes)
+            return Answer(
+                response.status_code, response.headers, body, response.encoding or "utf-8"
+            )
+    except httpx.HTTPError as exc:
+        raise errors(exc, what) from exc
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds a 429's Retry-After asks for; 1 when absent or not a number (e.g. an HTTP date)."""
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def request_retrying(
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    what: str,
+    limited_by: str,
+    **kwargs: Any,
+) -> tuple[Answer, int]:
+    """`request`, waiting out 429s whose Retry-After fits before the deadline; (answer, attempts).
+
+    At most MAX_ATTEMPTS requests; a 429 that cannot be waited out is a StepError.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        answer = request(method, url, deadline=deadline, what=what, **kwargs)
+        if answer.status != 429:
+            return answer, attempt
+        wait = _retry_after(answer.headers.get("retry-after"))
+        left = deadline - time.monotonic()
+        if attempt == MAX_ATTEMPTS or wait >= left:
+            raise StepError(
+                f"{what}: rate limited by {limited_by} (429, Retry-After {wait:g}s, "
+                f"{max(left, 0):.1f}s left before the deadline)"
+            )
+        # The server asks us to wait this long, and the wait fits in the step's deadline.
+        time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def get(
@@ -99,15 +190,11 @@ def get(
     hops: list[dict] = []
     current = url
     try:
-        with httpx.Client(
-            timeout=timeout(deadline),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
-            trust_env=False,
-        ) as client:
+        with _client() as client:
             while True:
-                client.timeout = timeout(deadline)
-                with client.stream("GET", current) as response:
+                with client.stream(
+                    "GET", current, headers=headers or {}, timeout=timeout(deadline)
+                ) as response:
                     latency_ms = round((time.monotonic() - started) * 1000, 1)
                     location = response.headers.get("location")
                     if response.is_redirect and location and len(hops) < MAX_REDIRECTS:
@@ -134,30 +221,6 @@ def get(
                         "url": redact_url(current),
                         "redirects": hops,
                     }
-    except httpx.HTTPError as exc:
-        raise _mapped(exc, what) from exc
-
-
-def post_json(
-    url: str, payload: dict, *, deadline: float, headers: dict | None = None, what: str
-) -> tuple[int, httpx.Headers, str]:
-    """POST a JSON body; (status, headers, bounded body text). Never follows redirects."""
-    try:
-        with (
-            httpx.Client(
-                timeout=timeout(deadline),
-                follow_redirects=False,
-                headers={"User-Agent": USER_AGENT},
-                trust_env=False,
-            ) as client,
-            client.stream("POST", url, json=payload, headers=headers or {}) as response,
-        ):
-            body = _read_bounded(response, deadline)
-            return (
-                response.status_code,
-                response.headers,
-                body.decode(response.encoding or "utf-8", "replace"),
-            )
     except httpx.HTTPError as exc:
         raise _mapped(exc, what) from exc
 

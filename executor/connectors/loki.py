@@ -65,6 +65,11 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def service_label(target: Any) -> str:
+    """The stream label that names a service on this target (options.service_label)."""
+    return (getattr(target, "options", None) or {}).get("service_label", "service")
+
+
 def build_query(*, service: str, pattern: str, label: str = "service") -> str:
     """The one LogQL shape this connector sends; every part validated first."""
     check_label_name(label)
@@ -122,8 +127,7 @@ def search(
     limit: int = DEFAULT_LIMIT,
 ) -> dict:
     """Lines of `service` that contain `pattern` over the window: count, top patterns, samples."""
-    label = (getattr(target, "options", None) or {}).get("service_label", "service")
-    query = build_query(service=service, pattern=pattern, label=label)
+    query = build_query(service=service, pattern=pattern, label=service_label(target))
     what = f"Loki target {target.name} ({target.display_url})"
     end_ns = time.time_ns()
     start_ns = end_ns - lookback_minutes * 60 * 1_000_000_000

@@ -15,19 +15,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
+from executor.connectors import http
 from executor.connectors.http import bearer
-from executor.results import StepBlocked, StepError, StepTimeout, time_left
+from executor.results import StepBlocked, StepError, time_left
 
 MAX_QUERY_CHARS = 500
 MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_CONNECT_SECONDS = 5.0
 MAX_NESTING = 32
 # A range selector or subquery may look back at most this far: a bigger one is
 # a heavy query on the target, not a diagnostic check.
 MAX_RANGE_SECONDS = 7 * 24 * 3600
-USER_AGENT = "incident-executor/1"
 
 # Outside double-quoted strings: names, numbers, durations, operators, brackets.
 # Not allowed: single quotes and backticks (other string forms), `#` (a comment
@@ -130,11 +127,6 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _reason(exc: Exception) -> str:
-    # Never echo a URL (it could carry credentials): the OS error is what helps.
-    return re.sub(r"\w+://\S+", "<url>", str(exc))[:300] or type(exc).__name__
-
-
 def request_json(
     method: str,
     url: str,
@@ -150,41 +142,28 @@ def request_json(
     Raises StepTimeout when the deadline passes, StepError when the target cannot
     be reached or the answer is larger than `max_bytes`.
     """
-    remaining = time_left(deadline)
+    time_left(deadline)  # a passed deadline is a timeout before anything else
     send = {"data": params} if method == "POST" else {"params": params}
     if headers and "Authorization" in headers:
         url = _without_userinfo(url)  # httpx would replace a bearer token with basic auth
-    try:
-        with (
-            httpx.Client(
-                timeout=httpx.Timeout(remaining, connect=min(remaining, MAX_CONNECT_SECONDS)),
-                follow_redirects=False,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                trust_env=False,
-            ) as client,
-            client.stream(method, url, headers=headers or {}, **send) as response,
-        ):
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise StepError(
-                        f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query"
-                    )
-                time_left(deadline)
-            status = response.status_code
-    except httpx.TimeoutException as exc:
-        raise StepTimeout(f"{what}: no answer before the deadline") from exc
-    except httpx.ConnectError as exc:
-        raise StepError(f"cannot connect to {what}: {_reason(exc)}") from exc
-    except httpx.HTTPError as exc:
-        raise StepError(f"{what}: {type(exc).__name__}: {_reason(exc)}") from exc
-    text = body.decode("utf-8", "replace")
+    # One byte over the cap tells a whole answer from a cut one: a cut JSON is useless.
+    answer = http.request(
+        method,
+        url,
+        deadline=deadline,
+        what=what,
+        headers={"Accept": "application/json", **(headers or {})},
+        max_bytes=max_bytes + 1,
+        **send,
+    )
+    if len(answer.body) > max_bytes:
+        raise StepError(f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query")
+    text = answer.body.decode("utf-8", "replace")
     try:
         payload = json.loads(text)
     except ValueError:
         payload = None
-    return status, payload, text
+    return answer.status, payload, text
 
 
 def _api_call(target: Any, path: str, params: dict, deadline: float) -> Any:
@@ -225,6 +204,12 @@ def _key(labels: dict) -> tuple:
     return tuple(sorted(labels.items()))
 
 
+def step_seconds(lookback_minutes: int, min_step_seconds: float) -> float:
+    """The range query's step: about 60 points over the window, never below the scrape step."""
+    window = lookback_minutes * 60
+    return max(min_step_seconds, window / 60)
+
+
 def query_summary(
     target: Any,
     expr: str,
@@ -244,10 +229,9 @@ def query_summary(
     or with breach_when="below" under, the threshold, when one is given).
     """
     check_promql(expr)
-    window = lookback_minutes * 60
-    step = max(min_step_seconds, window / 60)
+    step = step_seconds(lookback_minutes, min_step_seconds)
     end = time.time()
-    start = end - window
+    start = end - lookback_minutes * 60
     ranged = _api_call(
         target,
         "/api/v1/query_range",

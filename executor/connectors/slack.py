@@ -6,14 +6,11 @@ Message text is escaped (&, <, >) so a runbook cannot smuggle in mentions such a
 """
 
 import json
-import time
 from typing import Any
 
 from executor.results import StepBlocked, StepError
 
 from . import http
-
-MAX_ATTEMPTS = 3
 
 
 def escape(text: str) -> str:
@@ -29,41 +26,13 @@ def message_payload(message: str) -> dict:
     }
 
 
-def _retry_after(headers: Any) -> float:
-    try:
-        return max(0.0, float(headers.get("retry-after", "1")))
-    except ValueError:
-        return 1.0
-
-
-def _post(
-    url: str, payload: dict, *, headers: dict, deadline: float, what: str
-) -> tuple[int, str, int]:
-    """POST, waiting out 429s that fit in the deadline; (status, body, attempts)."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        status, resp_headers, body = http.post_json(
-            url, payload, headers=headers, deadline=deadline, what=what
-        )
-        if status != 429:
-            return status, body, attempt
-        wait = _retry_after(resp_headers)
-        left = deadline - time.monotonic()
-        if attempt == MAX_ATTEMPTS or wait >= left:
-            raise StepError(
-                f"{what}: rate limited by Slack (Retry-After {wait:g}s, "
-                f"{max(left, 0):.1f}s left before the deadline)"
-            )
-        # Slack asks us to wait this long before trying again; it is the only sleep here.
-        time.sleep(wait)
-    raise AssertionError("unreachable")
-
-
 def post_webhook(target: Any, message: str, *, deadline: float) -> dict:
     url = http.target_url(target)
     what = f"Slack webhook {target.name}"
-    status, body, attempts = _post(
-        url, message_payload(message), headers={}, deadline=deadline, what=what
+    reply, attempts = http.request_retrying(
+        "POST", url, deadline=deadline, what=what, limited_by="Slack", json=message_payload(message)
     )
+    status, body = reply.status, reply.text
     if not 200 <= status < 300:
         raise StepError(f"{what} answered {status}: {body.strip()[:100]}")
     return {"via": "webhook", "status": status, "attempts": attempts, "answer": body.strip()[:100]}
@@ -79,16 +48,19 @@ def post_message(target: Any, message: str, *, channel: str, deadline: float) ->
     url = http.target_url(target).rstrip("/") + "/chat.postMessage"
     what = f"Slack target {target.name}"
     payload = {"channel": channel, **message_payload(message), "unfurl_links": False}
-    status, body, attempts = _post(
+    reply, attempts = http.request_retrying(
+        "POST",
         url,
-        payload,
+        deadline=deadline,
+        what=what,
+        limited_by="Slack",
+        json=payload,
         headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json; charset=utf-8",
         },
-        deadline=deadline,
-        what=what,
     )
+    status, body = reply.status, reply.text
     if not 200 <= status < 300:
         raise StepError(f"{what}: chat.postMessage answered {status}: {body.strip()[:100]}")
     try:

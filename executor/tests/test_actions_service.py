@@ -24,6 +24,7 @@ import pytest
 
 from conftest import free_port, handler_server
 from executor.connectors import fly
+from executor.connectors import http as hconn
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
@@ -375,10 +376,10 @@ def test_429_beyond_the_deadline_is_rate_limited_and_touches_nothing(flyapi):
 
 
 def test_429_on_every_attempt_gives_up_after_the_attempt_limit(flyapi):
-    flyapi.fail("list", "*", 429, times=fly.MAX_ATTEMPTS, Retry_After="0")
+    flyapi.fail("list", "*", 429, times=hconn.MAX_ATTEMPTS, Retry_After="0")
     with pytest.raises(StepError, match="rate limited"):
         run(SCALE, {"count": 1, "process_group": "app"}, target_for(flyapi))
-    assert len(flyapi.requests) == fly.MAX_ATTEMPTS and flyapi.posts() == []
+    assert len(flyapi.requests) == hconn.MAX_ATTEMPTS and flyapi.posts() == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
