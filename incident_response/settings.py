@@ -213,6 +213,22 @@ INGEST_DISPATCH_COALESCE_MS = env.int("INGEST_DISPATCH_COALESCE_MS", default=100
 INGEST_DISPATCH_PAUSE_SECONDS = env.int("INGEST_DISPATCH_PAUSE_SECONDS", default=30)
 # Processed outbox rows are deleted by the sweeper after this many hours.
 INGEST_OUTBOX_KEEP_HOURS = env.int("INGEST_OUTBOX_KEEP_HOURS", default=24)
+# The raw payload kept per alert, for the record (larger ones are marked truncated).
+INGEST_RAW_MAX_BYTES = env.int("INGEST_RAW_MAX_BYTES", default=16_384)
+# Seconds a web process caches an alert source (saves a query per webhook).
+INGEST_SOURCE_CACHE_SECONDS = env.int("INGEST_SOURCE_CACHE_SECONDS", default=5)
+# Outbox rows a worker claims per batch, and how long one task drains before handing on.
+INGEST_OUTBOX_BATCH = env.int("INGEST_OUTBOX_BATCH", default=200)
+INGEST_DRAIN_SECONDS = env.float("INGEST_DRAIN_SECONDS", default=10.0)
+# The sweeper: rows per pass, how old a pending row must be before it takes it (so it
+# never races a dispatch in flight), and how many failures before it gives up on one.
+INGEST_SWEEP_BATCH = env.int("INGEST_SWEEP_BATCH", default=500)
+INGEST_OUTBOX_GRACE_SECONDS = env.int("INGEST_OUTBOX_GRACE_SECONDS", default=30)
+INGEST_OUTBOX_MAX_ATTEMPTS = env.int("INGEST_OUTBOX_MAX_ATTEMPTS", default=20)
+# With no worker (the embedded default), requests run the sweeper at most this often.
+INGEST_EAGER_SWEEP_EVERY_SECONDS = env.float("INGEST_EAGER_SWEEP_EVERY_SECONDS", default=5.0)
+# While too many runbooks are generating, a new incident asks again after this long.
+INGEST_GENERATION_RETRY_SECONDS = env.int("INGEST_GENERATION_RETRY_SECONDS", default=15)
 
 # --- notifications ------------------------------------------------------------
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")

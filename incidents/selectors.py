@@ -190,6 +190,11 @@ class IncidentPage:
         return None
 
 
+def incident_status_updates(*, incident: Incident, limit: int = 5) -> list:
+    """The newest status updates with their authors, for the composer's "recent" list."""
+    return list(incident.status_updates.select_related("author").order_by("-created_at")[:limit])
+
+
 def incident_for_page(pk: int) -> Incident:
     return Incident.objects.select_related("created_by", *ROLE_RELATIONS).get(pk=pk)
 
@@ -201,7 +206,11 @@ def incident_page(
     compare: int | None = None,
     timeline_limit: int = 50,
     with_users: bool = True,
+    with_status_updates: bool = True,
+    with_alerts: bool = True,
 ) -> IncidentPage:
+    """The incident page's data. The with_* parts are loaded only when asked for: the
+    live poll renders neither the alerts nor (without its form) the status updates."""
     from executor.models import ActionRequest, Execution
     from incidents.ingest.selectors import incident_alerts
     from runbooks.models import Runbook
@@ -234,7 +243,6 @@ def incident_page(
             : timeline_limit + 1
         ]
     )
-    updates = list(incident.status_updates.select_related("author").order_by("-created_at")[:5])
     page = IncidentPage(
         incident=incident,
         runbooks=runbooks,
@@ -244,8 +252,8 @@ def incident_page(
         actions=actions,
         timeline=events[:timeline_limit],
         timeline_more=len(events) > timeline_limit,
-        status_updates=updates,
-        alerts=list(incident_alerts(incident=incident, limit=50)),
+        status_updates=incident_status_updates(incident=incident) if with_status_updates else [],
+        alerts=list(incident_alerts(incident=incident, limit=50)) if with_alerts else [],
     )
     if runbook is not None and compare and compare != runbook.version:
         other = Runbook.objects.filter(incident=incident, version=compare).first()

@@ -19,7 +19,7 @@ from .ingest.services import (
 )
 def process_outbox(self, outbox_id: int) -> bool:
     # A worker takes other pending rows along (one grouping pass for many deliveries).
-    batch = 1 if self.request.is_eager else getattr(settings, "INGEST_OUTBOX_BATCH", 200)
+    batch = 1 if self.request.is_eager else settings.INGEST_OUTBOX_BATCH
     try:
         return outbox_process(outbox_id=outbox_id, batch=batch)
     except Exception as exc:

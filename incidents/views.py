@@ -152,14 +152,21 @@ def _page_context(
     pk: int,
     *,
     boxes: tuple[str, ...] = ("note", "status", "roles"),
+    whole_page: bool = True,
     params: dict[str, int | None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """The page's data, plus fresh forms for the boxes that will be rendered."""
+    """The page's data, plus fresh forms for the boxes that will be rendered.
+
+    Only what will be rendered is loaded: users for the roles form, recent updates for
+    the status form, alerts for the whole page (the htmx bundle has no alerts part).
+    """
     try:
         page = selectors.incident_page(
             pk=pk,
-            with_users="roles" in boxes,  # only the roles form lists users
+            with_users="roles" in boxes,
+            with_status_updates="status" in boxes,
+            with_alerts=whole_page,
             **(params or _view_params(request)),
         )
     except Incident.DoesNotExist as exc:
@@ -199,7 +206,9 @@ def incident_detail_response(
 ) -> HttpResponse:
     """The whole page, or for htmx the live parts plus the named form boxes, out of band."""
     if _is_htmx(request):
-        context = _page_context(request, pk, boxes=oob, params=params, **overrides)
+        context = _page_context(
+            request, pk, boxes=oob, whole_page=False, params=params, **overrides
+        )
         context["oob"] = list(oob)
         return render(request, "incidents/partials/bundle.html", context)
     context = _page_context(request, pk, params=params, **overrides)
@@ -216,7 +225,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @ui_login_required
 def incident_live(request: HttpRequest, pk: int) -> HttpResponse:
     """What the page polls while work runs: header, runbook, timeline and the poller itself."""
-    context = _page_context(request, pk, boxes=())
+    context = _page_context(request, pk, boxes=(), whole_page=False)
     return render(request, "incidents/partials/bundle.html", context)
 
 
@@ -230,6 +239,24 @@ def _incident(pk: int) -> Incident:
     return get_object_or_404(Incident, pk=pk)
 
 
+def _service_post(
+    request: HttpRequest,
+    pk: int,
+    call: Callable[[], str],
+    *,
+    errors: type[Exception] = IncidentError,
+    prefix: str = "",
+) -> HttpResponse:
+    """A button's POST: run the service call, flash its message (or the refusal), answer."""
+    try:
+        message = call()
+    except errors as exc:
+        messages.error(request, f"{prefix}{exc}")
+    else:
+        messages.success(request, f"{prefix}{message}")
+    return _done(request, pk)
+
+
 @require_POST
 @ui_login_required
 def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -241,29 +268,25 @@ def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @ui_login_required
 def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
+    def call() -> str:
         incident = incident_set_severity(
             incident=_incident(pk), severity=request.POST.get("severity", ""), actor=request.user
         )
-    except IncidentError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Severity is {incident.severity}.")
-    return _done(request, pk)
+        return f"Severity is {incident.severity}."
+
+    return _service_post(request, pk, call)
 
 
 @require_POST
 @ui_login_required
 def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
+    def call() -> str:
         incident = incident_transition(
             incident=_incident(pk), to_status=request.POST.get("to_status", ""), actor=request.user
         )
-    except IncidentError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Status is {incident.get_status_display().lower()}.")
-    return _done(request, pk)
+        return f"Status is {incident.get_status_display().lower()}."
+
+    return _service_post(request, pk, call)
 
 
 @require_POST
@@ -320,7 +343,7 @@ def status_update_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error("audience", str(exc))
     else:
         form = StatusUpdateForm(initial={"audience": audience, "body": body})
-    recent = list(incident.status_updates.select_related("author").order_by("-created_at")[:5])
+    recent = selectors.incident_status_updates(incident=incident)
     return render(
         request,
         "incidents/partials/status_update_form.html",
@@ -379,13 +402,12 @@ def _action(pk: int, action_pk: int) -> ActionRequest:
 @ui_login_required
 def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     action = _action(pk, action_pk)
-    try:
-        action = action_request_run(action_request=action, actor=request.user)
-    except ExecutorError as exc:
-        messages.error(request, f"{action.action_id}: {exc}")
-    else:
-        messages.success(request, f"{action.action_id}: {action.get_status_display().lower()}.")
-    return _done(request, pk)
+
+    def call() -> str:
+        ran = action_request_run(action_request=action, actor=request.user)
+        return f"{ran.get_status_display().lower()}."
+
+    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.action_id}: ")
 
 
 @require_POST
@@ -396,10 +418,9 @@ def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResp
     if reask is None:
         raise Http404("Asking again is not available.")
     action = _action(pk, action_pk)
-    try:
+
+    def call() -> str:
         reask(action_request=action, actor=request.user)
-    except ExecutorError as exc:
-        messages.error(request, f"{action.action_id}: {exc}")
-    else:
-        messages.success(request, f"{action.action_id}: approval requested again.")
-    return _done(request, pk)
+        return "approval requested again."
+
+    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.action_id}: ")

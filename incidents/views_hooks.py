@@ -48,7 +48,7 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     content_type = (request.content_type or "").lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         return _error(415, "unsupported_media_type", "Send the payload as application/json.")
-    limit = getattr(settings, "INGEST_MAX_BODY_BYTES", 1_048_576)
+    limit = settings.INGEST_MAX_BODY_BYTES
     body = _read_body(request, limit)
     if body is None:
         return _error(413, "payload_too_large", f"The body is larger than {limit} bytes.")

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from django.conf import settings
-
 from .base import (
     MAX_ANNOTATION_VALUE,
     MAX_DESCRIPTION,
@@ -19,6 +17,7 @@ from .base import (
     labels_fingerprint,
     opt_str,
     parse_time,
+    raw_max_bytes,
     safe_url,
     string_map,
 )
@@ -50,7 +49,7 @@ def parse_alertmanager(payload: Any, *, default_service: str = "") -> ParseResul
     alerts = body.get("alerts")
     if not isinstance(alerts, list):
         raise PayloadError("alerts must be a list")
-    raw_limit = getattr(settings, "INGEST_RAW_MAX_BYTES", 16_384)
+    raw_limit = raw_max_bytes()
 
     parsed: list[ParsedAlert] = []
     for i, item in enumerate(alerts):

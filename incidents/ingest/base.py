@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
@@ -218,6 +219,11 @@ def clean_payload(value: Any) -> Any:
     if isinstance(value, list):
         return [clean_payload(v) for v in value]
     return value
+
+
+def raw_max_bytes() -> int:
+    """How much of each alert's own payload is kept (read once per delivery, not per alert)."""
+    return settings.INGEST_RAW_MAX_BYTES
 
 
 def bounded_raw(value: Any, limit: int) -> dict[str, Any]:

@@ -7,8 +7,6 @@ string and a variable that does not apply may arrive empty or literally unreplac
 import re
 from typing import Any
 
-from django.conf import settings
-
 from .base import (
     MAX_DESCRIPTION,
     MAX_LABEL_KEY,
@@ -24,6 +22,7 @@ from .base import (
     clip,
     key,
     parse_time,
+    raw_max_bytes,
     safe_url,
 )
 from .registry import register_parser
@@ -130,7 +129,7 @@ def parse_datadog(payload: Any, *, default_service: str = "") -> ParseResult:
                 # One monitor's alerts (one per scope in a multi-alert) group together.
                 group_key=key(f"monitor:{monitor}") if monitor else "",
                 occurrence=f"{transition}|{when}|{_value(body, 'id', 100)}",
-                raw=bounded_raw(body, getattr(settings, "INGEST_RAW_MAX_BYTES", 16_384)),
+                raw=bounded_raw(body, raw_max_bytes()),
             )
         ],
         answer={"dedup_key": key(dedup)},

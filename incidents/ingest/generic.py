@@ -17,6 +17,7 @@ from .base import (
     key,
     opt_str,
     parse_time,
+    raw_max_bytes,
     req_str,
     safe_url,
     sha256_json,
@@ -69,9 +70,9 @@ def _one(item: Any, path: str, default_service: str, raw_limit: int) -> ParsedAl
 
 @register_parser("generic")
 def parse_generic(payload: Any, *, default_service: str = "") -> ParseResult:
-    raw_limit = getattr(settings, "INGEST_RAW_MAX_BYTES", 16_384)
+    raw_limit = raw_max_bytes()
     if isinstance(payload, list):
-        limit = getattr(settings, "INGEST_MAX_ALERTS_PER_PAYLOAD", 1000)
+        limit = settings.INGEST_MAX_ALERTS_PER_PAYLOAD
         if len(payload) > limit:
             raise PayloadError(f"{len(payload)} alerts in one payload; the limit is {limit}")
         alerts = [_one(x, f"[{i}]", default_service, raw_limit) for i, x in enumerate(payload)]

@@ -3,8 +3,6 @@
 import uuid
 from typing import Any
 
-from django.conf import settings
-
 from .base import (
     MAX_DESCRIPTION,
     MAX_LABEL_VALUE,
@@ -18,6 +16,7 @@ from .base import (
     key,
     opt_str,
     parse_time,
+    raw_max_bytes,
     req_str,
     safe_url,
 )
@@ -35,7 +34,7 @@ def parse_pagerduty(payload: Any, *, default_service: str = "") -> ParseResult:
     if action not in ACTIONS:
         raise PayloadError("event_action must be trigger, acknowledge or resolve")
     dedup_key = key(opt_str(body, "dedup_key", "", 100_000))
-    raw_limit = getattr(settings, "INGEST_RAW_MAX_BYTES", 16_384)
+    raw_limit = raw_max_bytes()
 
     if action != "trigger":
         if not dedup_key:

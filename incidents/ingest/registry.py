@@ -36,7 +36,7 @@ def parse_payload(kind: str, payload: Any, *, default_service: str = "") -> Pars
     if parser is None:
         raise PayloadError(f"no parser for source kind {kind!r}")
     result = parser(payload, default_service=default_service)
-    limit = getattr(settings, "INGEST_MAX_ALERTS_PER_PAYLOAD", 1000)
+    limit = settings.INGEST_MAX_ALERTS_PER_PAYLOAD
     if len(result.alerts) > limit:
         raise PayloadError(f"{len(result.alerts)} alerts in one payload; the limit is {limit}")
     return result

@@ -48,7 +48,7 @@ def hook_source(*, slug: str) -> AlertSource | None:
     (saving a query per request). A change saved in this process applies at once; one
     saved elsewhere (admin in another worker) within that many seconds.
     """
-    ttl = getattr(settings, "INGEST_SOURCE_CACHE_SECONDS", 5)
+    ttl = settings.INGEST_SOURCE_CACHE_SECONDS
     hit = _SOURCES.get(slug)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
@@ -41,10 +40,6 @@ logger = logging.getLogger(__name__)
 
 OPEN = Q(incident__status__in=[s for s in IncidentStatus.values if s != IncidentStatus.RESOLVED])
 ACTIVE = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, f"INGEST_{name}", default)
 
 
 def _eager() -> bool:
@@ -104,18 +99,15 @@ def alert_ingest(*, source: AlertSource, payload: Any, now: datetime | None = No
         todo = _insert_new(source, todo, now, result)
     if todo:
         for attempt in range(3):
+            tried = replace(result)  # a rolled-back attempt's counts go with it
             try:
-                stored = _store(source, todo, now)
+                _store(source, todo, now, tried)
             except IntegrityError as exc:
                 # Two deliveries created the same new alert at once; the retry sees it.
                 if attempt == 2 or not _is_dedup_race(exc):
                     raise
                 continue
-            result.created += stored.created
-            result.updated += stored.updated
-            result.unchanged += stored.unchanged
-            result.ignored += stored.ignored
-            result.outbox_id = stored.outbox_id or result.outbox_id
+            result = tried
             break
     result.answer = parsed.answer
     return result
@@ -144,7 +136,7 @@ def _insert_new(
     for it) come back for the general path, which compares and updates them.
     """
     rows = [
-        _new_row(
+        _new_values(
             source, p, severity_normalise(p.source_severity, source.severity_mapping),
             p.content_hash(), now,
         )
@@ -154,9 +146,7 @@ def _insert_new(
     # One array per column: the statement has one shape for any number of alerts, so
     # PostgreSQL plans it once per connection (prepared) instead of once per delivery.
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per attribute
-    params: list[Any] = [
-        [f.get_db_prep_save(getattr(row, f.attname), db) for row in rows] for f in fields
-    ]
+    params: list[Any] = [[f.get_db_prep_save(row[f.attname], db) for row in rows] for f in fields]
     params += [source.pk, now]
     inserted = _execute_prepared(sql, params)
     if not inserted:
@@ -223,9 +213,14 @@ def _is_dedup_race(exc: IntegrityError) -> bool:
     )
 
 
-def _new_row(source: AlertSource, p: ParsedAlert, severity: str, digest: str, now: datetime):
-    return Alert(
-        source=source,
+def _new_values(
+    source: AlertSource, p: ParsedAlert, severity: str, digest: str, now: datetime
+) -> dict[str, Any]:
+    """A new alert's columns by attname: every one the direct insert writes (no model
+    instance on that path), and Alert(**values) for the general path."""
+    return dict(
+        source_id=source.pk,
+        incident_id=None,
         dedup_key=p.dedup_key,
         fingerprint=p.fingerprint,
         content_hash=digest,
@@ -278,8 +273,10 @@ def _apply(row: Alert, p: ParsedAlert, severity: str, digest: str, now: datetime
     row.last_seen = now
 
 
-def _store(source: AlertSource, parsed: list[ParsedAlert], now: datetime) -> IngestResult:
-    result = IngestResult(received=len(parsed))
+def _store(
+    source: AlertSource, parsed: list[ParsedAlert], now: datetime, result: IngestResult
+) -> None:
+    """Create or update the alerts in one transaction, adding their counts to result."""
     with transaction.atomic():
         keys = {p.dedup_key for p in parsed}
         # Row locks (PostgreSQL) serialise two deliveries of the same alert.
@@ -297,7 +294,7 @@ def _store(source: AlertSource, parsed: list[ParsedAlert], now: datetime) -> Ing
                 if p.update_only:
                     result.ignored += 1
                     continue
-                new[p.dedup_key] = _new_row(source, p, severity, digest, now)
+                new[p.dedup_key] = Alert(**_new_values(source, p, severity, digest, now))
                 result.created += 1
                 continue
             if row.content_hash == digest:
@@ -332,7 +329,6 @@ def _store(source: AlertSource, parsed: list[ParsedAlert], now: datetime) -> Ing
             outbox = IngestOutbox.objects.create(source=source, alert_ids=ids)
             result.outbox_id = outbox.pk
             transaction.on_commit(partial(outbox_dispatch, outbox_id=outbox.pk))
-    return result
 
 
 # --- 2. after commit: dispatch the outbox row ---------------------------------
@@ -345,8 +341,8 @@ def outbox_dispatch(*, outbox_id: int) -> bool:
     waits for the sweeper, and says why."""
     outcome = DISPATCHER.dispatch(
         outbox_id,
-        coalesce_ms=_setting("DISPATCH_COALESCE_MS", 100),
-        pause_seconds=_setting("DISPATCH_PAUSE_SECONDS", 30),
+        coalesce_ms=settings.INGEST_DISPATCH_COALESCE_MS,
+        pause_seconds=settings.INGEST_DISPATCH_PAUSE_SECONDS,
     )
     if not outcome.ok:
         error = (
@@ -357,19 +353,14 @@ def outbox_dispatch(*, outbox_id: int) -> bool:
         IngestOutbox.objects.filter(pk=outbox_id).update(last_error=error[:1000])
         return False
     if _eager():
-        # Processed inline by now; the worker path stamps dispatched_at when it claims the
-        # row, so the request spends no second commit on it.
-        IngestOutbox.objects.filter(pk=outbox_id, dispatched_at__isnull=True).update(
-            dispatched_at=timezone.now()
-        )
-        _eager_sweep()
+        _eager_sweep()  # processed inline by now (the claim stamped dispatched_at)
     return True
 
 
 def _eager_sweep() -> None:
     """With no worker and no beat (the embedded default), requests do the sweeper's rounds."""
     global _last_eager_sweep
-    every = _setting("EAGER_SWEEP_EVERY_SECONDS", 5.0)
+    every = settings.INGEST_EAGER_SWEEP_EVERY_SECONDS
     if time.monotonic() - _last_eager_sweep < every:
         return
     _last_eager_sweep = time.monotonic()
@@ -415,7 +406,7 @@ def outbox_process(*, outbox_id: int, now: datetime | None = None, batch: int = 
 def _outbox_drain(batch: int) -> None:
     """Claim and process pending rows in batches until none is left or the time is up,
     then leave the rest to a fresh message (other tasks wait behind this one)."""
-    deadline = time.monotonic() + _setting("DRAIN_SECONDS", 10)
+    deadline = time.monotonic() + settings.INGEST_DRAIN_SECONDS
     while _outbox_claim_and_process(None, timezone.now(), batch):
         if time.monotonic() > deadline:
             more = (
@@ -433,7 +424,8 @@ def _outbox_claim_and_process(outbox_id: int | None, now: datetime, batch: int) 
     their alerts in one transaction. False when nothing was claimed."""
     with transaction.atomic():
         # The claim is the first write: it also takes SQLite's write lock up front.
-        claim = {"processed_at": now, "dispatched_at": Coalesce("dispatched_at", Value(now))}
+        # dispatched_at is written nowhere else, so it always equals processed_at.
+        claim = {"processed_at": now, "dispatched_at": now}
         pks: list[int] = []
         if outbox_id is not None:
             if not IngestOutbox.objects.filter(pk=outbox_id, processed_at__isnull=True).update(
@@ -673,20 +665,21 @@ def _finish(b: _Batch) -> None:
                 output_field=models.BigIntegerField(),
             )
         )
-    firing_in = {
-        iid
+    firing_by = {
+        iid: [a for a in alerts if a.status != AlertStatus.RESOLVED]
         for iid, alerts in b.received.items()
-        if any(a.status != AlertStatus.RESOLVED for a in alerts)
     }
+    firing_in = {iid for iid, firing in firing_by.items() if firing}
     # Incidents whose alerts had cleared and fire again: one read (locking the rows, so a
     # concurrent batch sees them cleared no more), one write.
+    known = firing_in - b.opened
     refired = (
         set(
             AlertGroup.objects.select_for_update()
-            .filter(incident_id__in=firing_in - b.opened, cleared_at__isnull=False)
+            .filter(incident_id__in=known, cleared_at__isnull=False)
             .values_list("incident_id", flat=True)
         )
-        if firing_in - b.opened
+        if known
         else set()
     )
     if refired:
@@ -694,7 +687,7 @@ def _finish(b: _Batch) -> None:
     events = []
     for incident_id, alerts in b.received.items():
         incident = b.incidents[incident_id]
-        firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
+        firing = firing_by[incident_id]
         resolved = len(alerts) - len(firing)
         sources = sorted({a.source.slug for a in alerts})
         parts = []
@@ -721,8 +714,7 @@ def _finish(b: _Batch) -> None:
             )
         )
     timeline_record_many(events)
-    for incident_id, alerts in b.received.items():
-        firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
+    for incident_id, firing in firing_by.items():
         incident = b.incidents[incident_id]
         if firing:
             top = min((a.severity for a in firing), key=lambda s: RANK.get(s, 9))
@@ -793,6 +785,14 @@ def _active_generations() -> int:
     ).count()
 
 
+def _runbook_waits() -> tuple[timedelta, timedelta]:
+    """(quiet, longest): ask once alerts were quiet this long, or at most this long after opening."""
+    return (
+        timedelta(seconds=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS),
+        timedelta(seconds=settings.INGEST_RUNBOOK_MAX_WAIT_SECONDS),
+    )
+
+
 def runbook_schedule(*, incident_id: int) -> None:
     """After an incident opens: eager asks at once; a worker waits for the storm to calm."""
     if _eager():
@@ -803,7 +803,7 @@ def runbook_schedule(*, incident_id: int) -> None:
     try:
         runbook_debounce_task.apply_async(
             args=[incident_id],
-            countdown=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30),
+            countdown=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS,
             retry=False,
         )
     except Exception as exc:  # the sweeper asks once it is due
@@ -823,13 +823,12 @@ def runbook_debounce(
     if group is None or group.runbook_requested_at is not None:
         return None
     if not immediate:
-        quiet = timedelta(seconds=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30))
-        longest = timedelta(seconds=_setting("RUNBOOK_MAX_WAIT_SECONDS", 300))
+        quiet, longest = _runbook_waits()
         due = min(group.last_alert_at + quiet, group.opened_at + longest)
         if now < due:
             return max((due - now).total_seconds(), 0.5)
-    if _active_generations() >= _setting("MAX_CONCURRENT_GENERATIONS", 4):
-        return float(_setting("GENERATION_RETRY_SECONDS", 15))
+    if _active_generations() >= settings.INGEST_MAX_CONCURRENT_GENERATIONS:
+        return float(settings.INGEST_GENERATION_RETRY_SECONDS)
     with transaction.atomic():
         # Exactly one caller wins the request, however many tasks and sweeps race here.
         won = AlertGroup.objects.filter(pk=group.pk, runbook_requested_at__isnull=True).update(
@@ -863,13 +862,13 @@ def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
     """Finish what a lost dispatch, a dead worker or a suspend window left undone."""
     now = now or timezone.now()
     report = SweepReport()
-    limit = _setting("SWEEP_BATCH", 500)
-    grace = timedelta(seconds=_setting("OUTBOX_GRACE_SECONDS", 30))
+    limit = settings.INGEST_SWEEP_BATCH
+    grace = timedelta(seconds=settings.INGEST_OUTBOX_GRACE_SECONDS)
     pending = list(
         IngestOutbox.objects.filter(
             processed_at__isnull=True,
             created_at__lte=now - grace,
-            attempts__lt=_setting("OUTBOX_MAX_ATTEMPTS", 20),
+            attempts__lt=settings.INGEST_OUTBOX_MAX_ATTEMPTS,
         )
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
@@ -882,12 +881,9 @@ def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
             logger.exception("ingest outbox %s failed", outbox_id)
             outbox_record_failure(outbox_id=outbox_id, error=exc)
             report.outbox_failed += 1
-    IngestOutbox.objects.filter(pk__in=pending, dispatched_at__isnull=True).exclude(
-        processed_at=None
-    ).update(dispatched_at=now)
     # Processed rows have done their work (the alerts keep the data): keep a day of them
     # for inspection, so the table and its pending index stay small.
-    keep = timedelta(hours=_setting("OUTBOX_KEEP_HOURS", 24))
+    keep = timedelta(hours=settings.INGEST_OUTBOX_KEEP_HOURS)
     done = list(
         IngestOutbox.objects.filter(processed_at__lt=now - keep).values_list("pk", flat=True)[
             : limit * 10
@@ -909,8 +905,7 @@ def ingest_sweep(*, now: datetime | None = None) -> SweepReport:
             alerts_process(alert_ids=due, now=now)
             report.alerts_due += len(due)
 
-    quiet = timedelta(seconds=_setting("RUNBOOK_DEBOUNCE_SECONDS", 30))
-    longest = timedelta(seconds=_setting("RUNBOOK_MAX_WAIT_SECONDS", 300))
+    quiet, longest = _runbook_waits()
     waiting = (
         AlertGroup.objects.filter(runbook_requested_at__isnull=True)
         .filter(Q(last_alert_at__lte=now - quiet) | Q(opened_at__lte=now - longest))

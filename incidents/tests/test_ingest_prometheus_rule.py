@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conftest import ROOT, free_port, need_service, wait_until
+from conftest import WORKER_LOG, free_port, need_service, wait_until
 from executor.tests.observability_servers import (
     Exporter,
     Proc,
@@ -175,7 +175,7 @@ def test_prometheus_rule_opens_and_clears_incident(
         except AssertionError as exc:
             worker = ""
             if pipeline is not None:
-                worker = f"\n--- worker log ---\n{_tail(ROOT / 'var' / 'test-worker.log')}"
+                worker = f"\n--- worker log ---\n{_tail(WORKER_LOG)}"
             alerts = list(Alert.objects.values("status", "labels", "incident_id"))
             raise AssertionError(
                 f"{exc}\n({prometheus.extra['version']})"
