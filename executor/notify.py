@@ -25,26 +25,37 @@ logger = logging.getLogger(__name__)
 
 SLACK_DEADLINE_SECONDS = 10.0
 
-EVENTS = ("approved", "approval_recorded", "rejected", "expired")
-
 
 def slack_target() -> tuple[Target, str] | None:
     """The notification channel as a target (webhook or bot), or None when Slack is not set up."""
-    webhook = getattr(settings, "SLACK_WEBHOOK_URL", "")
-    if webhook:
-        return Target("slack-notifications", "slack", webhook), ""
-    token = getattr(settings, "SLACK_BOT_TOKEN", "")
-    channel = getattr(settings, "SLACK_CHANNEL", "")
-    if token and channel:
-        api = getattr(settings, "SLACK_API_URL", "https://slack.com/api")
+    if settings.SLACK_WEBHOOK_URL:
+        return Target("slack-notifications", "slack", settings.SLACK_WEBHOOK_URL), ""
+    if settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL:
         # The variable's name, not its value: the token is read when the post is made.
-        bot = Target("slack-notifications", "slack", api, secret_env="SLACK_BOT_TOKEN")  # noqa: S106
-        return bot, channel
+        bot = Target(
+            "slack-notifications",
+            "slack",
+            settings.SLACK_API_URL,
+            secret_env="SLACK_BOT_TOKEN",  # noqa: S106
+        )
+        return bot, settings.SLACK_CHANNEL
     return None
 
 
-def decision_message(*, request: Any, event: str, actor: str, reason: str = "") -> str:
-    """One line a person can act on: what, which incident, who decided, who asked."""
+def decision_message(
+    *,
+    request: Any,
+    event: str,
+    actor: str,
+    reason: str = "",
+    given: int | None = None,
+    needed: int | None = None,
+) -> str:
+    """One line a person can act on: what, which incident, who decided, who asked.
+
+    `given` of `needed` approvals are as of the decision: counted when the post leaves,
+    a second approval in between would read as still waiting while the action runs.
+    """
     incident = request.incident
     what = f"{request.action_id} ({request.action})" + (
         f" on {request.target}" if request.target else ""
@@ -54,9 +65,10 @@ def decision_message(*, request: Any, event: str, actor: str, reason: str = "") 
     if event == "approved":
         text = f"{actor} approved {what} for {where}; it runs now."
     elif event == "approval_recorded":
-        from .services import _current_approvals, approvals_required
+        if given is None or needed is None:  # queued before decisions carried their count
+            from .services import _current_approvals, approvals_required
 
-        given, needed = _current_approvals(request).count(), approvals_required(request)
+            given, needed = _current_approvals(request).count(), approvals_required(request)
         text = (
             f"{actor} approved {what} for {where} ({given} of {needed}); "
             "it waits for another approver."
@@ -80,7 +92,15 @@ def decision_notify_queue(**payload: Any) -> None:
         logger.exception("could not queue the decision notification %s", payload)
 
 
-def decision_notify(*, action_request_id: int, event: str, actor: str, reason: str = "") -> bool:
+def decision_notify(
+    *,
+    action_request_id: int,
+    event: str,
+    actor: str,
+    reason: str = "",
+    given: int | None = None,
+    needed: int | None = None,
+) -> bool:
     """Post the decision to Slack and record the outcome on the timeline; True if posted."""
     from .models import ActionRequest
 
@@ -91,7 +111,9 @@ def decision_notify(*, action_request_id: int, event: str, actor: str, reason: s
     request = ActionRequest.objects.select_related("incident", "runbook", "requested_by").get(
         pk=action_request_id
     )
-    message = decision_message(request=request, event=event, actor=actor, reason=reason)
+    message = decision_message(
+        request=request, event=event, actor=actor, reason=reason, given=given, needed=needed
+    )
     deadline = time.monotonic() + SLACK_DEADLINE_SECONDS
     try:
         if channel:
@@ -99,28 +121,19 @@ def decision_notify(*, action_request_id: int, event: str, actor: str, reason: s
         else:
             slack.post_webhook(target, message, deadline=deadline)
     except (StepError, StepBlocked, StepTimeout) as exc:
-        timeline_record(
-            incident=request.incident_id,
-            kind=TimelineKind.NOTIFICATION,
-            actor_label="executor",
-            message=f"Slack was not told about {request.action_id} ({event}): {exc}",
-            payload={"action_request_id": request.pk, "event": event, "delivered": False},
-        )
-        return False
+        delivered, note = False, f"Slack was not told about {request.action_id} ({event}): {exc}"
+    else:
+        delivered, note = True, f"Slack told: {message}"
     timeline_record(
         incident=request.incident_id,
         kind=TimelineKind.NOTIFICATION,
         actor_label="executor",
-        message=f"Slack told: {message}",
-        payload={"action_request_id": request.pk, "event": event, "delivered": True},
+        message=note,
+        payload={"action_request_id": request.pk, "event": event, "delivered": delivered},
     )
-    return True
+    return delivered
 
 
 @shared_task(name="executor.notify_decision")
-def notify_decision_task(
-    *, action_request_id: int, event: str, actor: str, reason: str = ""
-) -> bool:
-    return decision_notify(
-        action_request_id=action_request_id, event=event, actor=actor, reason=reason
-    )
+def notify_decision_task(**decision: Any) -> bool:
+    return decision_notify(**decision)

@@ -4,14 +4,14 @@ Every status change of an action request goes through `_transition`, a
 conditional UPDATE, so two approvers or two workers can never make the same move.
 """
 
-import logging
 import time
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from incidents.choices import TimelineKind
@@ -31,11 +31,9 @@ from .choices import (
     Safety,
     StepKind,
 )
-from .engine import prepare_step, run_checks, run_step
+from .engine import PreparedStep, prepare_step, run_checks, run_step
 from .models import ActionRequest, Approval, CheckRun, Execution
 from .targets import TargetScope, target_scope
-
-logger = logging.getLogger(__name__)
 
 
 class ExecutorError(Exception):
@@ -61,6 +59,20 @@ def _load_verified(runbook: Runbook) -> dict:
     return document
 
 
+def _record_execution(
+    execution: Execution, runbook: Runbook, kind: str, message: str, actor: Any = None, **extra: Any
+) -> None:
+    """One timeline event about an execution, naming its runbook and execution."""
+    timeline_record(
+        incident=runbook.incident_id,
+        kind=kind,
+        actor=actor,
+        actor_label="executor",
+        message=message,
+        payload={"runbook_id": runbook.pk, "execution_id": execution.pk, **extra},
+    )
+
+
 def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
     """Re-verify the stored runbook, run its checks, and (first run) propose its actions.
 
@@ -73,18 +85,16 @@ def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = No
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         execution_mark_failed(execution_id=execution.pk, error=error)
-        timeline_record(
-            incident=runbook.incident_id,
-            kind=TimelineKind.EXECUTION_REFUSED,
-            actor_label="executor",
-            message=f"Checks of runbook v{runbook.version} failed: {error[:300]}",
-            payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+        _record_execution(
+            execution,
+            runbook,
+            TimelineKind.EXECUTION_REFUSED,
+            f"Checks of runbook v{runbook.version} failed: {error[:300]}",
         )
         raise
 
 
 def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any) -> Execution:
-    incident = runbook.incident
     try:
         document = _load_verified(runbook)
     except ExecutorError as exc:
@@ -92,26 +102,24 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
             Execution.objects.filter(pk=execution.pk).update(
                 status=ExecutionStatus.REFUSED, error=str(exc), finished_at=timezone.now()
             )
-            timeline_record(
-                incident=incident,
-                kind=TimelineKind.EXECUTION_REFUSED,
-                actor=actor,
-                actor_label="executor",
-                message=f"Refused to run runbook v{runbook.version}: {exc}",
-                payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+            _record_execution(
+                execution,
+                runbook,
+                TimelineKind.EXECUTION_REFUSED,
+                f"Refused to run runbook v{runbook.version}: {exc}",
+                actor,
             )
         execution.refresh_from_db()
         return execution
 
-    timeline_record(
-        incident=incident,
-        kind=TimelineKind.CHECKS_STARTED,
-        actor=actor,
-        actor_label="executor",
-        message=f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
-        payload={"runbook_id": runbook.pk, "execution_id": execution.pk},
+    _record_execution(
+        execution,
+        runbook,
+        TimelineKind.CHECKS_STARTED,
+        f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
+        actor,
     )
-    scope = target_scope(incident.service)
+    scope = target_scope(runbook.incident.service)
     steps = [
         prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
         for i, step in enumerate(document["checks"])
@@ -139,17 +147,14 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         Execution.objects.filter(pk=execution.pk).update(
             status=ExecutionStatus.DONE, finished_at=timezone.now()
         )
-        counts: dict[str, int] = {}
-        for o in outcomes:
-            counts[o.outcome] = counts.get(o.outcome, 0) + 1
-        timeline_record(
-            incident=incident,
-            kind=TimelineKind.CHECKS_DONE,
-            actor=actor,
-            actor_label="executor",
-            message="Checks done: "
-            + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
-            payload={"runbook_id": runbook.pk, "execution_id": execution.pk, "counts": counts},
+        counts = dict(Counter(o.outcome for o in outcomes))
+        _record_execution(
+            execution,
+            runbook,
+            TimelineKind.CHECKS_DONE,
+            "Checks done: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
+            actor,
+            counts=counts,
         )
     if trigger == "pipeline":
         # Dry-run plans may read the targets: outside the transaction, holding no lock.
@@ -178,6 +183,25 @@ def approval_reason(safety: str, marked_safe: bool) -> str:
     return ""
 
 
+def _dry_run(prepared: PreparedStep) -> str:
+    """The plan of a runnable step, bounded; a plan that cannot be made is shown as such."""
+    try:
+        plan = prepared.spec.plan(prepared.params, prepared.target)
+    except Exception as exc:
+        plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
+    return str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT]
+
+
+def _prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
+    """A stored request's step through the boundary's checks again (registry, params, target)."""
+    return prepare_step(
+        step={"id": request.action_id, "action": request.action, "params": params},
+        position=0,
+        kind=StepKind.ACTION,
+        service=request.incident.service,
+    )
+
+
 def action_requests_create(
     *, runbook: Runbook, document: dict, scope: TargetScope | None = None
 ) -> list[ActionRequest]:
@@ -196,10 +220,7 @@ def action_requests_create(
         else:
             reason = approval_reason(safety, marked_safe)
             status = ActionStatus.AWAITING_APPROVAL if reason else ActionStatus.PROPOSED
-            try:
-                plan = spec.plan(prepared.params, prepared.target)
-            except Exception as exc:  # a plan that cannot be made is shown as such
-                plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
+            plan = _dry_run(prepared)
         try:
             with transaction.atomic():
                 request = ActionRequest.objects.create(
@@ -214,7 +235,7 @@ def action_requests_create(
                     rationale=str(step.get("rationale", ""))[:2000],
                     approval_reason=reason,
                     status=status,
-                    plan=str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT],
+                    plan=plan,
                     error=prepared.blocked,
                     requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
                     expires_at=(now + approval_ttl(incident.severity))
@@ -225,9 +246,7 @@ def action_requests_create(
             continue  # already proposed for this runbook
         created.append(request)
     if created:
-        by_status: dict[str, int] = {}
-        for r in created:
-            by_status[r.status] = by_status.get(r.status, 0) + 1
+        by_status = Counter(r.status for r in created)
         timeline_record(
             incident=incident,
             kind=TimelineKind.ACTION_PROPOSED,
@@ -251,20 +270,17 @@ def action_requests_create(
     return created
 
 
-# How long a request may wait for a decision, by incident severity.
 def approval_ttl(severity: str) -> timedelta:
     """How long a request may wait for a decision: APPROVAL_TTL_MINUTES by severity."""
     return timedelta(minutes=float(settings.APPROVAL_TTL_MINUTES.get(severity, 240)))
 
 
 def _transition(
-    request: ActionRequest, to_status: str, *, from_statuses: list[str] | None = None, **fields: Any
+    request: ActionRequest, to_status: str, *, from_statuses: list[str], **fields: Any
 ) -> bool:
     """Apply a move of the transition table as a conditional UPDATE; True if this caller won."""
-    sources = from_statuses or [
-        s for s, targets in ACTION_TRANSITIONS.items() if to_status in targets
-    ]
-    sources = [s for s in sources if to_status in ACTION_TRANSITIONS[s]]
+    # A move the table does not allow matches no row.
+    sources = [s for s in from_statuses if to_status in ACTION_TRANSITIONS[s]]
     updated = ActionRequest.objects.filter(pk=request.pk, status__in=sources).update(
         status=to_status, updated_at=timezone.now(), **fields
     )
@@ -321,12 +337,7 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
         return request
     # Run against the target the plan named, never one chosen afresh after approval.
     params = {**request.params, "target": request.target} if request.target else request.params
-    prepared = prepare_step(
-        step={"id": request.action_id, "action": request.action, "params": params},
-        position=0,
-        kind=StepKind.ACTION,
-        service=request.incident.service,
-    )
+    prepared = _prepare_request(request, params)
     if prepared.spec and _SAFETY_RANK[prepared.spec.safety] > _SAFETY_RANK.get(request.safety, 0):
         prepared.blocked = (
             f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
@@ -382,18 +393,34 @@ def approvals_required(request: ActionRequest) -> int:
     return 1
 
 
-def _current_approvals(request: ActionRequest):
+def _locked(action_request: ActionRequest) -> ActionRequest:
+    """The request re-read under a lock on its own row, inside the caller's transaction.
+
+    Only the incident is joined: the rules read its severity; notifications load their own.
+    """
+    return (
+        ActionRequest.objects.select_for_update(of=("self",))
+        .select_related("incident")
+        .get(pk=action_request.pk)
+    )
+
+
+def _current_approvals(request: ActionRequest) -> QuerySet:
     """Approvals of the current round: one given before an expiry was for a stale plan."""
     return request.approvals.filter(decision=Decision.APPROVE, round=request.approval_round)
 
 
-def _after_decision(request: ActionRequest, event: str, actor: Any, reason: str = "") -> None:
-    """Tell the requester and the incident's channel, once the decision is committed."""
+def _after_decision(
+    request: ActionRequest, event: str, actor: Any, reason: str = "", **progress: int
+) -> None:
+    """Tell the requester and the incident's channel, once the decision is committed.
+    `progress` (given, needed) is the count as of this decision, not as of the post."""
     payload = {
         "action_request_id": request.pk,
         "event": event,
         "actor": actor.get_username() if actor else "executor",
         "reason": reason[:500],
+        **progress,
     }
     transaction.on_commit(lambda: notify.decision_notify_queue(**payload), robust=True)
 
@@ -413,11 +440,7 @@ def action_request_approve(
     reason = (reason or "").strip()
     queued = False
     with transaction.atomic():
-        request = (
-            ActionRequest.objects.select_for_update(of=("self",))
-            .select_related("incident", "runbook", "requested_by")
-            .get(pk=action_request.pk)
-        )
+        request = _locked(action_request)
         if request.status == ActionStatus.EXPIRED or (
             request.status == ActionStatus.AWAITING_APPROVAL
             and request.expires_at
@@ -472,7 +495,12 @@ def action_request_approve(
             transaction.on_commit(lambda: run_action_task.delay(request.pk))
             queued = True
         _after_decision(
-            request, "approved" if queued else "approval_recorded", approver, reason=reason
+            request,
+            "approved" if queued else "approval_recorded",
+            approver,
+            reason=reason,
+            given=given,
+            needed=needed,
         )
     request.refresh_from_db()
     return request
@@ -488,11 +516,7 @@ def action_request_reject(
     if not reason:
         raise ExecutorError("Say why you reject it: a reason is required.")
     with transaction.atomic():
-        request = (
-            ActionRequest.objects.select_for_update(of=("self",))
-            .select_related("incident", "runbook", "requested_by")
-            .get(pk=action_request.pk)
-        )
+        request = _locked(action_request)
         if request.status != ActionStatus.AWAITING_APPROVAL:
             raise ExecutorError(
                 f"This request is {request.get_status_display().lower()}; it cannot be rejected."
@@ -525,13 +549,14 @@ def action_request_reject(
     return request
 
 
-def action_requests_expire(*, now: Any = None) -> int:
+def action_requests_expire(*, now: datetime | None = None) -> int:
     """Pending requests past their expiry become expired; returns how many."""
     now = now or timezone.now()
     expired = 0
+    # Only ids and names are read here; the notification task loads what it shows.
     for request in ActionRequest.objects.filter(
         status=ActionStatus.AWAITING_APPROVAL, expires_at__lte=now
-    ).select_related("incident", "runbook", "requested_by"):
+    ):
         with transaction.atomic():
             if _transition(
                 request,
@@ -560,35 +585,22 @@ def action_request_reask(
     if not getattr(actor, "is_authenticated", False):
         raise ExecutorError("Sign in to ask for approval.")
     with transaction.atomic():
-        request = (
-            ActionRequest.objects.select_for_update(of=("self",))
-            .select_related("incident")
-            .get(pk=action_request.pk)
-        )
+        request = _locked(action_request)
         if request.status != ActionStatus.EXPIRED:
             raise ExecutorError(
                 f"This request is {request.get_status_display().lower()}; "
                 "only an expired request can be asked for again."
             )
-        prepared = prepare_step(
-            step={"id": request.action_id, "action": request.action, "params": request.params},
-            position=0,
-            kind=StepKind.ACTION,
-            service=request.incident.service,
-        )
+        prepared = _prepare_request(request, request.params)
         if prepared.blocked or prepared.spec is None:
             raise ExecutorError(f"It cannot be asked for again: {prepared.blocked}")
-        try:
-            plan = prepared.spec.plan(prepared.params, prepared.target)
-        except Exception as exc:  # shown as such, like at creation
-            plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
         why = approval_reason(prepared.spec.safety, request.runbook_marked_safe)
         now = timezone.now()
         if not _transition(
             request,
             ActionStatus.AWAITING_APPROVAL,
             from_statuses=[ActionStatus.EXPIRED],
-            plan=str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT],
+            plan=_dry_run(prepared),
             target=prepared.target.name if prepared.target else "",
             safety=prepared.spec.safety,
             approval_reason=why or "asked again after an expired approval request",
@@ -610,7 +622,7 @@ def action_request_reask(
     return request
 
 
-def sweep_stale(*, now=None) -> dict[str, int]:
+def sweep_stale(*, now: datetime | None = None) -> dict[str, int]:
     """Rows left behind by a dead worker say so instead of staying busy forever."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.EXECUTOR_STALE_AFTER_SECONDS)

@@ -13,33 +13,21 @@ from executor.models import ActionRequest, Approval
 from incidents.choices import TimelineKind
 from incidents.tests.factories import UserFactory
 
-from .approval_helpers import (
-    make_approver,
-    notify_request,
-    pending_requests,
-    start_fake_fly,
-    start_fake_slack,
-    step,
-    use_fly,
-)
+from .approval_helpers import fly_target, make_approver, notify_request, pending_requests, step
 
 # Real commits, so work queued with on_commit runs (inline: eager).
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_slack_notifications"),
+]
 
 MACHINES = ["148e21ea", "3d8d9ee1"]
 
 
-@pytest.fixture(autouse=True)
-def _no_slack_notifications(settings):
-    settings.SLACK_WEBHOOK_URL = ""
-    settings.SLACK_BOT_TOKEN = ""
-
-
 @pytest.fixture
-def fly(http_server, settings, monkeypatch):
-    fake = start_fake_fly(http_server, MACHINES)
-    use_fly(settings, monkeypatch, fake)
-    return fake
+def fly(settings, monkeypatch):
+    with fly_target(settings, monkeypatch, MACHINES) as fake:
+        yield fake
 
 
 def _restart_request(severity: str) -> ActionRequest:
@@ -215,8 +203,8 @@ def test_rejection_needs_a_reason_and_is_final():
     ).exists()
 
 
-def test_decisions_reach_slack_and_the_timeline(settings, http_server):
-    slack = start_fake_slack(http_server)
+def test_decisions_reach_slack_and_the_timeline(settings, fake_slack):
+    slack = fake_slack
     settings.SLACK_WEBHOOK_URL = slack.webhook_url
     asker = make_approver("asker")
     approved = notify_request("a", message="hello")
@@ -248,14 +236,9 @@ def test_without_slack_the_timeline_alone_records_the_decision():
     assert not timeline.filter(kind=TimelineKind.NOTIFICATION).exists()
 
 
-def test_a_failing_slack_does_not_undo_the_decision(settings, http_server):
-    def refuse(h) -> None:
-        h.send_response(404)
-        h.send_header("Content-Length", "10")
-        h.end_headers()
-        h.wfile.write(b"no_service")
-
-    settings.SLACK_WEBHOOK_URL = http_server(refuse) + "/services/x"
+def test_a_failing_slack_does_not_undo_the_decision(settings, fake_slack):
+    fake_slack.script.append(("no_service",))  # Slack's 404 for a revoked webhook
+    settings.SLACK_WEBHOOK_URL = fake_slack.webhook_url
     request = notify_request()
     request = services.action_request_reject(
         action_request=request, approver=make_approver("carol"), reason="no"
@@ -279,3 +262,24 @@ def test_the_approvers_group_grants_the_decision():
     member = type(member).objects.get(pk=member.pk)
     request = services.action_request_approve(action_request=notify_request(), approver=member)
     assert request.status == ActionStatus.SUCCEEDED
+
+
+def test_a_recorded_approval_is_announced_with_its_count_at_the_time(settings, fly, monkeypatch):
+    """The Slack post leaves after commit, maybe after a second approval: it must still say
+    1 of 2 (waiting), not count again and tell approvers the action waits while it runs."""
+    from executor import notify
+
+    settings.APPROVALS_REQUIRED_DESTRUCTIVE = 2
+    queued: list[dict] = []
+    monkeypatch.setattr(notify, "decision_notify_queue", lambda **p: queued.append(p))
+    request = _restart_request("SEV1")
+    services.action_request_approve(action_request=request, approver=make_approver("first"))
+    request = services.action_request_approve(
+        action_request=request, approver=make_approver("second")
+    )
+    assert request.status == ActionStatus.SUCCEEDED, request.error
+    first, second = queued
+    assert first["event"] == "approval_recorded" and second["event"] == "approved"
+    first.pop("action_request_id")
+    text = notify.decision_message(request=request, **first)
+    assert "first approved" in text and "(1 of 2)" in text and "waits for another" in text
