@@ -35,6 +35,19 @@ SEVERITY_COLOURS = {"SEV1": "#b00020", "SEV2": "#d35400", "SEV3": "#b7950b", "SE
 PLAN_LINES_IN_LIST = 8
 
 
+class ReadOnlyAdminMixin:
+    """Rows written only by the services: the admin shows them, never adds, edits or deletes."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class CheckRunInline(admin.TabularInline):
     model = CheckRun
     fields = ("position", "check_id", "action", "target", "outcome", "summary", "duration_ms")
@@ -60,21 +73,12 @@ class ExecutionAdmin(admin.ModelAdmin):
         return False
 
 
-class ApprovalInline(admin.TabularInline):
+class ApprovalInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Approval
     fields = ("decided_at", "approver", "decision", "reason")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class QueueStatusFilter(admin.SimpleListFilter):
@@ -118,7 +122,7 @@ def _params_text(params: dict) -> str:
 
 
 @admin.register(ActionRequest)
-class ActionRequestAdmin(admin.ModelAdmin):
+class ActionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "severity_badge",
         "incident_link",
@@ -188,44 +192,14 @@ class ActionRequestAdmin(admin.ModelAdmin):
             {"fields": ("started_at", "finished_at", "duration_ms", "error", "result_full")},
         ),
     )
-    readonly_fields = (
-        "status_display",
-        "why",
-        "approvals_progress",
-        "asked_by",
-        "requested_at",
-        "waited",
-        "expires_in",
-        "incident_link",
-        "runbook",
-        "action_id",
-        "action",
-        "target",
-        "safety",
-        "runbook_marked_safe",
-        "params_full",
-        "plan_full",
-        "rationale",
-        "started_at",
-        "finished_at",
-        "duration_ms",
-        "error",
-        "result_full",
-    )
+    # Every field shown is read-only.
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     # --- permissions: the queue is read-only; decisions go through the services ----
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Annotated with approvals_given, which the columns below read.
         return selectors.approval_queue(status=None)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(APPROVE_PERMISSION)
@@ -305,10 +279,7 @@ class ActionRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="Approvals")
     def approvals_progress(self, obj: ActionRequest) -> str:
-        given = getattr(obj, "approvals_given", None)
-        if given is None:
-            given = services._current_approvals(obj).count()
-        return f"{given} of {services.approvals_required(obj)} needed"
+        return f"{obj.approvals_given} of {services.approvals_required(obj)} needed"
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: ActionRequest) -> str:
@@ -316,7 +287,7 @@ class ActionRequestAdmin(admin.ModelAdmin):
         if obj.status == ActionStatus.AWAITING_APPROVAL:
             needed = services.approvals_required(obj)
             if needed > 1:
-                label += f" ({getattr(obj, 'approvals_given', 0)}/{needed})"
+                label += f" ({obj.approvals_given}/{needed})"
         return format_html(
             '<span class="queue-status queue-status-{}">{}</span>', obj.status, label
         )
@@ -449,7 +420,7 @@ class ActionRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(admin.ModelAdmin):
+class ApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Decisions are written once by the services; here they can only be read."""
 
     list_display = ("decided_at", "action_request", "approver", "decision", "reason")
@@ -457,15 +428,6 @@ class ApprovalAdmin(admin.ModelAdmin):
     list_select_related = ("action_request", "approver")
     search_fields = ("reason", "approver__username", "action_request__action_id")
     readonly_fields = ("action_request", "approver", "decision", "reason", "decided_at")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # The service catalog (targets and services) registers itself in its own module.

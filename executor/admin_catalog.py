@@ -1,5 +1,7 @@
 """Admin for the service catalog and its targets (operators edit these)."""
 
+import os
+
 from django.contrib import admin
 
 from .models import Service, Target
@@ -13,8 +15,6 @@ class TargetAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="secret set")
     def secret_present(self, obj: Target) -> bool | None:
-        import os
-
         # Whether the variable is set in this process; its value is never shown.
         return bool(os.environ.get(obj.secret_env)) if obj.secret_env else None
 

@@ -1,18 +1,25 @@
 """Shared pieces of the approval tests: approvers, pending requests, fake Slack and Fly servers.
 
-The servers are local HTTP servers (conftest.http_server) that answer like the real
-APIs, so the actions really run and the tests count what they really did.
+The fakes are the action tests' (test_actions_notify, test_actions_service): local
+servers that check requests and answer like the real APIs, so the actions really
+run and the tests count what they really did.
 """
 
-import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Permission
 
+from conftest import handler_server
 from executor import services
 from executor.choices import ExecutionStatus
 from executor.models import ActionRequest
+from executor.tests.test_actions_notify import WEBHOOK_PATH, SlackHandler
+from executor.tests.test_actions_notify import FakeSlack as ActionsSlack
+from executor.tests.test_actions_service import APP, TOKEN, FlyHandler, _machine
+from executor.tests.test_actions_service import FakeFly as ActionsFly
 from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 
@@ -52,96 +59,66 @@ def notify_request(
 
 
 @dataclass
-class FakeSlack:
-    """Counts webhook posts; `hold` makes each post wait until `release` is set."""
+class FakeSlack(ActionsSlack):
+    """The action tests' Slack; `hold` makes each answer wait until `release` is set."""
 
-    base: str = ""
-    posts: list[dict] = field(default_factory=list)
     hold: bool = False
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
     @property
     def webhook_url(self) -> str:
-        return self.base + "/services/T0001/B0001/hook"
+        return self.base + WEBHOOK_PATH
+
+    @property
+    def posts(self) -> list[dict]:
+        return [r["body"] for r in self.received]
 
     def texts(self) -> list[str]:
         return [p.get("text", "") for p in self.posts]
 
 
-def start_fake_slack(http_server, *, hold: bool = False) -> FakeSlack:
-    fake = FakeSlack(hold=hold)
-
-    def handle(h) -> None:
-        if h.command != "POST" or not h.path.startswith("/services/"):
-            h.send_response(404)
-            h.end_headers()
-            return
-        fake.posts.append(json.loads(h.body or b"{}"))
+class _HoldingSlackHandler(SlackHandler):
+    # The post is already recorded when the answer is made: hold only the answer.
+    def _answer(self, *args, **kwargs) -> None:
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         fake.arrived.set()
         if fake.hold:
             fake.release.wait(120)
-        body = b"ok"
-        h.send_response(200)
-        h.send_header("Content-Type", "text/html")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        super()._answer(*args, **kwargs)
 
-    fake.base = http_server(handle)
-    return fake
+
+@contextmanager
+def fake_slack_server() -> Iterator[FakeSlack]:
+    with handler_server(_HoldingSlackHandler) as (httpd, base):
+        httpd.fake = fake = FakeSlack(base=base)
+        yield fake
 
 
 @dataclass
-class FakeFly:
-    """The Machines API for one app: list machines, restart one (counted)."""
-
-    base: str = ""
-    app: str = "checkout"
-    machines: list[dict] = field(default_factory=list)
-    restarts: list[str] = field(default_factory=list)
+class FakeFly(ActionsFly):
+    """The action tests' Fly Machines API; `restarts` lists the machines restarted, in order."""
 
     @property
-    def url(self) -> str:
-        return f"{self.base}/v1/apps/{self.app}"
+    def restarts(self) -> list[str]:
+        return [mid for verb, mid in self.done if verb == "restart"]
 
 
-def start_fake_fly(http_server, machine_ids: list[str]) -> FakeFly:
-    fake = FakeFly(
-        machines=[
-            {"id": m, "name": f"web-{m[:4]}", "state": "started", "region": "ams"}
-            for m in machine_ids
-        ]
-    )
-
-    def answer(h, status: int, payload) -> None:
-        body = json.dumps(payload).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def handle(h) -> None:
-        if h.headers.get("Authorization") != "Bearer fly-test-token":
-            answer(h, 401, {"error": "unauthorized"})
-        elif h.command == "GET" and h.path == f"/v1/apps/{fake.app}/machines":
-            answer(h, 200, fake.machines)
-        elif h.command == "POST" and h.path.endswith("/restart"):
-            fake.restarts.append(h.path.split("/")[-2])
-            answer(h, 200, {"ok": True})
-        else:
-            answer(h, 404, {"error": "not found"})
-
-    fake.base = http_server(handle)
-    return fake
-
-
-def use_fly(settings, monkeypatch, fake: FakeFly) -> None:
-    monkeypatch.setenv("FLY_TEST_TOKEN", "fly-test-token")
-    settings.EXECUTOR_TARGETS = {
-        "fly-checkout": {"kind": "fly", "url": fake.url, "secret_env": "FLY_TEST_TOKEN"}
-    }
+@contextmanager
+def fly_target(settings, monkeypatch, machine_ids: list[str]) -> Iterator[FakeFly]:
+    """A fake Fly app with these started machines, configured as the only target."""
+    with handler_server(FlyHandler) as (httpd, base):
+        machines = [_machine(m, f"web-{m[:4]}", "started", "ams", "app") for m in machine_ids]
+        httpd.fake = fake = FakeFly(base=base, machines=machines)
+        monkeypatch.setenv("FLY_TEST_TOKEN", TOKEN)
+        settings.EXECUTOR_TARGETS = {
+            "fly-checkout": {
+                "kind": "fly",
+                "url": f"{base}/v1/apps/{APP}",
+                "secret_env": "FLY_TEST_TOKEN",
+            }
+        }
+        yield fake
 
 
 def use_slack_target(settings, fake: FakeSlack) -> None:

@@ -1,15 +1,19 @@
-"""Session fixtures for the executor tests: real Prometheus and Loki, started once.
+"""Fixtures for the executor tests: real Prometheus and Loki (started once), fake Slack.
 
-Each runs on free 127.0.0.1 ports with its config and data in a temp dir and is
+Prometheus and Loki each run on free 127.0.0.1 ports with its config and data in a temp dir and is
 stopped at the end of the session. A missing binary skips (fails under CI=true).
 """
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conftest import need_service
 from executor.tests import observability_servers as obs
+
+if TYPE_CHECKING:
+    from executor.tests.approval_helpers import FakeSlack
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +75,19 @@ def silent_server() -> Iterator[obs.SilentServer]:
     server = obs.SilentServer()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def no_slack_notifications(settings) -> None:
+    """Decisions are posted nowhere: the only Slack posts a test sees are its actions'."""
+    settings.SLACK_WEBHOOK_URL = ""
+    settings.SLACK_BOT_TOKEN = ""
+
+
+@pytest.fixture
+def fake_slack() -> Iterator["FakeSlack"]:
+    """A local server that answers like Slack (the action tests' fake), counting posts."""
+    from executor.tests.approval_helpers import fake_slack_server
+
+    with fake_slack_server() as fake:
+        yield fake

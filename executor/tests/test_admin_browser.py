@@ -15,9 +15,12 @@ from executor.choices import ActionStatus, Decision
 from executor.models import ActionRequest, Approval
 from incidents.tests.factories import UserFactory
 
-from .approval_helpers import make_approver, pending_requests, start_fake_fly, step, use_fly
+from .approval_helpers import fly_target, make_approver, pending_requests, step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_slack_notifications"),
+]
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -42,17 +45,19 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+@pytest.fixture
+def fly(settings, monkeypatch):
+    with fly_target(settings, monkeypatch, ["148e21ea", "3d8d9ee1", "91c4e2a7"]) as fake:
+        yield fake
+
+
 def test_an_approver_approves_and_rejects_from_the_admin(
-    live_server, chromium_path, settings, monkeypatch, http_server
+    live_server, chromium_path, monkeypatch, fly
 ):
     from playwright.sync_api import expect, sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the ORM calls here are ours.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.SLACK_WEBHOOK_URL = ""
-    settings.SLACK_BOT_TOKEN = ""
-    fly = start_fake_fly(http_server, ["148e21ea", "3d8d9ee1", "91c4e2a7"])
-    use_fly(settings, monkeypatch, fly)
     restart = pending_requests(
         step("restart_api", "service.restart", safe=True),
         severity="SEV1",

@@ -15,15 +15,12 @@ from incidents.tests.factories import UserFactory
 
 from .approval_helpers import make_approver, notify_request, pending_requests, step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_slack_notifications"),
+]
 
 QUEUE = reverse("admin:executor_actionrequest_changelist")
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_notifications(settings):
-    settings.SLACK_WEBHOOK_URL = ""
-    settings.SLACK_BOT_TOKEN = ""
 
 
 def _viewer(username: str = "viewer"):

@@ -11,13 +11,10 @@ from incidents.tests.factories import UserFactory
 
 from .approval_helpers import make_approver, notify_request
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_notifications(settings):
-    settings.SLACK_WEBHOOK_URL = ""
-    settings.SLACK_BOT_TOKEN = ""
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_slack_notifications"),
+]
 
 
 def _run(*args: str) -> str:

@@ -23,20 +23,17 @@ from conftest import ROOT, wait_until
 from executor import services, tasks
 from executor.choices import ActionStatus
 from executor.models import ActionRequest, Approval
+from incident_response.worker_process import stop_worker_process
 from incidents.choices import TimelineKind
 
-from .approval_helpers import make_approver, notify_request, start_fake_slack, use_slack_target
+from .approval_helpers import make_approver, notify_request, use_slack_target
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_slack_notifications"),
+]
 
 WORKER_LOST = "worker lost: outcome unknown, verify before retrying"
-
-
-@pytest.fixture(autouse=True)
-def _no_slack_notifications(settings):
-    # Decisions are not posted anywhere: the only posts the fake sees are the action's.
-    settings.SLACK_WEBHOOK_URL = ""
-    settings.SLACK_BOT_TOKEN = ""
 
 
 def _need_postgres() -> None:
@@ -50,9 +47,9 @@ def _succeeded_events(request: ActionRequest) -> int:
     ).count()
 
 
-def test_twenty_concurrent_approvals_run_the_action_once(settings, http_server):
+def test_twenty_concurrent_approvals_run_the_action_once(settings, fake_slack):
     _need_postgres()
-    slack = start_fake_slack(http_server)
+    slack = fake_slack
     use_slack_target(settings, slack)
     request = notify_request(message="failing over the checkout database")
     assert request.target == "hook"
@@ -96,8 +93,8 @@ def test_twenty_concurrent_approvals_run_the_action_once(settings, http_server):
     assert _succeeded_events(request) == 1
 
 
-def test_a_double_submit_and_a_redelivered_task_do_not_run_it_again(settings, http_server):
-    slack = start_fake_slack(http_server)
+def test_a_double_submit_and_a_redelivered_task_do_not_run_it_again(settings, fake_slack):
+    slack = fake_slack
     use_slack_target(settings, slack)
     request = notify_request()
     approver = make_approver("approver")
@@ -153,13 +150,7 @@ class Workers:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_worker_process(proc)  # a no-op for one already killed
 
 
 @pytest.fixture
@@ -195,13 +186,14 @@ def kill_env(request, settings, tmp_path) -> Iterator[tuple[dict, object, str]]:
 
 
 def test_a_worker_killed_mid_run_never_runs_the_action_twice(
-    settings, http_server, kill_env, tmp_path
+    settings, fake_slack, kill_env, tmp_path
 ):
     env, client, broker = kill_env
     import redis as redis_lib
 
     r = redis_lib.Redis.from_url(broker)
-    slack = start_fake_slack(http_server, hold=True)  # holds the post until released
+    slack = fake_slack
+    slack.hold = True  # holds the answer to the post until released
     use_slack_target(settings, slack)
     env.update(TARGET_HOOK_KIND="slack", TARGET_HOOK_URL=slack.webhook_url)
     request = notify_request(message="flush the checkout cache")

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
@@ -15,18 +14,10 @@ from incidents.choices import TimelineKind
 from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 
+from .approval_helpers import make_approver, notify_request, step
+
 # Real commits, so work queued with on_commit runs (inline: eager).
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _action(step_id: str, action: str, *, safe: bool, **params) -> dict:
-    return {"id": step_id, "action": action, "safe": safe, "params": params, "rationale": "because"}
-
-
-def _approver(username: str = "approver"):
-    user = UserFactory(username=username)
-    user.user_permissions.add(Permission.objects.get(codename="approve_actionrequest"))
-    return type(user).objects.get(pk=user.pk)  # fresh permission cache
 
 
 def _requests_for(document: dict) -> dict[str, ActionRequest]:
@@ -40,9 +31,9 @@ def test_registry_overrides_claudes_safe_flag(settings):
     settings.EXECUTOR_TARGETS = {"db": {"kind": "postgres", "url": "postgresql://127.0.0.1:1/x"}}
     doc = sample_document(
         recommended_actions=[
-            _action("kill_query", "database.kill_query", safe=True, older_than_seconds=30),
-            _action("notify_ok", "alert.notify", safe=True, message="hi"),
-            _action("notify_careful", "alert.notify", safe=False, message="hi"),
+            step("kill_query", "database.kill_query", safe=True, older_than_seconds=30),
+            step("notify_ok", "alert.notify", safe=True, message="hi"),
+            step("notify_careful", "alert.notify", safe=False, message="hi"),
         ]
     )
     reqs = _requests_for(doc)
@@ -57,10 +48,8 @@ def test_registry_overrides_claudes_safe_flag(settings):
 def test_unknown_and_injected_actions_are_blocked():
     doc = sample_document(
         recommended_actions=[
-            _action("rm", "shell.exec", safe=True, command="rm -rf /"),
-            _action(
-                "analyze", "database.analyze_table", safe=True, table="users; DROP TABLE users"
-            ),
+            step("rm", "shell.exec", safe=True, command="rm -rf /"),
+            step("analyze", "database.analyze_table", safe=True, table="users; DROP TABLE users"),
         ]
     )
     reqs = _requests_for(doc)
@@ -122,10 +111,7 @@ def test_safe_action_runs_once_when_a_responder_asks():
 
 
 def test_unsafe_action_cannot_be_run_without_approval():
-    doc = sample_document(
-        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
-    )
-    request = _requests_for(doc)["n"]
+    request = notify_request("n", message="x")
     with pytest.raises(services.ExecutorError, match="needs approval"):
         services.action_request_run(action_request=request, actor=UserFactory())
     request.refresh_from_db()
@@ -133,11 +119,8 @@ def test_unsafe_action_cannot_be_run_without_approval():
 
 
 def test_approval_rules_and_single_execution():
-    doc = sample_document(
-        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
-    )
-    request = _requests_for(doc)["n"]
-    requester = _approver("requester")
+    request = notify_request("n", message="x")
+    requester = make_approver("requester")
     ActionRequest.objects.filter(pk=request.pk).update(requested_by=requester)
     request.refresh_from_db()
 
@@ -146,43 +129,41 @@ def test_approval_rules_and_single_execution():
     with pytest.raises(services.ExecutorError, match="someone else must approve"):
         services.action_request_approve(action_request=request, approver=requester)
     with pytest.raises(services.ExecutorError, match="reason is required"):
-        services.action_request_reject(action_request=request, approver=_approver(), reason=" ")
+        services.action_request_reject(
+            action_request=request, approver=make_approver("approver"), reason=" "
+        )
 
-    request = services.action_request_approve(action_request=request, approver=_approver())
+    request = services.action_request_approve(
+        action_request=request, approver=make_approver("approver")
+    )
     assert request.status == ActionStatus.SUCCEEDED
     assert request.approvals.count() == 1
     with pytest.raises(services.ExecutorError, match="cannot be approved"):
-        services.action_request_approve(action_request=request, approver=_approver("late"))
+        services.action_request_approve(action_request=request, approver=make_approver("late"))
 
 
 def test_expired_request_cannot_be_approved():
-    doc = sample_document(
-        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
-    )
-    request = _requests_for(doc)["n"]
+    request = notify_request("n", message="x")
     ActionRequest.objects.filter(pk=request.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
     with pytest.raises(services.ExecutorError, match="expired"):
-        services.action_request_approve(action_request=request, approver=_approver())
+        services.action_request_approve(action_request=request, approver=make_approver("approver"))
     assert services.action_requests_expire() == 1
     request.refresh_from_db()
     assert request.status == ActionStatus.EXPIRED
 
 
 def test_rejection_is_final_and_recorded():
-    doc = sample_document(
-        recommended_actions=[_action("n", "alert.notify", safe=False, message="x")]
-    )
-    request = _requests_for(doc)["n"]
-    approver = _approver()
+    request = notify_request("n", message="x")
+    approver = make_approver("approver")
     request = services.action_request_reject(
         action_request=request, approver=approver, reason="wrong incident"
     )
     assert request.status == ActionStatus.REJECTED
     assert request.approvals.get().reason == "wrong incident"
     with pytest.raises(services.ExecutorError):
-        services.action_request_approve(action_request=request, approver=_approver("other"))
+        services.action_request_approve(action_request=request, approver=make_approver("other"))
 
 
 def test_sweeper_marks_lost_actions_and_never_reruns_them(settings):
