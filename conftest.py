@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Per session (pid): concurrent sessions must not share the worker's files.
 WORKER_ARTIFACTS = ROOT / "var" / f"test-worker-artifacts-{os.getpid()}"
+WORKER_LOG = ROOT / "var" / f"test-worker-{os.getpid()}.log"
 PG_URL = os.environ.get("PG_TARGET_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
@@ -189,12 +191,11 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     env["ARTIFACTS_DIR"] = str(WORKER_ARTIFACTS)
     # Tests set the key per test in this process; the worker must never call the real API.
     env["ANTHROPIC_API_KEY"] = ""
-    log_path = ROOT / "var" / "test-worker.log"
-    log_path.parent.mkdir(exist_ok=True)
-    log_path.write_text("")
+    WORKER_LOG.parent.mkdir(exist_ok=True)
+    WORKER_LOG.write_text("")
     from incident_response.worker_process import start_worker_process, stop_worker_process
 
-    proc = start_worker_process(env=env, log_path=log_path, name=f"test-{os.getpid()}")
+    proc = start_worker_process(env=env, log_path=WORKER_LOG, name=f"test-{os.getpid()}")
     yield proc
     stop_worker_process(proc)
 

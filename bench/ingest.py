@@ -26,9 +26,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from scratch_db import drop_database, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT))  # incident_response.worker_process
+
+WORKER_LOG = ROOT / "var" / "bench-worker.log"
 DB = "ir_bench_ingest"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 TOKEN = "bench-token"
@@ -70,30 +73,24 @@ def redis_flush(url: str) -> bool:
 
 
 def start_worker(concurrency: int) -> subprocess.Popen:
-    """A real Celery worker process, as conftest.celery_worker_process starts one."""
-    log = open(ROOT / "var" / "bench-worker.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "incident_response", "worker",
-            "-Q", "default", "-c", str(concurrency), "--pool", "prefork", "-l", "warning",
-            "-n", f"bench-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    code = (
-        "import sys\n"
-        "from incident_response.celery import app\n"
-        "sys.exit(0 if app.control.ping(timeout=1) else 1)\n"
+    """A real Celery worker process, started as conftest.celery_worker_process starts one."""
+    from incident_response.worker_process import start_worker_process
+
+    # The helper pings the worker through this process's Celery app: same settings, same broker.
+    bench_env = env()
+    os.environ.clear()
+    os.environ.update(bench_env)
+    WORKER_LOG.parent.mkdir(exist_ok=True)
+    WORKER_LOG.write_text("")
+    return start_worker_process(
+        env=bench_env,
+        log_path=WORKER_LOG,
+        name=f"bench-{os.getpid()}",
+        loglevel="warning",
+        queues="default",
+        concurrency=concurrency,
+        pool="prefork",
     )
-    deadline = time.monotonic() + 60
-    while subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env()).returncode:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the Celery worker did not start; see var/bench-worker.log")
-        time.sleep(0.5)
-    return proc
 
 
 def pending_outbox() -> int:
@@ -137,9 +134,7 @@ def settle(timeout: float = 180) -> None:
 
 
 def setup_db() -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
-        conn.execute(f"CREATE DATABASE {DB}")
+    recreate_database(DB_URL)
     done = subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env())
     if done.returncode:
         # Ingest needs only these apps' tables; go on with them and say so.
@@ -279,6 +274,8 @@ def count_incidents(service: str) -> int:
 
 
 def main() -> None:
+    from incident_response.worker_process import stop_worker_process
+
     global REDIS
     ap = argparse.ArgumentParser()
     ap.add_argument("--single", type=int, default=2000)
@@ -360,9 +357,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(20)
-        if worker is not None:
-            worker.terminate()
-            worker.wait(30)
+        stop_worker_process(worker)
 
     around = {
         "single": (plain[0] + plain[1]) / 2,
@@ -423,8 +418,7 @@ def main() -> None:
     )
     if REDIS:
         print(f"outbox rows left unprocessed at the end: {left}")
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    drop_database(DB_URL)
     if REDIS:
         redis_flush(REDIS)
 

@@ -6,7 +6,7 @@ shared machine.
 
     uv run python bench/pipeline.py [--runs 20]
 
-Uses PostgreSQL (database ir_bench, created and dropped) and Redis with a real
+Uses PostgreSQL (database ir_bench_pipeline, created and dropped) and Redis with a real
 worker process when they answer on 127.0.0.1; otherwise SQLite and eager tasks.
 """
 
@@ -22,10 +22,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from scratch_db import drop_database, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Not ir_bench: bench/pages.py drops that one, and may keep it (--keep).
+DB_URL = "postgres://postgres@127.0.0.1:5432/ir_bench_pipeline"
 REDIS = "redis://127.0.0.1:6379/14"
 TEXT = "Checkout database connection pool exhausted: too many connections, requests time out"
 
@@ -102,12 +105,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     if use_services:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS ir_bench")
-            conn.execute("CREATE DATABASE ir_bench")
-        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/ir_bench"
+        recreate_database(DB_URL)
+        env["DATABASE_URL"] = DB_URL
         env["REDIS_URL"] = REDIS
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incident_response.settings")
@@ -191,10 +190,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS ir_bench WITH (FORCE)")
+        drop_database(DB_URL)
 
 
 if __name__ == "__main__":

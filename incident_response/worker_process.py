@@ -13,15 +13,26 @@ class WorkerDidNotStart(RuntimeError):
 
 
 def start_worker_process(
-    *, env: dict, log_path: Path, name: str, loglevel: str = "info", timeout: float = 60.0
+    *,
+    env: dict,
+    log_path: Path,
+    name: str,
+    loglevel: str = "info",
+    timeout: float = 60.0,
+    queues: str = "default,executor",
+    concurrency: int = 4,
+    pool: str = "threads",
 ) -> subprocess.Popen:
-    """Start `celery worker` on both queues and return once it answers a ping."""
+    """Start `celery worker` (both queues by default) and return once it answers a ping.
+
+    The ping goes through this process's Celery app, so `env` must name the same broker.
+    """
     from incident_response.celery import app
 
     log = open(log_path, "a")  # noqa: SIM115 - the worker writes to it for its whole life
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "incident_response", "worker",
-         "-Q", "default,executor", "-c", "4", "--pool", "threads", "-l", loglevel,
+         "-Q", queues, "-c", str(concurrency), "--pool", pool, "-l", loglevel,
          "-n", f"{name}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -34,6 +45,7 @@ def start_worker_process(
 
 
 def stop_worker_process(proc: subprocess.Popen | None) -> None:
+    """Terminate the worker; kill it if it has not stopped within 15 s."""
     if proc is None:
         return
     proc.terminate()

@@ -144,7 +144,7 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             artifact=result.document,
             artifact_key=key,
             artifact_sha256=digest,
-            validation_errors=[i.as_dict() for i in getattr(result, "step_errors", [])],
+            validation_errors=[i.as_dict() for i in result.step_errors],
             **common,
         )
         doc = result.document

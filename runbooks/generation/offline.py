@@ -769,31 +769,26 @@ def _allowed(steps: list[dict | None], offered: dict[str, list[str]]) -> list[di
     return out
 
 
-def classify(incident: Any) -> tuple[str, float, dict[str, float]]:
-    """(scenario name, best score, all scores); "generic" when nothing matched."""
-    text = " ".join(
-        str(getattr(incident, a, "") or "") for a in ("title", "description", "service")
-    )
-    words = _tokens(text)
-    scores = {s.incident_type: _score(s, words)[0] for s in SCENARIOS}
+def _classify(words: list[str]) -> tuple[Scenario | None, float, dict[str, float], set[str]]:
+    """(best scenario or None, its score, all scores, its matched keywords)."""
+    scored = {s.incident_type: _score(s, words) for s in SCENARIOS}
+    scores = {name: score for name, (score, _) in scored.items()}
     best = max(SCENARIOS, key=lambda s: scores[s.incident_type])  # first wins ties
     if scores[best.incident_type] <= 0:
-        return "generic", 0.0, scores
-    return best.incident_type, scores[best.incident_type], scores
+        return None, 0.0, scores, set()
+    return best, scores[best.incident_type], scores, scored[best.incident_type][1]
 
 
 def plan_offline(*, incident: Any, context: dict | None = None) -> dict:
     """A contract-valid runbook for `incident`, from its text alone. Deterministic."""
     f = _facts(incident, context)
-    name, score, scores = classify(incident)
-    scenario = next((s for s in SCENARIOS if s.incident_type == name), None)
+    scenario, score, scores, f.mentions = _classify(f.words)
     if scenario is not None:
-        f.mentions = _score(scenario, f.words)[1]
-        incident_type, build = BUILDERS[name]
-        f.system = _system(f.text, f.service, scenario.default_system)
+        incident_type, build = BUILDERS[scenario.incident_type]
+        default_system = scenario.default_system
     else:
-        incident_type, build = "service_degradation", _generic
-        f.system = _system(f.text, f.service, "application")
+        incident_type, build, default_system = "service_degradation", _generic, "application"
+    f.system = _system(f.text, f.service, default_system)
 
     checks, actions, hypotheses, rollback = build(f)
     # The same view of actions and targets that Claude gets for this service.

@@ -1,6 +1,7 @@
 """The seed example, end to end: Claude (recorded) plans, real PostgreSQL answers the checks."""
 
 import io
+import os
 import re
 
 import psycopg
@@ -19,7 +20,7 @@ SEED_TEXT = (
 @pytest.fixture
 def athena_db(pg_url, settings):
     """A scratch PostgreSQL database with a partitioned attendance_facts table."""
-    name = "ir_seed_athena"
+    name = f"ir_seed_athena_{os.getpid()}"  # concurrent sessions each drop their own
     base = pg_url.rsplit("/", 1)[0]
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
