@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "incidents",
     "runbooks",
     "executor",
+    "incident_response.apps.PipelineConfig",
 ]
 
 MIDDLEWARE = [
