@@ -1,0 +1,26 @@
+"""What the incidents stage announces to the next one.
+
+A lower app never imports a higher one; it sends one of these signals and
+`incident_response.pipeline` starts the next stage. Senders call them inside their
+transaction; receivers queue their work with `transaction.on_commit`.
+"""
+
+from typing import Any
+
+from django.dispatch import Signal
+
+# An incident was declared (web UI, command, /inc, or a first alert): diagnose it now.
+# Arguments: incident (Incident), actor (the user or None).
+incident_declared = Signal()
+
+# Alerts were grouped into an existing incident: diagnose again once they settle.
+# Arguments: incident_id (int).
+incident_alerts_changed = Signal()
+
+
+def announce(signal: Signal, **kwargs: Any) -> list:
+    """Send a hand-off signal; a hand-off nobody listens to is a wiring bug, never silent."""
+    responses = signal.send(sender=None, **kwargs)
+    if not responses:
+        raise RuntimeError("no stage listens to this hand-off: is the pipeline app installed?")
+    return responses

@@ -1,0 +1,7 @@
+"""What the runbooks stage announces to the next one (see incidents.signals)."""
+
+from django.dispatch import Signal
+
+# A runbook version is stored and ready: its checks can run.
+# Arguments: runbook_id (int).
+runbook_ready = Signal()
