@@ -118,9 +118,9 @@ def main() -> None:
 
     from incident_response.celery import noop
     from incident_response.worker_process import start_worker_process, stop_worker_process
-    from incidents.selectors import pipeline_finished
     from incidents.services import incident_declare
     from runbooks.generation.offline import plan_offline
+    from web.selectors import pipeline_finished
 
     call_command("migrate", verbosity=0)
     from incidents.models import Incident

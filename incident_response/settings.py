@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "incidents",
     "runbooks",
     "executor",
+    "web",
     "incident_response.apps.PipelineConfig",
 ]
 

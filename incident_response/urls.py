@@ -9,5 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/", include("incidents.urls_hooks")),
-    path("", include("incidents.urls")),
+    path("", include("web.urls")),
 ]

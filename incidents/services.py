@@ -8,6 +8,7 @@ from django.utils import timezone
 from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKind
 from .events import timeline_record
 from .models import Incident
+from .signals import announce, incident_declared
 
 
 class IncidentError(Exception):
@@ -53,9 +54,7 @@ def incident_declare(
             payload={"severity": severity, "service": incident.service},
         )
         if generate_runbook:
-            from runbooks.services import runbook_request
-
-            runbook_request(incident=incident, actor=actor)
+            announce(incident_declared, incident=incident, actor=actor)
     return incident
 
 

@@ -10,10 +10,14 @@ from django.utils import timezone
 from incidents.choices import TimelineKind
 from incidents.events import timeline_record
 from incidents.models import Incident
+from incidents.signals import announce
 
 from .artifacts import artifact_store
 from .choices import RunbookAuthor, RunbookStatus
+from .generation import generate_runbook_document
+from .generation.offer import offer
 from .models import Runbook
+from .signals import runbook_ready, runbook_requested
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +51,7 @@ def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
             message=f"Runbook v{runbook.version} queued",
             payload={"runbook_id": runbook.pk, "version": runbook.version},
         )
-        from .tasks import generate_runbook_task
-
-        transaction.on_commit(lambda: generate_runbook_task.delay(runbook.pk))
+        announce(runbook_requested, runbook_id=runbook.pk)
     return runbook
 
 
@@ -63,16 +65,10 @@ def _claim(runbook_id: int) -> bool:
 
 
 def _context(incident: Incident) -> dict:
-    from executor.targets import configured_targets
-
-    from .generation.catalog import step_targets
-
-    offered = {name for names in step_targets(incident.service).values() for name in names}
-
     recent = list(incident.timeline.order_by("-created_at").values_list("message", flat=True)[:20])
     previous = incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
     return {
-        "targets": [t.public() for t in configured_targets().values() if t.name in offered],
+        "targets": offer().offered_targets(incident.service),
         "recent_events": recent,
         "previous_runbook": previous.artifact if previous else None,
     }
@@ -84,8 +80,6 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     Exactly one caller gets to generate a version; any other returns it as it is.
     Afterwards the checks are queued on commit.
     """
-    from .generation import generate_runbook_document
-
     if not _claim(runbook_id):
         return Runbook.objects.get(pk=runbook_id)
     runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
@@ -170,9 +164,7 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
                 },
             },
         )
-        from executor.tasks import execute_runbook_task
-
-        transaction.on_commit(lambda: execute_runbook_task.delay(runbook.pk))
+        announce(runbook_ready, runbook_id=runbook.pk)
     runbook.refresh_from_db()
     return runbook
 

@@ -1,7 +1,7 @@
 """The generator's view of the executor: only steps that have a target, for the incident's service.
 
 The action catalog (in Claude's system prompt), the structured-output schema and
-the offline planner all come from `runbooks.generation.catalog.step_targets`, which
+the offline planner all come from `executor.authoring.step_targets`, which
 reads the same configured targets and service catalog as the executor.
 """
 
@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from jsonschema import Draft202012Validator
 
+from executor.authoring import action_catalog, output_schema, step_targets
 from executor.models import Service
 from executor.models import Target as TargetRow
 from executor.targets import resolve_target
 from incidents.models import Incident
-from runbooks.generation.catalog import action_catalog, output_schema, step_targets
 from runbooks.generation.offline import plan_offline
 from runbooks.generation.prompt import system_blocks
 from runbooks.validation import validate_runbook

@@ -22,9 +22,9 @@ from django.conf import settings
 from runbooks.choices import RunbookAuthor
 from runbooks.validation import ValidationIssue
 
-from . import GenerationResult, Usage, check_document, offline_result
-from .catalog import output_schema
+from .offer import offer
 from .prompt import repair_message, system_blocks, user_message
+from .results import GenerationResult, Usage, check_document, offline_result
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class _Session:
     def __init__(self, incident: Any, context: dict | None) -> None:
         self.client = build_client()
         self.system = system_blocks(getattr(incident, "service", "") or "")
-        self.schema = output_schema(service=getattr(incident, "service", "") or "")
+        self.schema = offer().output_schema(service=getattr(incident, "service", "") or "")
         self.messages: list[dict] = [user_message(incident, context)]
         self.usage = Usage()
         self.model_id = ""

@@ -2,7 +2,7 @@
 
 It scores the incident text against a few incident scenarios, picks the best,
 and assembles checks and actions from the executor's registry: only those
-that have a target for the incident's service (`catalog.step_targets`, the view
+that have a target for the incident's service (`offer().step_targets`, the view
 Claude gets too). Identifiers taken from the text (a table name, a cache key
 prefix, a service name) are used only when they match the strict patterns the
 action schemas demand; otherwise the step that needs them is left out. The same input always gives the same output.
@@ -12,10 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.registry import get_spec
-from executor.targets import configured_targets
-
-from .catalog import step_targets
+from .offer import offer
 
 NEGATORS = frozenset({"no", "not", "without", "never", "nor", "zero"})
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -353,7 +350,7 @@ def _target_kinds(context: dict | None) -> frozenset[str]:
     targets = (context or {}).get("targets")
     if isinstance(targets, list) and targets:
         return frozenset(str(t.get("kind", "")) for t in targets if isinstance(t, dict))
-    return frozenset(t.kind for t in configured_targets().values())
+    return offer().target_kinds()
 
 
 def _facts(incident: Any, context: dict | None) -> Facts:
@@ -762,7 +759,7 @@ def _allowed(steps: list[dict | None], offered: dict[str, list[str]]) -> list[di
     for step in steps:
         if step is None or step["action"] not in offered:
             continue
-        spec = get_spec(step["action"])
+        spec = offer().get_spec(step["action"])
         if spec is None or spec.validate_params(step["params"]):
             continue
         out.append(step)
@@ -792,7 +789,7 @@ def plan_offline(*, incident: Any, context: dict | None = None) -> dict:
 
     checks, actions, hypotheses, rollback = build(f)
     # The same view of actions and targets that Claude gets for this service.
-    offered = step_targets(f.service)
+    offered = offer().step_targets(f.service)
     checks = _allowed(checks, offered)
     actions = _allowed(actions, offered)
 

@@ -9,10 +9,9 @@ delimiters the model is told to treat as data only.
 import json
 from typing import Any
 
-from executor.targets import redact_url
 from runbooks.validation import ValidationIssue
 
-from .catalog import action_catalog
+from .offer import offer
 
 RULES = """\
 You are the runbook author of an incident response platform. For each incident you \
@@ -64,7 +63,7 @@ def render_catalog(entries: list[dict]) -> str:
 
 def system_blocks(service: str = "") -> list[dict]:
     """The static prefix as one text block marked for prompt caching."""
-    text = RULES + "\n" + render_catalog(action_catalog(service))
+    text = RULES + "\n" + render_catalog(offer().action_catalog(service))
     return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
 
@@ -97,7 +96,7 @@ def incident_data(incident: Any, context: dict | None) -> dict:
                 "name": str(t.get("name", "")),
                 "kind": str(t.get("kind", "")),
                 # Callers pass redacted URLs; redact again so a password can never slip in.
-                "url": redact_url(str(t.get("url", ""))) if t.get("url") else "",
+                "url": offer().redact_url(str(t.get("url", ""))) if t.get("url") else "",
             }
             for t in targets
             if isinstance(t, dict)

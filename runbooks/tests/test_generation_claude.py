@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 
+from executor.authoring import output_schema
 from executor.registry import catalog
 from incidents.models import Incident
 from runbooks.generation import generate_runbook_document
-from runbooks.generation.catalog import output_schema
 from runbooks.tests.conftest import EVERY_KIND
 from runbooks.validation import validate_runbook
 

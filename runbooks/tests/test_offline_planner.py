@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from executor.authoring import step_issues
 from executor.choices import Safety
 from executor.registry import REGISTRY
 from incidents.models import Incident
 from runbooks.generation import generate_runbook_document
-from runbooks.generation.catalog import step_issues
 from runbooks.generation.offline import plan_offline
 from runbooks.tests.conftest import EVERY_KIND
 from runbooks.validation import validate_runbook

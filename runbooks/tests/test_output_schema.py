@@ -5,9 +5,7 @@ from collections.abc import Iterator
 import pytest
 from jsonschema import Draft202012Validator
 
-from executor.choices import StepKind
-from executor.registry import catalog
-from runbooks.generation.catalog import (
+from executor.authoring import (
     MAX_OPTIONAL_PROPERTIES,
     MAX_UNION_PROPERTIES,
     SUPPORTED_KEYWORDS,
@@ -18,6 +16,8 @@ from runbooks.generation.catalog import (
     step_issues,
     union_property_count,
 )
+from executor.choices import StepKind
+from executor.registry import catalog
 from runbooks.tests.factories import sample_document
 from runbooks.validation import validate_runbook
 

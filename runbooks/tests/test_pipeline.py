@@ -5,11 +5,11 @@ from django.core.files.storage import storages
 
 from executor.choices import ExecutionStatus
 from incidents.choices import TimelineKind
-from incidents.selectors import pipeline_finished
 from incidents.services import incident_declare
 from runbooks.artifacts import canonical_bytes, sha256_hex
 from runbooks.choices import RunbookAuthor, RunbookStatus
 from runbooks.validation import validate_runbook
+from web.selectors import pipeline_finished
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from executor.report import format_report
 from incidents.choices import Severity
-from incidents.selectors import pipeline_finished
 from incidents.services import IncidentError, incident_declare
+from web.selectors import pipeline_finished
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from executor.report import format_report
 from incidents.models import Incident
-from incidents.selectors import pipeline_finished
 from runbooks.services import RunbookBusy, runbook_request
+from web.selectors import pipeline_finished
 
 
 class Command(BaseCommand):

@@ -25,12 +25,8 @@ from executor import services as executor_services
 from executor.models import ActionRequest
 from executor.models import Service as CatalogService
 from executor.services import ExecutorError, action_request_run
-from runbooks.services import RunbookBusy, runbook_request
-
-from . import selectors
-from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdateForm
-from .models import Incident
-from .services import (
+from incidents.models import Incident
+from incidents.services import (
     ROLE_FIELDS,
     IncidentError,
     incident_acknowledge,
@@ -42,6 +38,10 @@ from .services import (
     status_update_draft,
     status_update_post,
 )
+from runbooks.services import RunbookBusy, runbook_request
+
+from . import selectors
+from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdateForm
 
 PAGE_SIZE = 25
 

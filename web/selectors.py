@@ -10,8 +10,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from executor.choices import ActionStatus, ExecutionStatus
+from executor.models import ActionRequest, Execution
 from incidents.choices import IncidentStatus
+from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
+from runbooks.choices import RunbookStatus
+from runbooks.models import Runbook
 
 
 def latest_runbook(incident: Incident):
@@ -24,8 +29,6 @@ def pipeline_finished(*, incident: Incident, timeout: float = 300.0, max_poll: f
     Settled means: the latest runbook is final and, if ready, its first execution is
     no longer running. Returns what exists when the timeout passes.
     """
-    from executor.choices import ExecutionStatus
-    from runbooks.choices import RunbookStatus
 
     deadline = time.monotonic() + timeout
     delay = min(0.02, max_poll)
@@ -93,7 +96,6 @@ class OpenFirst:
 
 def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
-    from runbooks.models import Runbook
 
     latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
     qs = (
@@ -164,8 +166,6 @@ class IncidentPage:
     @property
     def busy(self) -> bool:
         """Work is under way that will change what the page shows."""
-        from executor.choices import ActionStatus, ExecutionStatus
-        from runbooks.choices import RunbookStatus
 
         generating = (RunbookStatus.QUEUED, RunbookStatus.GENERATING)
         if self.latest is not None and self.latest.status in generating:
@@ -177,7 +177,6 @@ class IncidentPage:
     @property
     def waiting(self) -> bool:
         """Waiting on someone elsewhere (an approver in the admin): worth a slow look."""
-        from executor.choices import ActionStatus
 
         return any(a.status == ActionStatus.AWAITING_APPROVAL for a in self.actions)
 
@@ -211,9 +210,6 @@ def incident_page(
 ) -> IncidentPage:
     """The incident page's data. The with_* parts are loaded only when asked for: the
     live poll renders neither the alerts nor (without its form) the status updates."""
-    from executor.models import ActionRequest, Execution
-    from incidents.ingest.selectors import incident_alerts
-    from runbooks.models import Runbook
 
     incident = incident_for_page(pk)
     runbooks = list(

@@ -3,9 +3,9 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .choices import SEVERITY_POLICY, IncidentStatus, Severity
-from .models import StatusUpdate
-from .services import ROLE_FIELDS
+from incidents.choices import SEVERITY_POLICY, IncidentStatus, Severity
+from incidents.models import StatusUpdate
+from incidents.services import ROLE_FIELDS
 
 
 class DeclareForm(forms.Form):

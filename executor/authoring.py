@@ -1,18 +1,32 @@
-"""What the runbook author may use: the executor's catalog, the output schema, step checks.
+"""What the executor offers the runbook author: its catalog, the output schema, step checks.
 
 Everything here is derived from `executor.registry` and the contract file, so the
 prompt, Claude's output schema and the executor's allow-list cannot drift apart.
+The runbooks app sits below the executor and cannot import this module: the
+pipeline installs it as the author's `runbooks.generation.offer.ExecutorOffer`.
 """
 
 import copy
 import json
 from typing import Any
 
-from executor.choices import StepKind
-from executor.registry import catalog, get_spec
-from executor.results import StepBlocked
-from executor.targets import target_scope
 from runbooks.validation import ValidationIssue, runbook_schema
+
+from .choices import StepKind
+from .registry import catalog, get_spec
+from .results import StepBlocked
+from .targets import configured_targets, redact_url, target_scope
+
+__all__ = [
+    "action_catalog",
+    "get_spec",
+    "offered_targets",
+    "output_schema",
+    "redact_url",
+    "step_issues",
+    "step_targets",
+    "target_kinds",
+]
 
 # Request-wide limits of the structured-output grammar (per the API's documented
 # complexity limits): beyond them the request is refused with a 400.
@@ -65,6 +79,17 @@ def step_targets(service: str = "") -> dict[str, list[str]]:
         if names:
             out[spec.name] = names
     return out
+
+
+def offered_targets(service: str = "") -> list[dict]:
+    """Public views (no secrets) of the targets some allowed action may use for `service`."""
+    offered = {name for names in step_targets(service).values() for name in names}
+    return [t.public() for t in configured_targets().values() if t.name in offered]
+
+
+def target_kinds() -> frozenset[str]:
+    """The kinds of every configured target."""
+    return frozenset(t.kind for t in configured_targets().values())
 
 
 def action_catalog(service: str = "") -> list[dict]:
