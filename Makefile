@@ -15,10 +15,11 @@ run: ## install, migrate, seed demo data, ensure an admin user, serve on 127.0.0
 test: ## the pytest suite: embedded default, then PostgreSQL + Redis + S3 when they answer
 	@scripts/test.sh $(PYTEST_ARGS)
 
-lint: sync ## ruff check and ruff format --check
+lint: sync ## ruff check, ruff format --check, and the import layers (import-linter)
 	@rc=0; \
 	$(UV) run --frozen ruff check . || rc=1; \
 	$(UV) run --frozen ruff format --check . || rc=1; \
+	$(UV) run --frozen lint-imports --no-cache || rc=1; \
 	exit $$rc
 
 fmt: sync ## ruff format and the fixable ruff checks

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from executor.choices import ActionStatus, CheckOutcome, Safety
 from executor.registry import REGISTRY
+from incidents import metrics
 from incidents.choices import INCIDENT_TRANSITIONS, SEVERITY_POLICY, IncidentStatus, Severity
 from runbooks.choices import RunbookStatus
 
@@ -170,3 +171,15 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def username(user: Any) -> str:
     return user.get_username() if user else "—"
+
+
+@register.filter
+def time_to_acknowledge(incident: Any) -> str:
+    value = metrics.time_to_acknowledge(incident)
+    return "" if value is None else _human(value)
+
+
+@register.filter
+def time_to_resolve(incident: Any) -> str:
+    value = metrics.time_to_resolve(incident)
+    return "" if value is None else _human(value)

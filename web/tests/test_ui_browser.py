@@ -206,7 +206,7 @@ def test_responder_path_through_an_incident(chromium, live_server, settings, ops
 
     _docs_screenshots(context, live_server.url, incident.pk)
 
-    # Resolve: status, time to resolve and MTTA appear; the poller has nothing left to do
+    # Resolve: status, time to resolve and time to acknowledge appear; the poller has nothing left to do
     # but watch the pending approval.
     page.click("button.resolve")
     expect(page.locator("[data-testid=status]")).to_have_text("Resolved")
