@@ -1,8 +1,8 @@
 """Settings for the incident response platform.
 
 Everything comes from the environment (django-environ). With nothing set, the
-embedded default of DESIGN.md applies: SQLite, eager Celery, local files, the
-offline planner and timeline-only notifications.
+embedded default applies: SQLite, eager Celery, local files, the offline planner
+and timeline-only notifications (see the README's configuration section).
 """
 
 from pathlib import Path
