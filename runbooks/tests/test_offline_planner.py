@@ -275,9 +275,9 @@ def test_steps_without_a_target_are_never_chosen(settings):
     ],
 )
 def test_durations_are_read_from_the_text_without_status_codes(text, seconds):
-    from runbooks.generation.offline import _seconds
+    from runbooks.generation.offline.facts import duration_seconds
 
-    assert _seconds(text) == seconds
+    assert duration_seconds(text) == seconds
 
 
 def test_prose_with_a_colon_is_not_a_cache_key_and_deletion_is_never_safe():
