@@ -60,3 +60,5 @@ class TimelineEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_filter = (("incident", ChosenOnlyRelatedFilter), "kind")
     search_fields = ("message",)
     list_select_related = ("incident", "actor")
+    # The list is mostly seen filtered to one incident: no COUNT of every incident's rows.
+    show_full_result_count = False
