@@ -1,24 +1,24 @@
+"""Admin for incidents and their append-only timeline."""
+
 from django.contrib import admin
 
-from .admin_alerts import AlertInline
-from .models import Incident, TimelineEvent
+from ..models import Incident, TimelineEvent
+from .alerts import AlertInline
+from .mixins import ChosenOnlyRelatedFilter, NewestRowsInline, ReadOnlyAdmin
 
 
-class TimelineInline(admin.TabularInline):
+class TimelineInline(NewestRowsInline, admin.TabularInline):
+    """The incident's newest timeline rows, linking to all of them."""
+
     model = TimelineEvent
     fields = ("created_at", "kind", "who", "message")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")
     show_change_link = False
 
     def get_queryset(self, request):
         # "who" reads the actor: one join instead of a query per row.
         return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Incident)
@@ -55,17 +55,10 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(admin.ModelAdmin):
+class TimelineEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("created_at", "incident", "kind", "who", "message")
-    list_filter = ("kind",)
+    list_filter = (("incident", ChosenOnlyRelatedFilter), "kind")
     search_fields = ("message",)
     list_select_related = ("incident", "actor")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    # The list is mostly seen filtered to one incident: no COUNT of every incident's rows.
+    show_full_result_count = False

@@ -4,7 +4,7 @@ import os
 
 from django.contrib import admin
 
-from .models import Service, Target
+from ..models import Service, Target
 
 
 @admin.register(Target)

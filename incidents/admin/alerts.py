@@ -1,9 +1,10 @@
-"""Admin for alert sources, alerts and the ingest outbox. Imported from incidents.admin."""
+"""Admin for alert sources, alerts, alert groups and the ingest outbox."""
 
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from .models import Alert, AlertGroup, AlertSource, IngestOutbox
+from ..models import Alert, AlertGroup, AlertSource, IngestOutbox
+from .mixins import ChosenOnlyRelatedFilter, NewestRowsInline, ReadOnlyAdmin
 
 
 @admin.register(AlertSource)
@@ -56,7 +57,10 @@ class AlertDisplay:
 
 
 @admin.register(Alert)
-class AlertAdmin(AlertDisplay, admin.ModelAdmin):
+class AlertAdmin(AlertDisplay, ReadOnlyAdmin, admin.ModelAdmin):
+    # Alerts arrive through the webhooks; an operator may move one to another incident.
+    allow_change = True
+    allow_delete = True
     list_display = (
         "title",
         "status",
@@ -67,7 +71,7 @@ class AlertAdmin(AlertDisplay, admin.ModelAdmin):
         "count",
         "last_seen",
     )
-    list_filter = ("status", "severity", "source")
+    list_filter = (("incident", ChosenOnlyRelatedFilter), "status", "severity", "source")
     search_fields = ("title", "dedup_key", "service", "group_key")
     list_select_related = ("source", "incident")
     date_hierarchy = "last_seen"
@@ -77,12 +81,9 @@ class AlertAdmin(AlertDisplay, admin.ModelAdmin):
         "source_link",
     ]
 
-    def has_add_permission(self, request) -> bool:
-        return False  # alerts arrive through the webhooks
 
-
-class AlertInline(AlertDisplay, admin.TabularInline):
-    """For IncidentAdmin.inlines: the incident's alerts, with labels and a link back."""
+class AlertInline(AlertDisplay, NewestRowsInline, admin.TabularInline):
+    """For IncidentAdmin.inlines: the incident's newest alerts, with labels and a link back."""
 
     model = Alert
     fields = (
@@ -96,8 +97,6 @@ class AlertInline(AlertDisplay, admin.TabularInline):
         "source_link",
     )
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     ordering = ("-last_seen",)
 
@@ -105,12 +104,11 @@ class AlertInline(AlertDisplay, admin.TabularInline):
         # The source column: one join instead of a query per row.
         return super().get_queryset(request).select_related("source")
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(IngestOutbox)
-class IngestOutboxAdmin(admin.ModelAdmin):
+class IngestOutboxAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    allow_delete = True
+
     list_display = (
         "id",
         "source",
@@ -132,15 +130,11 @@ class IngestOutboxAdmin(admin.ModelAdmin):
         "last_error",
     )
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AlertGroup)
-class AlertGroupAdmin(admin.ModelAdmin):
+class AlertGroupAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    allow_delete = True
+
     list_display = (
         "incident",
         "source",
@@ -152,9 +146,3 @@ class AlertGroupAdmin(admin.ModelAdmin):
         "cleared_at",
     )
     list_select_related = ("incident", "source")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,4 +1,4 @@
-"""Admin: executions, and the approval queue where approvers decide on action requests.
+"""Admin: the approval queue, where approvers decide on action requests.
 
 The admin stays thin: every decision calls executor.services, which holds the rules
 (permission, four eyes, expiry, exactly-once). Nothing here assigns a status.
@@ -23,9 +23,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 
-from . import selectors, services
-from .choices import ActionStatus
-from .models import ActionRequest, Approval, CheckRun, Execution
+from incidents.admin.mixins import ReadOnlyAdmin, ReadOnlyInline
+
+from .. import selectors, services
+from ..choices import ActionStatus
+from ..models import ActionRequest, Approval
 
 # The admin index shows how many requests wait for a decision.
 admin.site.index_template = "admin/executor/index.html"
@@ -35,50 +37,10 @@ SEVERITY_COLOURS = {"SEV1": "#b00020", "SEV2": "#d35400", "SEV3": "#b7950b", "SE
 PLAN_LINES_IN_LIST = 8
 
 
-class ReadOnlyAdminMixin:
-    """Rows written only by the services: the admin shows them, never adds, edits or deletes."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class CheckRunInline(admin.TabularInline):
-    model = CheckRun
-    fields = ("position", "check_id", "action", "target", "outcome", "summary", "duration_ms")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
-    list_display = ("id", "runbook", "trigger", "status", "started_at", "finished_at")
-    list_filter = ("status", "trigger")
-    list_select_related = ("runbook", "runbook__incident")
-    inlines = [CheckRunInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-
-class ApprovalInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ApprovalInline(ReadOnlyInline, admin.TabularInline):
     model = Approval
     fields = ("decided_at", "approver", "decision", "reason")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
 
 class QueueStatusFilter(admin.SimpleListFilter):
@@ -122,7 +84,7 @@ def _params_text(params: dict) -> str:
 
 
 @admin.register(ActionRequest)
-class ActionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = (
         "severity_badge",
         "incident_link",
@@ -417,18 +379,3 @@ class ActionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 queue_why=obj.approval_reason,
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
-
-
-@admin.register(Approval)
-class ApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Decisions are written once by the services; here they can only be read."""
-
-    list_display = ("decided_at", "action_request", "approver", "decision", "reason")
-    list_filter = ("decision",)
-    list_select_related = ("action_request", "approver")
-    search_fields = ("reason", "approver__username", "action_request__action_id")
-    readonly_fields = ("action_request", "approver", "decision", "reason", "decided_at")
-
-
-# The service catalog (targets and services) registers itself in its own module.
-from . import admin_catalog  # noqa: E402, F401
