@@ -242,7 +242,7 @@ SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
 # The embedded default (built-in key) stays on plain http for local use.
 SERVED_OVER_HTTPS = env.bool(
     "SERVED_OVER_HTTPS",
-    default=env.bool("PRODUCTION", default=False) or (not DEBUG and SECRET_KEY != _insecure_key),
+    default=env.bool("PRODUCTION", default=False) or (not DEBUG and _insecure_key != SECRET_KEY),
 )
 if SERVED_OVER_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
