@@ -6,14 +6,23 @@ embedded default, the app's own database and health URL. Secrets are read from
 the environment when a step runs and never leave this module's objects.
 """
 
+import base64
+import json
 import os
+import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
 
 from .results import StepBlocked
+
+MIN_SECRET_CHARS = 4
+# Path segments that carry a token: after a webhook prefix, or long random-looking ones.
+_TOKEN_PREFIXES = {"services", "hooks", "webhooks", "webhook", "token", "tokens", "keys", "key"}
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-]{6,}")
+_LONG_TOKEN = re.compile(r"(?=[A-Za-z_\-]*\d)(?=[0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{20,}")
 
 KINDS = ("postgres", "sqlite", "redis", "http", "prometheus", "loki", "slack", "fly", "timeline")
 
@@ -36,19 +45,59 @@ class Target:
         """The URL with any password taken out: safe for plans, logs and the timeline."""
         if self.kind == "slack":
             return f"slack:{self.name}"  # a webhook URL is itself the secret
-        return redact_url(self.url)
+        shown = redact_url(self.url)
+        if self.options.get("secret_in_path"):
+            try:
+                shown = urlunsplit(urlsplit(shown)._replace(path="/***"))
+            except ValueError:
+                return "<invalid url>"
+        return shown
+
+    def secret_values(self) -> set[str]:
+        """Every secret of this target as written in its URL or sent with a request."""
+        values = {self.secret}
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            return values
+        user, password = parts.username or "", parts.password or ""
+        values |= {user, password}
+        if user or password:
+            basic = f"{unquote(user)}:{unquote(password)}".encode()
+            values.add(base64.b64encode(basic).decode())
+        segments = [seg for seg in parts.path.split("/") if seg]
+        if self.options.get("secret_in_path"):
+            values.update(segments)
+        else:
+            # Slack-style webhooks: every segment after /services/ is part of the token.
+            prefix = next((i for i, seg in enumerate(segments) if seg in _TOKEN_PREFIXES), None)
+            for i, seg in enumerate(segments):
+                after_prefix = prefix is not None and i > prefix
+                if _LONG_TOKEN.fullmatch(seg) or (after_prefix and _TOKEN_LIKE.fullmatch(seg)):
+                    values.add(seg)
+        for pair in parts.query.split("&"):
+            values.add(pair.partition("=")[2])
+        values |= {value for _, value in parse_qsl(parts.query, keep_blank_values=True)}
+        return {v for v in values if v}
 
     def scrub(self, text: str) -> str:
-        """`text` with this target's URL, password and secret taken out."""
-        secrets = {self.url, self.secret}
-        try:
-            password = urlsplit(self.url).password
-        except ValueError:
-            password = None
-        if password:
-            secrets |= {password, unquote(password)}
-        for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-            text = text.replace(secret, "***" if secret != self.url else self.display_url)
+        """`text` with this target's URL and every form of each of its secrets taken out."""
+        forms: set[str] = set()
+        for value in self.secret_values():
+            for plain in {value, unquote(value), unquote_plus(value)}:
+                forms |= {
+                    plain,
+                    quote(plain, safe=""),
+                    quote(plain),
+                    quote_plus(plain),
+                    json.dumps(plain)[1:-1],
+                }
+        # Short values (a port, "1") would mangle ordinary text; secrets are longer.
+        forms = {f for f in forms if len(f) >= MIN_SECRET_CHARS}
+        if self.url:
+            text = text.replace(self.url, self.display_url)
+        for secret in sorted(forms, key=len, reverse=True):
+            text = text.replace(secret, "***")
         return text
 
     def public(self) -> dict:

@@ -239,10 +239,22 @@ SLACK_CHANNEL = env.str("SLACK_CHANNEL", default="")
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
 
 # --- production hardening -----------------------------------------------------
-if env.bool("PRODUCTION", default=False):
+# Served over HTTPS behind a proxy: production, or any non-debug run given a real key.
+# The embedded default (built-in key) stays on plain http for local use.
+SERVED_OVER_HTTPS = env.bool(
+    "SERVED_OVER_HTTPS",
+    default=env.bool("PRODUCTION", default=False) or (not DEBUG and _insecure_key != SECRET_KEY),
+)
+if SERVED_OVER_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Fly.io's health check calls the machine over plain http, without the proxy's header.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 
 LOGGING = {
     "version": 1,

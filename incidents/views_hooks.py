@@ -3,13 +3,13 @@
 Every refusal is a 4xx with a JSON body that says what is wrong, and stores nothing.
 """
 
-import json
 import logging
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from . import jsonsafe
 from .choices import AlertSourceKind
 from .ingest.auth import AuthError, authenticate, needs_routing_key
 from .ingest.base import PayloadError
@@ -21,10 +21,6 @@ logger = logging.getLogger(__name__)
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"status": "error", "error": code, "message": message}, status=status)
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
@@ -51,12 +47,18 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     limit = settings.INGEST_MAX_BODY_BYTES
     body = _read_body(request, limit)
     if body is None:
-        return _error(413, "payload_too_large", f"The body is larger than {limit} bytes.")
+        response = _error(413, "payload_too_large", f"The body is larger than {limit} bytes.")
+        # The rest of the body is left unread, so this connection cannot carry another
+        # request: say so, or the sender's next delivery on it fails. wsgiref (runserver)
+        # refuses hop-by-hop headers from the app; it drains the body itself instead.
+        if not request.META.get("SERVER_SOFTWARE", "").startswith("WSGIServer/"):
+            response["Connection"] = "close"
+        return response
 
     payload = None
     parse_error = ""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        payload = jsonsafe.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         parse_error = f"The body is not valid UTF-8 JSON: {type(exc).__name__}"
 

@@ -6,11 +6,12 @@ and Tigris/S3 when BUCKET_NAME is set.
 """
 
 import hashlib
-import json
 from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+
+from incidents import jsonsafe
 
 
 class ArtifactTampered(Exception):
@@ -22,7 +23,8 @@ class ArtifactMissing(Exception):
 
 
 def canonical_bytes(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical JSON of `data`; ValueError for NaN or Infinity, which are not JSON."""
+    return jsonsafe.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -62,4 +64,11 @@ def artifact_load(*, key: str, expected_sha256: str) -> Any:
             f"artifact {key} has sha256 {digest[:12]}…, the database recorded "
             f"{expected_sha256[:12]}…; refusing to run it"
         )
-    return json.loads(body)
+    try:
+        return jsonsafe.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # Our own writer never produces these bytes (canonical_bytes refuses NaN).
+        raise ArtifactTampered(
+            f"artifact {key} is not valid JSON ({type(exc).__name__}: {str(exc)[:100]}); "
+            "refusing to run it"
+        ) from exc

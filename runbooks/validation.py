@@ -8,6 +8,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from incidents.jsonsafe import non_finite_paths
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "runbook.schema.json"
 
 
@@ -47,6 +49,11 @@ def validate_runbook(data: Any) -> list[ValidationIssue]:
     issues = [
         ValidationIssue(json_path(e.absolute_path), e.message)
         for e in _validator().iter_errors(data)
+    ]
+    # NaN passes minimum/maximum (every comparison with it is false) and is not JSON.
+    issues += [
+        ValidationIssue(path, "is not a finite number (NaN and Infinity are not JSON)")
+        for path in non_finite_paths(data)
     ]
     if isinstance(data, dict):
         seen: dict[str, str] = {}

@@ -96,16 +96,23 @@ def _client() -> httpx.Client:
     return httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False)
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
     headers: httpx.Headers
     body: bytes  # at most the max_bytes asked for
     encoding: str  # the charset the answer declared, else utf-8
+    # The target's scrubber: an upstream that echoes the request (URL, headers) in its
+    # answer must not hand our secrets to whatever keeps or shows the text.
+    scrub: Callable[[str], str] = _unchanged
 
     @property
     def text(self) -> str:
-        return self.body.decode(self.encoding, "replace")
+        return self.scrub(self.body.decode(self.encoding, "replace"))
 
 
 def request(
@@ -117,12 +124,14 @@ def request(
     headers: dict[str, str] | None = None,
     max_bytes: int = MAX_BODY_BYTES,
     errors: Callable[[httpx.HTTPError, str], StepError] = _mapped,
+    scrub: Callable[[str], str] = _unchanged,
     **send: Any,
 ) -> Answer:
     """One request, redirects not followed, its body read up to `max_bytes`.
 
     `send` goes to httpx as is (json=, content=, data=, params=). Timeouts come
-    from the deadline; transport errors become `errors(exc, what)`.
+    from the deadline; transport errors become `errors(exc, what)`, scrubbed.
+    `scrub` (the target's `Target.scrub`) is applied to the answer's text.
     """
     try:
         with (
@@ -133,10 +142,12 @@ def request(
         ):
             body = _read_bounded(response, deadline, max_bytes)
             return Answer(
-                response.status_code, response.headers, body, response.encoding or "utf-8"
+                response.status_code, response.headers, body, response.encoding or "utf-8", scrub
             )
     except httpx.HTTPError as exc:
-        raise errors(exc, what) from exc
+        mapped = errors(exc, what)
+        mapped.args = (scrub(str(mapped)),)
+        raise mapped from exc
 
 
 def _retry_after(value: str | None) -> float:

@@ -30,7 +30,13 @@ def post_webhook(target: Any, message: str, *, deadline: float) -> dict:
     url = http.target_url(target)
     what = f"Slack webhook {target.name}"
     reply, attempts = http.request_retrying(
-        "POST", url, deadline=deadline, what=what, limited_by="Slack", json=message_payload(message)
+        "POST",
+        url,
+        deadline=deadline,
+        what=what,
+        limited_by="Slack",
+        scrub=target.scrub,
+        json=message_payload(message),
     )
     status, body = reply.status, reply.text
     if not 200 <= status < 300:
@@ -54,6 +60,7 @@ def post_message(target: Any, message: str, *, channel: str, deadline: float) ->
         deadline=deadline,
         what=what,
         limited_by="Slack",
+        scrub=target.scrub,
         json=payload,
         headers={
             "Authorization": f"Bearer {token}",

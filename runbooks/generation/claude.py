@@ -19,6 +19,7 @@ import anthropic
 import httpx2
 from django.conf import settings
 
+from incidents import jsonsafe
 from runbooks.choices import RunbookAuthor
 from runbooks.validation import ValidationIssue
 
@@ -104,9 +105,14 @@ def _parse(text: str) -> tuple[Any, str]:
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
     try:
-        return json.loads(body), ""
+        return jsonsafe.loads(body), ""
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except jsonsafe.NonFiniteNumber as exc:
+        # NaN would pass the schema's bounds and cannot be stored: an invalid answer.
+        return None, str(exc)
+    except (ValueError, RecursionError) as exc:
+        return None, f"{type(exc).__name__}: {str(exc)[:100]}"
 
 
 class _Session:
