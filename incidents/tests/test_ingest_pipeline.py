@@ -11,9 +11,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from incident_response.pipeline import pipeline_sweep, runbook_debounce
 from incidents.choices import IncidentStatus, TimelineKind
-from incidents.ingest import services as ingest_services
-from incidents.ingest.services import ingest_sweep, runbook_debounce
+from incidents.ingest import store as ingest_store
+from incidents.ingest.sweep import ingest_sweep
 from incidents.models import Alert, AlertGroup, Incident, IngestOutbox
 from incidents.services import incident_transition
 from runbooks.models import Runbook
@@ -306,8 +307,8 @@ def test_the_sweeper_asks_for_a_runbook_whose_debounce_task_was_lost(client, set
     post(client, "generic", generic("First", service="search", dedup_key="1"))
     Runbook.objects.all().delete()
     AlertGroup.objects.update(runbook_requested_at=None)
-    assert ingest_sweep().runbooks_checked == 0  # not yet quiet for long enough
-    report = ingest_sweep(now=timezone.now() + timedelta(minutes=10))
+    assert pipeline_sweep().runbooks_checked == 0  # not yet quiet for long enough
+    report = pipeline_sweep(now=timezone.now() + timedelta(minutes=10))
     assert report.runbooks_checked == 1
     assert Runbook.objects.count() == 1
 
@@ -325,7 +326,7 @@ def _integrity_error(**fields) -> IntegrityError:
 
 def _store_failing_once(monkeypatch, exc: IntegrityError) -> list[int]:
     calls: list[int] = []
-    real = ingest_services._store
+    real = ingest_store._store
 
     def store(*args, **kwargs):
         calls.append(1)
@@ -333,7 +334,7 @@ def _store_failing_once(monkeypatch, exc: IntegrityError) -> list[int]:
             raise exc
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_services, "_store", store)
+    monkeypatch.setattr(ingest_store, "_store", store)
     return calls
 
 
@@ -343,7 +344,7 @@ def test_the_dedup_race_is_retried(monkeypatch):
     Alert.objects.create(source=source, dedup_key="dup", title="x", first_seen=now, last_seen=now)
     race = _integrity_error(source=source, dedup_key="dup")
     calls = _store_failing_once(monkeypatch, race)
-    result = ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+    result = ingest_store.alert_ingest(source=source, payload=generic("Disk full"))
     assert len(calls) == 2 and result.created == 1
 
 
@@ -352,7 +353,7 @@ def test_other_integrity_errors_are_not_retried(monkeypatch):
     other = _integrity_error(source_id=None, dedup_key="k")  # NOT NULL, not the race
     calls = _store_failing_once(monkeypatch, other)
     with pytest.raises(IntegrityError):
-        ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+        ingest_store.alert_ingest(source=source, payload=generic("Disk full"))
     assert len(calls) == 1
 
 
