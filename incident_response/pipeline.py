@@ -10,18 +10,31 @@ transaction commits. Nothing else imports a higher app from a lower one
     (incidents)          (runbooks)           (runbooks)           (executor)
 """
 
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from executor import authoring
 from executor.tasks import execute_runbook_task
-from incidents.signals import incident_declared
+from incidents.choices import IncidentStatus
+from incidents.models import AlertGroup
+from incidents.signals import incident_alerts_changed, incident_declared
+from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
+from runbooks.models import Runbook
 from runbooks.services import runbook_request
 from runbooks.signals import runbook_ready, runbook_requested
 from runbooks.tasks import generate_runbook_task
+
+logger = logging.getLogger(__name__)
 
 
 def on_incident_declared(*, incident: Any, actor: Any = None, **_: Any) -> None:
@@ -44,3 +57,102 @@ def connect() -> None:
     incident_declared.connect(on_incident_declared, dispatch_uid="pipeline.declared")
     runbook_requested.connect(on_runbook_requested, dispatch_uid="pipeline.runbook_requested")
     runbook_ready.connect(on_runbook_ready, dispatch_uid="pipeline.runbook_ready")
+    incident_alerts_changed.connect(_runbook_on_alerts_changed, dispatch_uid="pipeline.runbook")
+
+
+# --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------
+
+RUNBOOK_DEBOUNCE = "incidents.runbook_debounce"  # the name queued messages already carry
+PIPELINE_SWEEP = "incident_response.sweep_pipeline"
+
+
+def _runbook_on_alerts_changed(sender: Any, *, incident_id: int, **kwargs: Any) -> None:
+    """An alert opened an incident: ask for its runbook once the announcing transaction commits."""
+    transaction.on_commit(partial(runbook_schedule, incident_id=incident_id))
+
+
+def _active_generations() -> int:
+    return Runbook.objects.filter(
+        status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
+    ).count()
+
+
+def _runbook_waits() -> tuple[timedelta, timedelta]:
+    """(quiet, longest): ask once alerts were quiet this long, or at most this long after opening."""
+    return (
+        timedelta(seconds=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS),
+        timedelta(seconds=settings.INGEST_RUNBOOK_MAX_WAIT_SECONDS),
+    )
+
+
+def runbook_schedule(*, incident_id: int) -> None:
+    """After an incident opens: eager asks at once; a worker waits for the storm to calm."""
+    if current_app.conf.task_always_eager:
+        runbook_debounce(incident_id=incident_id, immediate=True)
+        return
+    try:
+        # By name: the tasks module imports this one, not the reverse.
+        current_app.send_task(
+            RUNBOOK_DEBOUNCE,
+            args=[incident_id],
+            countdown=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS,
+            retry=False,
+        )
+    except Exception as exc:  # the sweep asks once it is due
+        logger.warning("runbook debounce for incident %s not scheduled: %s", incident_id, exc)
+
+
+def runbook_debounce(
+    *, incident_id: int, now: datetime | None = None, immediate: bool = False
+) -> float | None:
+    """Ask for the incident's runbook once, when its alerts have been quiet long enough
+    (or the wait hit its ceiling) and fewer than N generations are running.
+
+    Returns seconds to wait before asking again, or None when there is nothing left to do.
+    """
+    now = now or timezone.now()
+    group = AlertGroup.objects.select_related("incident").filter(incident_id=incident_id).first()
+    if group is None or group.runbook_requested_at is not None:
+        return None
+    if not immediate:
+        quiet, longest = _runbook_waits()
+        due = min(group.last_alert_at + quiet, group.opened_at + longest)
+        if now < due:
+            return max((due - now).total_seconds(), 0.5)
+    if _active_generations() >= settings.INGEST_MAX_CONCURRENT_GENERATIONS:
+        return float(settings.INGEST_GENERATION_RETRY_SECONDS)
+    with transaction.atomic():
+        # Exactly one caller wins the request, however many tasks and sweeps race here.
+        won = AlertGroup.objects.filter(pk=group.pk, runbook_requested_at__isnull=True).update(
+            runbook_requested_at=now
+        )
+        incident = group.incident
+        if not won or incident.status == IncidentStatus.RESOLVED or incident.runbooks.exists():
+            return None
+        runbook_request(incident=incident, actor=None)
+    return None
+
+
+@dataclass
+class PipelineSweepReport:
+    runbooks_checked: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def pipeline_sweep(*, now: datetime | None = None) -> PipelineSweepReport:
+    """Ask for the runbooks whose debounce message was lost (a down broker, a dead worker)."""
+    now = now or timezone.now()
+    report = PipelineSweepReport()
+    quiet, longest = _runbook_waits()
+    waiting = (
+        AlertGroup.objects.filter(runbook_requested_at__isnull=True)
+        .filter(Q(last_alert_at__lte=now - quiet) | Q(opened_at__lte=now - longest))
+        .exclude(incident__status=IncidentStatus.RESOLVED)
+        .values_list("incident_id", flat=True)[: settings.INGEST_SWEEP_BATCH]
+    )
+    for incident_id in list(waiting):
+        runbook_debounce(incident_id=incident_id, now=now)
+        report.runbooks_checked += 1
+    return report

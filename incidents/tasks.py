@@ -1,22 +1,18 @@
-"""Thin Celery wrappers around the ingest services."""
+"""Thin Celery wrappers around the ingest services.
 
-import math
+The services queue these by name (`incidents.ingest.queue`) and never import this module.
+"""
 
 from celery import shared_task
 from django.conf import settings
 
-from .ingest.services import (
-    alerts_process,
-    ingest_sweep,
-    outbox_process,
-    outbox_record_failure,
-    runbook_debounce,
-)
+from .ingest.grouping import alerts_process
+from .ingest.outbox import outbox_process, outbox_record_failure
+from .ingest.queue import PROCESS_ALERTS, PROCESS_OUTBOX, SWEEP_OUTBOX
+from .ingest.sweep import ingest_sweep
 
 
-@shared_task(
-    name="incidents.process_outbox", bind=True, acks_late=True, max_retries=5, ignore_result=True
-)
+@shared_task(name=PROCESS_OUTBOX, bind=True, acks_late=True, max_retries=5, ignore_result=True)
 def process_outbox(self, outbox_id: int) -> bool:
     # A worker takes other pending rows along (one grouping pass for many deliveries).
     batch = 1 if self.request.is_eager else settings.INGEST_OUTBOX_BATCH
@@ -29,23 +25,12 @@ def process_outbox(self, outbox_id: int) -> bool:
         raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 300)) from exc
 
 
-@shared_task(name="incidents.process_alerts")
+@shared_task(name=PROCESS_ALERTS)
 def process_alerts(alert_ids: list[int]) -> None:
     """Suspended alerts whose window has passed: open their incidents unless resolved."""
     alerts_process(alert_ids=[int(x) for x in alert_ids])
 
 
-@shared_task(name="incidents.runbook_debounce", bind=True)
-def runbook_debounce_task(self, incident_id: int) -> str:
-    wait = runbook_debounce(incident_id=incident_id)
-    if wait is None:
-        return "done"
-    if not self.request.is_eager:
-        # Alerts still arriving, or too many generations running: look again later.
-        runbook_debounce_task.apply_async(args=[incident_id], countdown=math.ceil(wait))
-    return f"waiting {wait:.0f}s"
-
-
-@shared_task(name="incidents.sweep_outbox")
+@shared_task(name=SWEEP_OUTBOX)
 def sweep_outbox() -> dict[str, int]:
     return ingest_sweep().as_dict()

@@ -9,27 +9,18 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import jsonsafe
 from .choices import AlertSourceKind
-from .ingest.auth import AuthError, authenticate, needs_routing_key
+from .ingest.auth import AuthError, authenticate, body_routing_key
 from .ingest.base import PayloadError
+from .ingest.decode import DecodeError, decode_json, read_body
 from .ingest.selectors import hook_source
-from .ingest.services import alert_ingest
+from .ingest.store import alert_ingest
 
 logger = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"status": "error", "error": code, "message": message}, status=status)
-
-
-def _read_body(request: HttpRequest, limit: int) -> bytes | None:
-    """The body, or None when it is larger than the limit (read no further than that)."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = request.read(limit + 1)
-    return None if len(body) > limit else body
 
 
 @csrf_exempt
@@ -45,7 +36,7 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     if content_type != "application/json" and not content_type.endswith("+json"):
         return _error(415, "unsupported_media_type", "Send the payload as application/json.")
     limit = settings.INGEST_MAX_BODY_BYTES
-    body = _read_body(request, limit)
+    body = read_body(request, limit)
     if body is None:
         response = _error(413, "payload_too_large", f"The body is larger than {limit} bytes.")
         # The rest of the body is left unread, so this connection cannot carry another
@@ -58,15 +49,12 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     payload = None
     parse_error = ""
     try:
-        payload = jsonsafe.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        parse_error = f"The body is not valid UTF-8 JSON: {type(exc).__name__}"
+        payload = decode_json(body)
+    except DecodeError as exc:
+        parse_error = str(exc)
 
-    routing_key = ""
-    if needs_routing_key(source, request.headers) and isinstance(payload, dict):
-        value = payload.get("routing_key")
-        routing_key = value if isinstance(value, str) else ""
     try:
+        routing_key = body_routing_key(source, request.headers, payload)
         authenticate(source, request.headers, body, routing_key=routing_key)
     except AuthError as exc:
         return _error(401, "unauthorized", str(exc))

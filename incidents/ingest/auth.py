@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from incidents.choices import AlertAuthMode, AlertSourceKind
 from incidents.models import ENV_NAME_RE, AlertSource
@@ -76,3 +77,11 @@ def needs_routing_key(source: AlertSource, headers: Mapping[str, str]) -> bool:
         and source.auth_mode == AlertAuthMode.BEARER
         and not headers.get("Authorization")
     )
+
+
+def body_routing_key(source: AlertSource, headers: Mapping[str, str], payload: Any) -> str:
+    """The `routing_key` in a decoded PagerDuty body when auth needs it, else ""."""
+    if not needs_routing_key(source, headers) or not isinstance(payload, dict):
+        return ""
+    value = payload.get("routing_key")
+    return value if isinstance(value, str) else ""

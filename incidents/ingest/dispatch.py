@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .queue import PROCESS_OUTBOX, enqueue
+
 logger = logging.getLogger(__name__)
 
 
@@ -133,9 +135,7 @@ class Dispatcher:
 
 
 def _send_to_worker(outbox_id: int) -> None:
-    from incidents.tasks import process_outbox
-
-    process_outbox.apply_async(args=[outbox_id], retry=False)
+    enqueue(PROCESS_OUTBOX, args=[outbox_id])
 
 
 DISPATCHER = Dispatcher(_send_to_worker)

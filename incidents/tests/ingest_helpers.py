@@ -28,9 +28,9 @@ def secrets(monkeypatch, settings) -> None:
     monkeypatch.setenv("HOOK_HMAC", HMAC_KEY)
     # The eager sweep would act on its own clock mid-test; tests call the sweeper explicitly.
     settings.INGEST_EAGER_SWEEP_EVERY_SECONDS = 10**9
-    import incidents.ingest.services as services
+    from incidents.ingest import sweep
 
-    monkeypatch.setattr(services, "_last_eager_sweep", float("inf"))
+    monkeypatch.setattr(sweep, "_last_eager_sweep", float("inf"))
     from incidents.ingest.dispatch import DISPATCHER
 
     DISPATCHER.reset()

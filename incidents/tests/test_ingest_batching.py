@@ -21,8 +21,11 @@ from django.utils import timezone
 
 from conftest import free_port
 from incidents.choices import TimelineKind
-from incidents.ingest import services
-from incidents.ingest.services import alert_ingest, alerts_process, ingest_sweep, outbox_process
+from incidents.ingest import outbox, store
+from incidents.ingest.grouping import alerts_process
+from incidents.ingest.outbox import outbox_process
+from incidents.ingest.store import alert_ingest
+from incidents.ingest.sweep import ingest_sweep
 from incidents.models import Alert, Incident, IngestOutbox, TimelineEvent
 
 from .ingest_helpers import eager, make_source, payload, post, secrets  # noqa: F401
@@ -117,7 +120,7 @@ def test_the_one_statement_stores_what_the_general_path_stores(monkeypatch, kind
             one = alert_ingest(source=direct, payload=copy.deepcopy(body), now=now)
         assert len(alert_sql(queries)) == 1 and "ON CONFLICT" in alert_sql(queries)[0]
         with monkeypatch.context() as m:
-            m.setattr(services, "_insert_directly", lambda parsed: False)
+            m.setattr(store, "insert_directly", lambda parsed: False)
             with CaptureQueriesContext(connection) as queries:
                 two = alert_ingest(source=general, payload=copy.deepcopy(body), now=now)
         assert not any("ON CONFLICT" in sql for sql in alert_sql(queries))
@@ -284,13 +287,13 @@ def test_one_message_drains_every_pending_row_on_postgresql(client, monkeypatch)
         IngestOutbox.objects.filter(pk=pk).update(created_at=base - timedelta(seconds=i))
 
     passes: list[list[int]] = []
-    real_process = services._process
+    real_process = outbox.group_alerts
 
     def spy(alert_ids, now):
         passes.append(sorted(alert_ids))
         return real_process(alert_ids, now)
 
-    monkeypatch.setattr(services, "_process", spy)
+    monkeypatch.setattr(outbox, "group_alerts", spy)
     assert outbox_process(outbox_id=rows[0], batch=10) is True
 
     def alerts(pks) -> list[int]:

@@ -101,7 +101,7 @@ def test_with_a_broker_the_request_only_stores_and_the_worker_opens_one_incident
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from incidents.ingest.services import outbox_process
+    from incidents.ingest.outbox import outbox_process
     from incidents.models import AlertGroup, TimelineEvent
 
     from .ingest_helpers import payload
@@ -135,7 +135,7 @@ def test_the_worker_processes_pending_rows_in_a_batch(client, settings):
     then find nothing to do. Without SKIP LOCKED (SQLite) it processes its own row only."""
     from django.db import connection
 
-    from incidents.ingest.services import outbox_process
+    from incidents.ingest.outbox import outbox_process
 
     make_source("generic")
     down = f"redis://127.0.0.1:{free_port()}/0"

@@ -4,6 +4,7 @@ These go through on_commit (eager Celery runs the outbox inline), so they are tr
 """
 
 import copy
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -11,11 +12,14 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from incident_response import pipeline
+from incident_response.pipeline import pipeline_sweep, runbook_debounce
 from incidents.choices import IncidentStatus, TimelineKind
-from incidents.ingest import services as ingest_services
-from incidents.ingest.services import ingest_sweep, runbook_debounce
+from incidents.ingest import store as ingest_store
+from incidents.ingest.sweep import ingest_sweep
 from incidents.models import Alert, AlertGroup, Incident, IngestOutbox
 from incidents.services import incident_transition
+from incidents.signals import announce, incident_alerts_changed
 from runbooks.models import Runbook
 
 from .ingest_helpers import eager, make_source, payload, post, secrets  # noqa: F401
@@ -306,10 +310,68 @@ def test_the_sweeper_asks_for_a_runbook_whose_debounce_task_was_lost(client, set
     post(client, "generic", generic("First", service="search", dedup_key="1"))
     Runbook.objects.all().delete()
     AlertGroup.objects.update(runbook_requested_at=None)
-    assert ingest_sweep().runbooks_checked == 0  # not yet quiet for long enough
-    report = ingest_sweep(now=timezone.now() + timedelta(minutes=10))
+    assert pipeline_sweep().runbooks_checked == 0  # not yet quiet for long enough
+    report = pipeline_sweep(now=timezone.now() + timedelta(minutes=10))
     assert report.runbooks_checked == 1
     assert Runbook.objects.count() == 1
+
+
+def test_an_opened_incident_asks_for_its_runbook_through_incident_alerts_changed(
+    client, monkeypatch
+):
+    asked: list[int] = []
+    real = pipeline.runbook_schedule
+
+    def spy(*, incident_id: int) -> None:
+        asked.append(incident_id)
+        real(incident_id=incident_id)
+
+    monkeypatch.setattr(pipeline, "runbook_schedule", spy)
+    make_source("generic")
+    post(client, "generic", generic("First", service="search", dedup_key="1"))
+    incident = Incident.objects.get()
+    assert asked == [incident.pk]  # once, from the pipeline's receiver
+    assert incident.runbooks.count() == 1
+    assert AlertGroup.objects.get().runbook_requested_at is not None
+
+
+@contextmanager
+def nobody_listening():
+    """incident_alerts_changed with no receiver, as when the pipeline app is missing."""
+    signal = incident_alerts_changed
+    with signal.lock:
+        saved = signal.receivers
+        signal.receivers = []
+        signal.sender_receivers_cache.clear()
+    try:
+        yield
+    finally:
+        with signal.lock:
+            signal.receivers = saved
+            signal.sender_receivers_cache.clear()
+
+
+def test_without_the_pipeline_an_alert_opens_nothing_and_says_why(client):
+    make_source("generic")
+    with nobody_listening():
+        with pytest.raises(RuntimeError, match="no stage listens"):
+            announce(incident_alerts_changed, incident_id=1)
+        response = post(client, "generic", generic("First", service="search", dedup_key="1"))
+    assert response.status_code == 202  # accepted and stored all the same
+    assert Incident.objects.count() == 0 and Runbook.objects.count() == 0
+    outbox = IngestOutbox.objects.get()
+    assert outbox.processed_at is None and "no stage listens" in outbox.last_error
+
+
+def test_the_sweeper_opens_what_waited_for_the_pipeline(client, settings):
+    settings.INGEST_OUTBOX_GRACE_SECONDS = 0
+    make_source("generic")
+    with nobody_listening():
+        post(client, "generic", generic("First", service="search", dedup_key="1"))
+    assert Incident.objects.count() == 0
+    assert ingest_sweep().outbox_processed == 1
+    incident = Incident.objects.get()
+    assert incident.runbooks.count() == 1
 
 
 def _integrity_error(**fields) -> IntegrityError:
@@ -325,7 +387,7 @@ def _integrity_error(**fields) -> IntegrityError:
 
 def _store_failing_once(monkeypatch, exc: IntegrityError) -> list[int]:
     calls: list[int] = []
-    real = ingest_services._store
+    real = ingest_store._store
 
     def store(*args, **kwargs):
         calls.append(1)
@@ -333,7 +395,7 @@ def _store_failing_once(monkeypatch, exc: IntegrityError) -> list[int]:
             raise exc
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_services, "_store", store)
+    monkeypatch.setattr(ingest_store, "_store", store)
     return calls
 
 
@@ -343,7 +405,7 @@ def test_the_dedup_race_is_retried(monkeypatch):
     Alert.objects.create(source=source, dedup_key="dup", title="x", first_seen=now, last_seen=now)
     race = _integrity_error(source=source, dedup_key="dup")
     calls = _store_failing_once(monkeypatch, race)
-    result = ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+    result = ingest_store.alert_ingest(source=source, payload=generic("Disk full"))
     assert len(calls) == 2 and result.created == 1
 
 
@@ -352,7 +414,7 @@ def test_other_integrity_errors_are_not_retried(monkeypatch):
     other = _integrity_error(source_id=None, dedup_key="k")  # NOT NULL, not the race
     calls = _store_failing_once(monkeypatch, other)
     with pytest.raises(IntegrityError):
-        ingest_services.alert_ingest(source=source, payload=generic("Disk full"))
+        ingest_store.alert_ingest(source=source, payload=generic("Disk full"))
     assert len(calls) == 1
 
 

@@ -1,0 +1,354 @@
+"""Grouping stored alerts into incidents: join an open one, open one, or clear one.
+
+Runs in the caller's transaction over a batch of alerts (an outbox row's, or several
+claimed together), with a few queries per batch whatever its size. Opening an incident
+announces `incident_alerts_changed`; the pipeline asks for its runbook from there.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
+from incidents.events import timeline_event, timeline_record, timeline_record_many
+from incidents.models import Alert, AlertGroup, AlertSource, Incident
+from incidents.services import (
+    IncidentError,
+    incident_declare,
+    incident_set_severity,
+    incident_transition,
+)
+from incidents.signals import announce, incident_alerts_changed
+
+from .queue import PROCESS_ALERTS, eager, enqueue
+from .severity import RANK
+
+logger = logging.getLogger(__name__)
+
+OPEN = Q(incident__status__in=[s for s in IncidentStatus.values if s != IncidentStatus.RESOLVED])
+
+
+def alerts_process(*, alert_ids: list[int], now: datetime | None = None) -> None:
+    """Process alerts again (suspended ones whose window has passed). Idempotent."""
+    now = now or timezone.now()
+    if not alert_ids:
+        return
+    with transaction.atomic():
+        # SQLite: take the write lock before reading (no select_for_update there).
+        Alert.objects.filter(pk=alert_ids[0]).update(last_seen=F("last_seen"))
+        group_alerts(alert_ids, now)
+
+
+_GLOBAL_LOCK = 0x1A1E_57_0000
+
+
+def _lock_id(*parts: Any) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _serialise(keys: set[tuple]) -> None:
+    """PostgreSQL advisory locks per group key and service, so two workers cannot both
+    decide to open an incident for the same group. Many keys: one exclusive global lock."""
+    if connection.vendor != "postgresql" or not keys:
+        return
+    with connection.cursor() as cur:
+        if len(keys) > 32:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
+            return
+        cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_GLOBAL_LOCK])
+        # One round trip; taken in key order (the sorted subquery), so two batches
+        # sharing keys queue behind each other instead of deadlocking.
+        cur.execute(
+            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered) AS taken",
+            [sorted(_lock_id(*k) for k in keys)],
+        )
+
+
+@dataclass
+class _Batch:
+    now: datetime
+    by_group: dict[tuple, Incident | None] = field(default_factory=dict)
+    by_service: dict[str, Incident] = field(default_factory=dict)
+    # The latest open group of each service (None: none), read once per batch.
+    service_groups: dict[str, AlertGroup | None] = field(default_factory=dict)
+    received: dict[int, list[Alert]] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    opened: set[int] = field(default_factory=set)
+    clear: dict[int, AlertSource] = field(default_factory=dict)
+    pending: list[tuple[int, float]] = field(default_factory=list)
+    assign: dict[int, list[int]] = field(default_factory=dict)
+
+    def note(self, incident: Incident, alert: Alert) -> None:
+        self.incidents[incident.pk] = incident
+        self.received.setdefault(incident.pk, []).append(alert)
+
+
+def group_alerts(alert_ids: list[int], now: datetime) -> None:
+    """Group these alerts (one pass for the batch), in the caller's transaction."""
+    heads = list(
+        Alert.objects.filter(pk__in=alert_ids).values_list("source_id", "group_key", "service")
+    )
+    keys: set[tuple] = set()
+    for source_id, group_key, service in heads:
+        if group_key:
+            keys.add(("g", source_id, group_key))
+        if service:
+            keys.add(("s", service))
+    _serialise(keys)
+    alerts = list(
+        Alert.objects.select_related("source", "incident").filter(pk__in=alert_ids).order_by("pk")
+    )
+    batch = _Batch(now=now)
+    _prefetch(alerts, batch)
+    for alert in alerts:
+        _process_one(alert, batch)
+    _finish(batch)
+
+
+def _prefetch(alerts: list[Alert], b: _Batch) -> None:
+    """Read, in two or three queries for the whole batch, the open incidents that the
+    batch's new alerts may join: by group key, and the latest open group per service."""
+    homeless = [
+        a
+        for a in alerts
+        if a.status != AlertStatus.RESOLVED
+        and (a.incident is None or a.incident.status == IncidentStatus.RESOLVED)
+    ]
+    group_keys = {(a.source_id, a.group_key) for a in homeless if a.group_key}
+    if group_keys:
+        found: dict[tuple, int] = {}
+        rows = Alert.objects.filter(
+            OPEN,
+            source_id__in={s for s, _ in group_keys},
+            group_key__in={g for _, g in group_keys},
+        ).values_list("source_id", "group_key", "incident_id")
+        for source_id, group_key, incident_id in rows:
+            key = (source_id, group_key)
+            if key in group_keys and incident_id > found.get(key, 0):
+                found[key] = incident_id  # the newest open incident of the group
+        incidents = Incident.objects.in_bulk(set(found.values()))
+        for key in group_keys:
+            b.by_group[key] = incidents.get(found.get(key, 0))
+    windows = [a.source.group_window_seconds for a in homeless if a.service]
+    services = {a.service for a in homeless if a.service and a.source.group_window_seconds}
+    if services:
+        b.service_groups = dict.fromkeys(services)
+        latest = (
+            AlertGroup.objects.select_related("incident")
+            .filter(
+                OPEN,
+                service__in=services,
+                last_alert_at__gte=b.now - timedelta(seconds=max(windows)),
+            )
+            .order_by("-last_alert_at")
+        )
+        for group in latest:
+            if b.service_groups.get(group.service) is None:
+                b.service_groups[group.service] = group
+
+
+def _process_one(alert: Alert, b: _Batch) -> None:
+    incident = alert.incident
+    is_open = incident is not None and incident.status != IncidentStatus.RESOLVED
+    if alert.status == AlertStatus.RESOLVED:
+        if is_open:
+            b.note(incident, alert)
+            b.clear[incident.pk] = alert.source
+        return  # resolved before it ever opened anything (suspend): nothing to do
+    if is_open:
+        b.note(incident, alert)
+        return
+    if incident is not None and incident.resolved_at and alert.last_seen <= incident.resolved_at:
+        return  # a person resolved the incident while this occurrence was firing
+    suspend = alert.source.suspend_seconds
+    if suspend and alert.fired_at:
+        due = alert.fired_at + timedelta(seconds=suspend)
+        if b.now < due:
+            b.pending.append((alert.pk, (due - b.now).total_seconds()))
+            return
+    incident = _find_incident(alert, b) or _open_incident(alert, b)
+    b.assign.setdefault(incident.pk, []).append(alert.pk)  # one UPDATE per incident, in _finish
+    alert.incident = incident
+    b.note(incident, alert)
+
+
+def _find_incident(alert: Alert, b: _Batch) -> Incident | None:
+    if alert.group_key:
+        found = b.by_group.get((alert.source_id, alert.group_key))
+        if found is not None:
+            return found
+    found = _find_by_service(alert, b)
+    if found is not None and alert.group_key:
+        # The next alert of this group in the batch joins it too.
+        b.by_group[(alert.source_id, alert.group_key)] = found
+    return found
+
+
+def _find_by_service(alert: Alert, b: _Batch) -> Incident | None:
+    window = alert.source.group_window_seconds
+    if not (alert.service and window):
+        return None
+    if alert.service in b.by_service:
+        return b.by_service[alert.service]
+    group = b.service_groups.get(alert.service)
+    # The latest open group: if it is outside this source's window, every other one is too.
+    if group is not None and group.last_alert_at >= b.now - timedelta(seconds=window):
+        b.by_service[alert.service] = group.incident
+        return group.incident
+    return None
+
+
+def _open_incident(alert: Alert, b: _Batch) -> Incident:
+    lines = [alert.description] if alert.description else []
+    lines.append(f"Opened by the alert source {alert.source.name}.")
+    if alert.source_url:
+        lines.append(f"Source: {alert.source_url}")
+    incident = incident_declare(
+        title=alert.title,
+        description="\n\n".join(lines),
+        severity=alert.severity,
+        service=alert.service,
+        actor=None,
+        generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+    )
+    AlertGroup.objects.create(
+        incident=incident,
+        source=alert.source,
+        group_key=alert.group_key,
+        service=alert.service[:100],
+        opened_at=b.now,
+        last_alert_at=b.now,
+    )
+    b.opened.add(incident.pk)
+    if alert.group_key:
+        b.by_group[(alert.source_id, alert.group_key)] = incident
+    if alert.service and alert.source.group_window_seconds:
+        b.by_service[alert.service] = incident
+    # The pipeline asks for the runbook (debounced: a storm asks once, when it calms down).
+    announce(incident_alerts_changed, incident_id=incident.pk)
+    return incident
+
+
+def _finish(b: _Batch) -> None:
+    if len(b.assign) == 1:
+        [(incident_id, pks)] = b.assign.items()
+        Alert.objects.filter(pk__in=pks).update(incident_id=incident_id)
+    elif b.assign:
+        # One UPDATE for the whole batch, however many incidents it touched.
+        Alert.objects.filter(pk__in=[pk for pks in b.assign.values() for pk in pks]).update(
+            incident_id=Case(
+                *(When(pk__in=pks, then=Value(iid)) for iid, pks in b.assign.items()),
+                output_field=models.BigIntegerField(),
+            )
+        )
+    firing_by = {
+        iid: [a for a in alerts if a.status != AlertStatus.RESOLVED]
+        for iid, alerts in b.received.items()
+    }
+    firing_in = {iid for iid, firing in firing_by.items() if firing}
+    # Incidents whose alerts had cleared and fire again: one read (locking the rows, so a
+    # concurrent batch sees them cleared no more), one write.
+    known = firing_in - b.opened
+    refired = (
+        set(
+            AlertGroup.objects.select_for_update()
+            .filter(incident_id__in=known, cleared_at__isnull=False)
+            .values_list("incident_id", flat=True)
+        )
+        if known
+        else set()
+    )
+    if refired:
+        AlertGroup.objects.filter(incident_id__in=refired).update(cleared_at=None)
+    events = []
+    for incident_id, alerts in b.received.items():
+        incident = b.incidents[incident_id]
+        firing = firing_by[incident_id]
+        resolved = len(alerts) - len(firing)
+        sources = sorted({a.source.slug for a in alerts})
+        parts = []
+        if firing:
+            parts.append(f"{len(firing)} firing")
+        if resolved:
+            parts.append(f"{resolved} resolved")
+        again = " (firing again after the alerts had cleared)" if incident_id in refired else ""
+        events.append(
+            timeline_event(
+                incident=incident,
+                kind=TimelineKind.ALERT_RECEIVED,
+                actor_label=f"source:{sources[0]}"[:64],
+                message=f"{len(alerts)} alert update(s): {', '.join(parts)}{again}",
+                payload={
+                    "sources": sources,
+                    "firing": len(firing),
+                    "resolved": resolved,
+                    "alerts": [
+                        {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
+                        for a in alerts[:20]
+                    ],
+                },
+            )
+        )
+    timeline_record_many(events)
+    for incident_id, firing in firing_by.items():
+        incident = b.incidents[incident_id]
+        if firing:
+            top = min((a.severity for a in firing), key=lambda s: RANK.get(s, 9))
+            if RANK.get(top, 9) < RANK.get(incident.severity, 9):
+                incident_set_severity(incident=incident, severity=top, actor=None)
+    if firing_in:
+        # Sub-second precision buys nothing here and would make every delivery to a busy
+        # incident wait for the same row lock.
+        AlertGroup.objects.filter(
+            incident_id__in=firing_in, last_alert_at__lt=b.now - timedelta(seconds=1)
+        ).update(last_alert_at=b.now)
+    for incident_id, source in b.clear.items():
+        if incident_id not in firing_in:
+            _maybe_clear(b.incidents[incident_id], source, b.now)
+    if b.pending and not eager():
+        transaction.on_commit(partial(_schedule_pending, pending=b.pending))
+
+
+def _maybe_clear(incident: Incident, source: AlertSource, now: datetime) -> None:
+    """Every alert of the incident has resolved: say so; maybe move it to monitoring."""
+    if Alert.objects.filter(incident=incident).exclude(status=AlertStatus.RESOLVED).exists():
+        return
+    group, _ = AlertGroup.objects.get_or_create(
+        incident=incident,
+        defaults={"source": source, "opened_at": now, "last_alert_at": now},
+    )
+    if not AlertGroup.objects.filter(pk=group.pk, cleared_at__isnull=True).update(cleared_at=now):
+        return
+    total = Alert.objects.filter(incident=incident).count()
+    timeline_record(
+        incident=incident,
+        kind=TimelineKind.ALERTS_CLEARED,
+        actor_label=f"source:{source.slug}"[:64],
+        message=f"Alerts cleared: all {total} alert(s) have resolved. A person resolves the incident.",
+        payload={"alerts": total},
+    )
+    if source.move_to_monitoring_when_cleared and incident.status in (
+        IncidentStatus.INVESTIGATING,
+        IncidentStatus.IDENTIFIED,
+    ):
+        try:
+            incident_transition(incident=incident, to_status=IncidentStatus.MONITORING, actor=None)
+        except IncidentError as exc:
+            logger.info("incident %s not moved to monitoring: %s", incident.pk, exc)
+
+
+def _schedule_pending(*, pending: list[tuple[int, float]]) -> None:
+    countdown = max(1, int(max(wait for _, wait in pending)) + 1)
+    try:
+        enqueue(PROCESS_ALERTS, args=[[pk for pk, _ in pending]], countdown=countdown)
+    except Exception as exc:  # the sweeper finds them when they are due
+        logger.warning("suspended alerts not scheduled: %s", type(exc).__name__)

@@ -1,0 +1,103 @@
+"""PostgreSQL only: new alerts and their outbox row in one prepared statement.
+
+Most deliveries bring new alerts; for them this is the whole request. Everything else
+(repeats, SQLite, eager Celery) takes the general path in `store.py`.
+"""
+
+import functools
+import time
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+from incidents.models import Alert, AlertSource, IngestOutbox
+
+from .base import ParsedAlert
+from .queue import eager
+from .rows import new_values
+from .severity import severity_normalise
+
+
+def insert_directly(parsed: list[ParsedAlert]) -> bool:
+    """Whether the one-statement insert applies: PostgreSQL, a worker to process later, and
+    only alerts that may create rows, each key once (repeats take the general path)."""
+    return (
+        bool(parsed)
+        and connection.vendor == "postgresql"
+        and not eager()
+        and not any(p.update_only for p in parsed)
+        and len({p.dedup_key for p in parsed}) == len(parsed)
+    )
+
+
+def insert_new(
+    source: AlertSource, parsed: list[ParsedAlert], now: datetime
+) -> tuple[int, int | None, list[ParsedAlert]]:
+    """Insert the alerts whose keys are new, and their outbox row, in one statement:
+    (alerts created, the outbox row's id or None, the alerts left for the general path).
+
+    Most deliveries bring new alerts; for them this is the whole request: one round trip,
+    atomic on its own (a data-modifying CTE), committed with the statement in autocommit.
+    Keys that exist already (or that a concurrent delivery is inserting: ON CONFLICT waits
+    for it) come back for the general path, which compares and updates them.
+    """
+    rows = [
+        new_values(
+            source, p, severity_normalise(p.source_severity, source.severity_mapping),
+            p.content_hash(), now,
+        )
+        for p in parsed
+    ]  # fmt: skip
+    sql, fields = _insert_statement()
+    # One array per column: the statement has one shape for any number of alerts, so
+    # PostgreSQL plans it once per connection (prepared) instead of once per delivery.
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per attribute
+    params: list[Any] = [[f.get_db_prep_save(row[f.attname], db) for row in rows] for f in fields]
+    params += [source.pk, now]
+    inserted = _execute_prepared(sql, params)
+    if not inserted:
+        return 0, None, parsed
+    done = {key for _, key, _ in inserted}
+    return len(inserted), inserted[0][2], [p for p in parsed if p.dedup_key not in done]
+
+
+@functools.cache
+def _insert_statement() -> tuple[str, list[models.Field]]:
+    """The insert of new alerts and their outbox row. Identifiers come from the models'
+    metadata; every value is a bound parameter."""
+    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
+    columns = ", ".join(qn(f.column) for f in fields)
+    box = IngestOutbox._meta.db_table
+    sql = (
+        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id, dedup_key), "
+        f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
+        "last_error) SELECT %s, jsonb_agg(id ORDER BY id), %s, 0, '' FROM ins "
+        "HAVING count(*) > 0 RETURNING id) "
+        "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
+    )
+    return sql, fields
+
+
+def _execute_prepared(sql: str, params: list[Any]) -> list[tuple]:
+    """Run one statement as a server-side prepared statement on Django's connection.
+
+    Django's own cursors bind parameters on the client and never prepare; this keeps its
+    transaction handling, error wrapping and query log.
+    """
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, params, prepare=True)
+        rows = cur.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": sql, "time": f"{time.monotonic() - started:.3f}", "params": "(arrays)"}
+        )
+    return rows
