@@ -286,7 +286,9 @@ def vector_selectors(expr: str) -> list[Selector]:
             elif _is(tokens, i + 1, "("):
                 i += 1  # a function call; its arguments are read on
             elif (
-                low in _AGGREGATIONS and i + 1 < len(tokens) and tokens[i + 1].text in _LABEL_LISTS
+                low in _AGGREGATIONS
+                and i + 1 < len(tokens)
+                and tokens[i + 1].text.lower() in _LABEL_LISTS
             ):
                 i += 1  # sum by (le) (...)
             elif _is(tokens, i + 1, "{"):
