@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -35,6 +35,9 @@ class Target:
     secret_env: str = ""
     demo: bool = False
     options: dict = field(default_factory=dict, compare=False, hash=False)
+    # The catalog service a step runs this target for (set by TargetScope.resolve),
+    # so a check can scope what it reads to that service; "" when unscoped.
+    service: str = field(default="", compare=False, hash=False)
 
     @property
     def secret(self) -> str:
@@ -177,7 +180,11 @@ def configured_targets() -> dict[str, Target]:
 
 
 def service_target_names(service: str) -> set[str] | None:
-    """The names of a catalog service's targets, or None when the service is not in the catalog."""
+    """The names of a catalog service's targets, or None when the service is not in the catalog.
+
+    The name must be the catalog's exactly: "Checkout" or " checkout" is not the
+    catalog's "checkout" (names differing in case may be different services).
+    """
     if not service:
         return None
     from .models import Service
@@ -189,7 +196,11 @@ def service_target_names(service: str) -> set[str] | None:
 
 
 def owned_by_other_services(own: set[str]) -> set[str]:
-    """Catalog targets that belong to other services only: never offered nor used for this one."""
+    """Catalog targets that belong to other services only: never offered nor used for this one.
+
+    With `own` empty (an incident of no catalog service) that is every target a
+    service claims: such an incident may use only the shared ones.
+    """
     from .models import Target as TargetRow
 
     linked = TargetRow.objects.filter(enabled=True, services__isnull=False)
@@ -202,12 +213,14 @@ class TargetScope:
 
     `own` is the service's catalog targets (None when the service is not in the
     catalog); `elsewhere` the catalog targets that belong only to other services,
-    which are never used for this one.
+    which are never used for this one: for a service not in the catalog, every
+    target some service claims. `service` is the catalog name, "" when unscoped.
     """
 
     targets: dict[str, Target]
     own: frozenset[str] | None
     elsewhere: frozenset[str]
+    service: str = ""
 
     def usable(self) -> list[Target]:
         return [t for t in self.targets.values() if t.name not in self.elsewhere]
@@ -232,20 +245,26 @@ class TargetScope:
                 raise StepBlocked(
                     f"target {name!r} is a {target.kind} target; this step needs {' or '.join(kinds)}"
                 )
-            return target
+            return self._for_service(target)
         candidates = self.offered(kinds)
         if not candidates:
             raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
-        return candidates[0]
+        return self._for_service(candidates[0])
+
+    def _for_service(self, target: Target) -> Target:
+        return replace(target, service=self.service) if self.service else target
 
 
 def target_scope(service: str = "") -> TargetScope:
     own = service_target_names(service)
-    elsewhere = owned_by_other_services(own) if own is not None else set()
+    # Not in the catalog (no service, an unknown name, a near miss): no target a
+    # service claims, only the shared ones.
+    elsewhere = owned_by_other_services(own or set())
     return TargetScope(
         configured_targets(),
         frozenset(own) if own is not None else None,
         frozenset(elsewhere),
+        service if own is not None else "",
     )
 
 

@@ -10,7 +10,7 @@ from executor.connectors import sqlite as lite
 from executor.registry import register
 from executor.results import StepBlocked, StepError, StepResult, StepTimeout
 
-from .params import TABLE_PARAMS, check_identifier
+from .params import TABLE_PARAMS, check_schema_name, check_table_name
 
 PLAN_SECONDS = 5.0  # a dry-run may read the catalog, briefly
 DEAD_ROWS_WARN = 0.20
@@ -50,18 +50,24 @@ def _need(target: Any, kinds: tuple[str, ...]) -> None:
         raise StepBlocked(f"this step needs a {' or '.join(kinds)} target")
 
 
-def _table_params(params: dict) -> tuple[str, str]:
-    table = check_identifier(params.get("table"), "table")
+def _table_params(params: dict) -> tuple[str | None, str]:
+    """(schema or None, table) as given, refused when either names the system's own."""
+    table = check_table_name(params.get("table"))
     schema = params.get("schema")
-    schema = "public" if schema is None else check_identifier(schema, "schema")
-    return schema, table
+    return (None if schema is None else check_schema_name(schema)), table
+
+
+def _pg_table(s: pg.PgSession, params: dict) -> tuple[str, str]:
+    """The table the params name on the live target, within the target's own schemas."""
+    schema, table = _table_params(params)
+    return pg.resolve_table(s, schema=schema, table=table)
 
 
 def _sqlite_table(params: dict) -> str:
     # SQLite has one schema for our purposes; "public" is the generic default planners use.
     if params.get("schema") not in (None, "main", "public"):
         raise StepBlocked("a SQLite target has no schemas other than main")
-    return check_identifier(params.get("table"), "table")
+    return check_table_name(params.get("table"))
 
 
 def _last_analyzed(stats: dict) -> str | None:
@@ -167,17 +173,22 @@ class SlowQueries:
 )
 class TableStats:
     def plan(self, params: dict, target: Any) -> str:
+        try:
+            _table_params(params)
+        except StepBlocked as exc:
+            return f"Would refuse to read table {params.get('table')!r}: {exc}."
         return (
-            f"Read the catalog and statistics of table {params.get('table')} on {_where(target)}. "
-            "Read-only."
+            f"Read the catalog and statistics of table {params.get('table')} on {_where(target)}, "
+            "if it lies in the target's own schemas. Read-only."
         )
 
     def run(self, params: dict, target: Any, deadline: float) -> StepResult:
         _need(target, ("postgres", "sqlite"))
         if target.kind == "sqlite":
             return self._sqlite(params, target, deadline)
-        schema, table = _table_params(params)
+        _table_params(params)  # refused before connecting
         with pg.connect(target, deadline) as s:
+            schema, table = _pg_table(s, params)
             stats = pg.table_stats(s, schema=schema, table=table)
         return _pg_table_result(stats)
 
@@ -301,6 +312,10 @@ class ConnectionCount:
 class AnalyzeTable:
     def plan(self, params: dict, target: Any) -> str:
         table = params.get("table")
+        try:
+            _table_params(params)
+        except StepBlocked as exc:
+            return f"Would refuse to run ANALYZE on table {table!r}: {exc}."
         if target is None or target.kind not in ("postgres", "sqlite"):
             return f"Would run ANALYZE on table {table} (no target resolved)."
         deadline = time.monotonic() + PLAN_SECONDS
@@ -313,10 +328,12 @@ class AnalyzeTable:
                     f"Would run ANALYZE on table {table} on target {target.name} "
                     f"({target.display_url}); it has {len(stat1)} sqlite_stat1 rows now."
                 )
-            schema, table = _table_params(params)
             with pg.connect(target, deadline) as s:
+                schema, table = _pg_table(s, params)
                 stats = pg.table_stats(s, schema=schema, table=table)
-        except (StepError, StepBlocked) as exc:
+        except StepBlocked as exc:
+            return f"Would refuse to run ANALYZE on table {table} on target {target.name}: {exc}"
+        except StepError as exc:
             return f"Would run ANALYZE on table {table} on target {target.name}; cannot read it now: {exc}"
         rows, _ = _row_estimate(stats)
         return (
@@ -330,8 +347,9 @@ class AnalyzeTable:
         _need(target, ("postgres", "sqlite"))
         if target.kind == "sqlite":
             return self._sqlite(params, target, deadline)
-        schema, table = _table_params(params)
+        _table_params(params)  # refused before connecting
         with pg.connect(target, deadline) as s:
+            schema, table = _pg_table(s, params)
             before = pg.table_stats(s, schema=schema, table=table)
             pg.analyze(s, schema=schema, table=table)
             after = pg.table_stats(s, schema=schema, table=table)
@@ -377,8 +395,8 @@ def _fmt_rows(n: int | None) -> str:
     name="database.kill_query",
     kind=StepKind.ACTION,
     safety=Safety.DESTRUCTIVE,
-    description="Cancel running queries (pg_cancel_backend): one backend by pid, or every "
-    "client query running longer than older_than_seconds.",
+    description="Cancel running queries (pg_cancel_backend) of the target's own database: one "
+    "backend by pid, or every client query running longer than older_than_seconds.",
     params={
         "type": "object",
         "properties": {
@@ -405,7 +423,9 @@ class KillQuery:
                     rows = [pg.refuse_pid(s, pid)]
                 else:
                     rows = pg.old_queries(s, older_than_seconds=older)
-        except (StepError, StepBlocked) as exc:
+        except StepBlocked as exc:
+            return f"Would refuse to cancel {what} on target {target.name}: {exc}"
+        except StepError as exc:
             return f"Would cancel {what} on target {target.name}; right now: {exc}"
         head = (
             f"Would cancel {len(rows)} {'query' if len(rows) == 1 else 'queries'} on target "

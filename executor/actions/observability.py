@@ -51,7 +51,8 @@ def _min_step(target: Any) -> float:
                 # executor checks the structure again (quotes, brackets, ranges).
                 "pattern": r"^[ !-:<-_a-~]+$(?!\n)",
                 "description": 'PromQL, e.g. sum(rate(http_requests_total{status=~"5.."}[5m])). '
-                "Label values in double quotes only.",
+                "Label values in double quotes only. Every selector names a metric, or is "
+                'scoped to the incident\'s service (service="<name>").',
             },
             "lookback_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
             "threshold": {"type": "number"},
@@ -65,7 +66,7 @@ class MetricsQuery:
     def plan(self, params: dict, target: Any) -> str:
         query = params.get("query", "")
         try:
-            pconn.check_promql(query)
+            pconn.check_query(query, target)
         except StepBlocked as exc:
             return f"Would refuse to query Prometheus: {exc}."
         minutes = int(params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))

@@ -16,7 +16,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from executor.actions.params import check_identifier
+from executor.actions.params import (
+    check_identifier,
+    check_schema_name,
+    check_table_name,
+    is_system_schema,
+)
 from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 QUERY_CHARS = 300  # query text shown per backend
@@ -207,14 +212,76 @@ def statements_top(s: PgSession, *, limit: int) -> dict:
     return {"available": True, "version": ext["extversion"], "top": rows}
 
 
+def target_schemas(s: PgSession) -> list[str]:
+    """The schemas a table parameter may name on this target, never a system schema.
+
+    The target's option `schemas` (a list of names) when set; otherwise the user
+    schemas on the session's search path (`current_schemas(false)`: the ones
+    that exist, without the implicit pg_catalog and pg_temp).
+    """
+    configured = (getattr(s.target, "options", None) or {}).get("schemas")
+    if configured is not None:
+        if not isinstance(configured, list):
+            raise StepBlocked(f"target {s.target.name}: option schemas must be a list of names")
+        names = [check_identifier(n, "schema") for n in configured]
+    else:
+        row = s.fetchone("SELECT current_schemas(false)::text[] AS schemas")
+        names = list(row["schemas"] if row else [])
+    return [n for n in names if not is_system_schema(n)]
+
+
+def resolve_table(s: PgSession, *, schema: str | None, table: str) -> tuple[str, str]:
+    """(schema, table) of the table a parameter names, resolved as PostgreSQL resolves it.
+
+    An unqualified name goes through the session's search path, where pg_catalog
+    is implicitly first (and pg_temp before it): `pg_authid` there is the catalog's.
+    The result must lie in one of the target's own schemas (`target_schemas`);
+    StepBlocked otherwise, StepError when no such relation exists.
+    """
+    table = check_table_name(table)
+    if schema is not None:
+        schema = check_schema_name(schema)
+    allowed = target_schemas(s)
+    if schema is not None and schema not in allowed:
+        raise StepBlocked(_outside(s, schema, table, allowed))
+    name = sql.Identifier(table) if schema is None else sql.Identifier(schema, table)
+    row = s.fetchone(
+        """
+        SELECT n.nspname AS schema, c.relname AS table
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = to_regclass(%s)
+        """,
+        (name.as_string(s.conn),),
+    )
+    if row is None:
+        raise StepError(f"table {qualified(schema, table) if schema else table} does not exist")
+    if is_system_schema(row["schema"]):
+        raise StepBlocked(
+            f"refused table {table}: it resolves to {row['schema']}.{row['table']}, "
+            "a system catalog, not a table of the target's own"
+        )
+    if row["schema"] not in allowed:
+        raise StepBlocked(_outside(s, row["schema"], row["table"], allowed))
+    return row["schema"], row["table"]
+
+
+def _outside(s: PgSession, schema: str, table: str, allowed: list[str]) -> str:
+    own = ", ".join(allowed) or "none"
+    return (
+        f"refused table {schema}.{table}: schema {schema} is not one of target "
+        f"{s.target.name}'s schemas ({own}; set the target's option schemas to widen it)"
+    )
+
+
 def table_stats(s: PgSession, *, schema: str, table: str) -> dict:
     """Catalog and statistics of one table; StepError when it does not exist.
 
     For a partitioned table the sizes, row estimates and dead rows are summed over
-    its leaf partitions (the parent itself holds no rows).
+    its leaf partitions (the parent itself holds no rows). Pass what `resolve_table`
+    returned: a system schema or catalog name is refused here too.
     """
-    check_identifier(schema, "schema")
-    check_identifier(table, "table")
+    check_schema_name(schema)
+    check_table_name(table)
     rel = s.fetchone(
         """
         SELECT c.oid::bigint AS oid, c.relkind::text AS relkind, c.reltuples::bigint AS reltuples,
@@ -328,8 +395,8 @@ def connection_counts(s: PgSession) -> dict:
 
 
 def analyze(s: PgSession, *, schema: str, table: str) -> None:
-    check_identifier(schema, "schema")
-    check_identifier(table, "table")
+    check_schema_name(schema)
+    check_table_name(table)
     s.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
 
 
@@ -342,7 +409,8 @@ def backend(s: PgSession, pid: int) -> dict | None:
         SELECT pid, backend_type, state, usename AS user, datname AS database,
                left(query, %s) AS query,
                round((extract(epoch FROM clock_timestamp() - query_start) * 1000)::numeric)::bigint
-                   AS duration_ms
+                   AS duration_ms,
+               datname IS NOT DISTINCT FROM current_database() AS own_database
         FROM pg_stat_activity WHERE pid = %s
         """,
         (QUERY_CHARS, int(pid)),
@@ -350,7 +418,11 @@ def backend(s: PgSession, pid: int) -> dict | None:
 
 
 def refuse_pid(s: PgSession, pid: int) -> dict:
-    """The backend behind `pid` if we may cancel it; StepBlocked / StepError otherwise."""
+    """The backend behind `pid` if we may cancel it; StepBlocked / StepError otherwise.
+
+    Only a client backend connected to the target's own database qualifies: the
+    cluster's other databases belong to other targets (or to no one we serve).
+    """
     if int(pid) == s.backend_pid:
         raise StepBlocked(f"pid {pid} is the executor's own backend; refusing to cancel it")
     row = backend(s, pid)
@@ -360,11 +432,16 @@ def refuse_pid(s: PgSession, pid: int) -> dict:
         raise StepBlocked(
             f"pid {pid} is a {row['backend_type']}, not a client backend; refusing to cancel it"
         )
+    if not row.pop("own_database"):
+        raise StepBlocked(
+            f"pid {pid} is connected to another database of the cluster, not target "
+            f"{s.target.name}'s; refusing to cancel it"
+        )
     return row
 
 
 def old_queries(s: PgSession, *, older_than_seconds: int) -> list[dict]:
-    """Active client queries other than ours that started more than N seconds ago."""
+    """Active client queries of the target's database, other than ours, older than N seconds."""
     return s.fetchall(
         """
         SELECT pid, usename AS user, datname AS database, state,
@@ -373,6 +450,7 @@ def old_queries(s: PgSession, *, older_than_seconds: int) -> list[dict]:
                    AS duration_ms
         FROM pg_stat_activity
         WHERE backend_type = 'client backend'
+          AND datname = current_database()
           AND state = 'active'
           AND pid <> pg_backend_pid()
           AND query_start < clock_timestamp() - make_interval(secs => %(secs)s)
@@ -386,7 +464,8 @@ def cancel(s: PgSession, pid: int, *, older_than_seconds: int | None = None) -> 
     """pg_cancel_backend(pid), re-checking in the same statement that it is still allowed.
 
     The conditions are repeated so that a pid reused between the listing and the
-    cancel by a background process, or by our own session, is never signalled.
+    cancel by a background process, our own session or a session of another
+    database, is never signalled.
     """
     row = s.fetchone(
         """
@@ -394,6 +473,7 @@ def cancel(s: PgSession, pid: int, *, older_than_seconds: int | None = None) -> 
         FROM pg_stat_activity
         WHERE pid = %(pid)s
           AND backend_type = 'client backend'
+          AND datname = current_database()
           AND pid <> pg_backend_pid()
           AND (%(secs)s::int IS NULL OR (
                 state = 'active'

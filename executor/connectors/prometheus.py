@@ -12,6 +12,7 @@ import math
 import re
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -108,6 +109,247 @@ def check_promql(expr: object) -> str:
     if stack:
         raise StepBlocked(f"refused PromQL: unclosed {stack[-1][0]!r}")
     return expr
+
+
+# --- vector selectors ------------------------------------------------------------------
+#
+# A selector with no metric name reads every series its matchers allow: with
+# `{__name__=~".+"}` that is the whole TSDB. A small scanner finds each vector
+# selector (strings with escapes, braces inside strings, grouping clauses,
+# functions, ranges and offsets are told apart) so that each can be checked.
+
+_AGGREGATIONS = frozenset(
+    [
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    ]
+)
+# Followed by a parenthesised list of label names, not by an expression.
+_LABEL_LISTS = frozenset(["by", "without", "on", "ignoring", "group_left", "group_right"])
+_KEYWORDS = (
+    frozenset(["and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"]) | _LABEL_LISTS
+)
+_MATCH_OPS = ("=", "!=", "=~", "!~")
+_TWO_CHAR_OPS = ("=~", "!~", "!=", "==", "<=", ">=")
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # ident, str, num or op
+    text: str  # the identifier, operator, number, or a string's decoded value
+    pos: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One vector selector: `name{matchers}`, `{matchers}` or a bare `name`."""
+
+    name: str
+    matchers: tuple[Matcher, ...]
+    text: str
+
+    @property
+    def metric(self) -> str:
+        """The literal metric name the selector is bound to, or "" when it has none."""
+        if self.name:
+            return self.name
+        for m in self.matchers:
+            if m.label == "__name__" and m.op == "=" and m.value:
+                return m.value
+        return ""
+
+
+_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
+
+
+def _tokens(expr: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(expr)
+    while i < n:
+        c = expr[i]
+        if c.isspace():
+            i += 1
+        elif c in "\"'`":
+            j, value = i + 1, []
+            while j < n and expr[j] != c:
+                if expr[j] == "\\" and c != "`":
+                    if j + 1 >= n:
+                        break
+                    # Unknown escapes stay as written: such a value equals no service name.
+                    value.append(_ESCAPES.get(expr[j + 1], expr[j : j + 2]))
+                    j += 2
+                    continue
+                value.append(expr[j])
+                j += 1
+            if j >= n:
+                raise StepBlocked("refused PromQL: unbalanced quote")
+            tokens.append(_Token("str", "".join(value), i, j + 1))
+            i = j + 1
+        elif c.isdigit() or (c == "." and expr[i + 1 : i + 2].isdigit()):
+            j = i
+            while j < n and (expr[j].isalnum() or expr[j] in "._"):
+                j += 1
+            tokens.append(_Token("num", expr[i:j], i, j))
+            i = j
+        elif c.isalpha() or c in "_:":
+            j = i
+            while j < n and (expr[j].isalnum() or expr[j] in "_:"):
+                j += 1
+            tokens.append(_Token("ident", expr[i:j], i, j))
+            i = j
+        else:
+            size = 2 if expr[i : i + 2] in _TWO_CHAR_OPS else 1
+            tokens.append(_Token("op", expr[i : i + size], i, i + size))
+            i += size
+    return tokens
+
+
+def _is(tokens: list[_Token], i: int, text: str) -> bool:
+    return i < len(tokens) and tokens[i].kind == "op" and tokens[i].text == text
+
+
+def _closing(tokens: list[_Token], i: int, open_: str, close: str) -> int:
+    """The index of the token that closes the bracket opened at `i`."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        if tokens[j].kind == "op" and tokens[j].text == open_:
+            depth += 1
+        elif tokens[j].kind == "op" and tokens[j].text == close:
+            depth -= 1
+            if depth == 0:
+                return j
+    raise StepBlocked(f"refused PromQL: unclosed {open_!r}")
+
+
+def _matchers(tokens: list[_Token], i: int) -> tuple[tuple[Matcher, ...], int]:
+    """The matchers of the `{...}` opened at `i`, and the index after its `}`."""
+    found: list[Matcher] = []
+    j = i + 1
+    while not _is(tokens, j, "}"):
+        if j >= len(tokens):
+            raise StepBlocked("refused PromQL: unclosed '{'")
+        tok = tokens[j]
+        nxt = tokens[j + 1] if j + 1 < len(tokens) else None
+        if tok.kind in ("ident", "str") and nxt and nxt.kind == "op" and nxt.text in _MATCH_OPS:
+            value = tokens[j + 2] if j + 2 < len(tokens) else None
+            if value is None or value.kind != "str":
+                raise StepBlocked(f"refused PromQL: label {tok.text[:40]} needs a quoted value")
+            found.append(Matcher(tok.text, nxt.text, value.text))
+            j += 3
+        elif tok.kind == "str":  # a quoted metric name: {"my.metric", job="x"}
+            found.append(Matcher("__name__", "=", tok.text))
+            j += 1
+        else:
+            raise StepBlocked(f"refused PromQL: unexpected {tok.text[:40]!r} in a selector")
+        if _is(tokens, j, ","):
+            j += 1
+        elif not _is(tokens, j, "}"):
+            raise StepBlocked("refused PromQL: matchers must be separated by commas")
+    return tuple(found), j + 1
+
+
+def vector_selectors(expr: str) -> list[Selector]:
+    """Every vector selector of a PromQL expression, in order."""
+    tokens = _tokens(expr)
+    found: list[Selector] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if _is(tokens, i, "["):  # a range or subquery window: durations, no selectors
+            i = _closing(tokens, i, "[", "]") + 1
+        elif tok.kind == "ident":
+            low = tok.text.lower()
+            if low in _LABEL_LISTS and _is(tokens, i + 1, "("):
+                i = _closing(tokens, i + 1, "(", ")") + 1  # by (le), on (job): label names
+            elif low in _KEYWORDS:
+                i += 1
+            elif _is(tokens, i + 1, "("):
+                i += 1  # a function call; its arguments are read on
+            elif (
+                low in _AGGREGATIONS
+                and i + 1 < len(tokens)
+                and tokens[i + 1].text.lower() in _LABEL_LISTS
+            ):
+                i += 1  # sum by (le) (...)
+            elif _is(tokens, i + 1, "{"):
+                matchers, after = _matchers(tokens, i + 1)
+                found.append(Selector(tok.text, matchers, expr[tok.pos : tokens[after - 1].end]))
+                i = after
+            else:
+                found.append(Selector(tok.text, (), tok.text))
+                i += 1
+        elif _is(tokens, i, "{"):
+            matchers, after = _matchers(tokens, i)
+            found.append(Selector("", matchers, expr[tok.pos : tokens[after - 1].end]))
+            i = after
+        else:
+            i += 1
+    return found
+
+
+def service_labels(target: Any) -> tuple[str, ...]:
+    """The labels that name a service on this target (options service_labels / service_label)."""
+    options = getattr(target, "options", None) or {}
+    labels = options.get("service_labels") or [options.get("service_label") or "service"]
+    if isinstance(labels, str):
+        labels = [labels]
+    return tuple(str(label) for label in labels if str(label) != "__name__")
+
+
+def check_selectors(expr: str, *, service: str = "", labels: tuple[str, ...] = ("service",)) -> str:
+    """`expr` if every vector selector names a metric or is scoped to `service`; else StepBlocked.
+
+    A metric name must be literal (`up`, `{__name__="up"}`); a regex on __name__
+    names none. Without one, a selector must carry `<label>="<service>"` for one
+    of `labels`, where `service` is the incident's catalog service ("" when the
+    incident has none: then only named metrics pass).
+    """
+    for sel in vector_selectors(expr):
+        if sel.metric:
+            continue
+        if service and any(
+            m.op == "=" and m.label in labels and m.value == service for m in sel.matchers
+        ):
+            continue
+        shown = sel.text if len(sel.text) <= 80 else sel.text[:79] + "…"
+        scope = (
+            f' or scope it to the incident\'s service with {labels[0]}="{service}"'
+            if service and labels
+            else ""
+        )
+        raise StepBlocked(
+            f"refused PromQL: the selector {shown} names no metric and would read every "
+            f"series it matches; name a metric (e.g. http_requests_total{{...}}){scope}"
+        )
+    return expr
+
+
+def check_query(expr: object, target: Any) -> str:
+    """`check_promql`, then `check_selectors` scoped to the service the target runs for."""
+    check_promql(expr)
+    return check_selectors(
+        expr, service=getattr(target, "service", "") or "", labels=service_labels(target)
+    )
 
 
 def api_url(base: str, path: str) -> str:
@@ -228,7 +470,7 @@ def query_summary(
     window's points), change_pct (current vs baseline) and breach (current above,
     or with breach_when="below" under, the threshold, when one is given).
     """
-    check_promql(expr)
+    check_query(expr, target)
     step = step_seconds(lookback_minutes, min_step_seconds)
     end = time.time()
     start = end - lookback_minutes * 60

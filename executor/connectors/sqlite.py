@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from executor.actions.params import check_identifier
+from executor.actions.params import check_identifier, check_table_name
 from executor.results import StepBlocked, StepError, StepTimeout, time_left
 
 PROGRESS_EVERY = 1000  # VM instructions between deadline checks
@@ -61,15 +61,20 @@ def connect(target: Any, deadline: float, *, write: bool = False) -> Iterator[sq
 
 
 def existing_table(conn: sqlite3.Connection, table: str) -> str:
-    """The table's name as sqlite_master spells it; StepError when there is none."""
-    check_identifier(table, "table")
+    """The table's name as sqlite_master spells it; StepError when there is none.
+
+    SQLite's own tables (sqlite_master, sqlite_stat1, sqlite_sequence, ...: any
+    name starting with sqlite_, in any case) are refused, never looked up.
+    """
+    check_table_name(table)
     row = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
         (table,),
     ).fetchone()
     if row is None:
         raise StepError(f"table {table} does not exist")
-    return check_identifier(row[0], "table")
+    return check_table_name(row[0])
 
 
 def quoted(name: str) -> str:

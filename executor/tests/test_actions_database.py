@@ -57,7 +57,11 @@ def schema(admin: psycopg.Connection) -> Iterator[str]:
 
 
 @pytest.fixture
-def target(pg_url: str) -> Target:
+def target(pg_url: str, request: pytest.FixtureRequest) -> Target:
+    # Table parameters stay within the target's own schemas: the test's schema is one.
+    if "schema" in request.fixturenames:
+        own = {"schemas": [request.getfixturevalue("schema"), "public"]}
+        return Target("db", "postgres", pg_url, options=own)
     return Target("db", "postgres", pg_url)
 
 
@@ -253,7 +257,7 @@ def test_password_never_reaches_results_or_plans(pg_url, admin, schema):
     # Trust auth ignores the password, so the connection works and we can look at the output.
     parts = urlsplit(pg_url)
     url = with_user(pg_url, parts.username or "postgres", "hunter2")
-    target = Target("db", "postgres", url)
+    target = Target("db", "postgres", url, options={"schemas": [schema]})
     make_table(admin, schema, "t1", 5)
     outputs = []
     for name, params in [

@@ -115,11 +115,8 @@ def test_a_service_sees_its_own_targets_and_never_another_services(only_postgres
     assert "cache.invalidate" not in step_targets("billing")
     assert "cache.invalidate" not in _schema_actions(output_schema(service="billing"))
     # A service without a database of its own gets the shared one, not another service's.
-    assert step_targets("payments")["database.slow_queries"] == [
-        "billing-db",
-        "orders-db",
-        "shared-db",
-    ]  # not in the catalog: everything configured, as before
+    # Not in the catalog: the shared targets only, never one a service claims.
+    assert step_targets("payments")["database.slow_queries"] == ["shared-db"]
     Service.objects.create(name="payments")
     assert step_targets("payments")["database.slow_queries"] == ["shared-db"]
     # The executor agrees on the default target for the service's own kinds.
