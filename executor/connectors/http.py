@@ -8,6 +8,7 @@ chunks up to a cap, checking the deadline between chunks, so a server that
 trickles bytes cannot hold the step. URLs with credentials never reach messages.
 """
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -241,3 +242,62 @@ def target_url(target: Any) -> str:
     if not url:
         raise StepBlocked(f"target {getattr(target, 'name', '?')} has no URL")
     return url
+
+
+# --- JSON APIs (Prometheus, Loki) ---------------------------------------------------
+
+
+def api_url(base: str, path: str) -> str:
+    """`path` under the target's base URL (which may carry a prefix); no query, no fragment."""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StepBlocked("the target URL is not an http(s) URL")
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query="", fragment=""))
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def request_json(
+    method: str,
+    url: str,
+    *,
+    params: dict[str, Any],
+    deadline: float,
+    headers: dict[str, str] | None = None,
+    what: str,
+    max_bytes: int,
+) -> tuple[int, Any, str]:
+    """Send `params` form-encoded (POST body or GET query string); (status, JSON or None, text).
+
+    Raises StepTimeout when the deadline passes, StepError when the target cannot
+    be reached or the answer is larger than `max_bytes`.
+    """
+    time_left(deadline)  # a passed deadline is a timeout before anything else
+    send = {"data": params} if method == "POST" else {"params": params}
+    if headers and "Authorization" in headers:
+        url = _without_userinfo(url)  # httpx would replace a bearer token with basic auth
+    # One byte over the cap tells a whole answer from a cut one: a cut JSON is useless.
+    answer = request(
+        method,
+        url,
+        deadline=deadline,
+        what=what,
+        headers={"Accept": "application/json", **(headers or {})},
+        max_bytes=max_bytes + 1,
+        **send,
+    )
+    if len(answer.body) > max_bytes:
+        raise StepError(f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query")
+    text = answer.body.decode("utf-8", "replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    return answer.status, payload, text

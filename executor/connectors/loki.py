@@ -17,8 +17,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from executor.connectors import http
 from executor.connectors.http import bearer
-from executor.connectors.prometheus import api_url, request_json
 from executor.results import StepBlocked, StepError
 
 SERVICE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
@@ -131,9 +131,9 @@ def search(
     what = f"Loki target {target.name} ({target.display_url})"
     end_ns = time.time_ns()
     start_ns = end_ns - lookback_minutes * 60 * 1_000_000_000
-    status, payload, text = request_json(
+    status, payload, text = http.request_json(
         "GET",
-        api_url(target.url, "/loki/api/v1/query_range"),
+        http.api_url(target.url, "/loki/api/v1/query_range"),
         params={
             "query": query,
             "start": str(start_ns),

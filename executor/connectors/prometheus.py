@@ -7,14 +7,12 @@ from it, the body read in chunks up to a cap) and Prometheus is told the same
 budget through its own `timeout` parameter, so it stops evaluating too.
 """
 
-import json
 import math
 import re
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from executor.connectors import http
 from executor.connectors.http import bearer
@@ -352,74 +350,19 @@ def check_query(expr: object, target: Any) -> str:
     )
 
 
-def api_url(base: str, path: str) -> str:
-    """`path` under the target's base URL (which may carry a prefix); no query, no fragment."""
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StepBlocked("the target URL is not an http(s) URL")
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query="", fragment=""))
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def request_json(
-    method: str,
-    url: str,
-    *,
-    params: dict[str, Any],
-    deadline: float,
-    headers: dict[str, str] | None = None,
-    what: str,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> tuple[int, Any, str]:
-    """Send `params` form-encoded (POST body or GET query string); (status, JSON or None, text).
-
-    Raises StepTimeout when the deadline passes, StepError when the target cannot
-    be reached or the answer is larger than `max_bytes`.
-    """
-    time_left(deadline)  # a passed deadline is a timeout before anything else
-    send = {"data": params} if method == "POST" else {"params": params}
-    if headers and "Authorization" in headers:
-        url = _without_userinfo(url)  # httpx would replace a bearer token with basic auth
-    # One byte over the cap tells a whole answer from a cut one: a cut JSON is useless.
-    answer = http.request(
-        method,
-        url,
-        deadline=deadline,
-        what=what,
-        headers={"Accept": "application/json", **(headers or {})},
-        max_bytes=max_bytes + 1,
-        **send,
-    )
-    if len(answer.body) > max_bytes:
-        raise StepError(f"{what}: answer larger than {max_bytes // 1024} KiB; narrow the query")
-    text = answer.body.decode("utf-8", "replace")
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
-    return answer.status, payload, text
-
-
 def _api_call(target: Any, path: str, params: dict, deadline: float) -> Any:
     """POST to a Prometheus API endpoint; the `data` of a success, else StepError."""
     what = f"Prometheus target {target.name} ({target.display_url})"
     # Let Prometheus give up a little before we do, so its own error comes back.
     params = {**params, "timeout": f"{max(100, int((time_left(deadline) - 0.2) * 1000))}ms"}
-    status, payload, text = request_json(
+    status, payload, text = http.request_json(
         "POST",
-        api_url(target.url, path),
+        http.api_url(target.url, path),
         params=params,
         deadline=deadline,
         headers=bearer(target),
         what=what,
+        max_bytes=MAX_BODY_BYTES,
     )
     if isinstance(payload, dict) and payload.get("status") == "error":
         kind = str(payload.get("errorType", "error"))[:40]
