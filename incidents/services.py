@@ -5,9 +5,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKind
+from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKind, severity_info
 from .events import timeline_record
 from .models import Incident
+from .transitions import IllegalTransition, transition
 
 
 class IncidentError(Exception):
@@ -65,17 +66,26 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
         raise IncidentError(f"Unknown status {to_status!r}.")
     with transaction.atomic():
         current = Incident.objects.select_for_update().get(pk=incident.pk)
-        if to_status not in INCIDENT_TRANSITIONS[current.status]:
-            raise IncidentError(f"An incident that is {current.status} cannot move to {to_status}.")
         now = timezone.now()
-        fields: dict[str, Any] = {"status": to_status, "updated_at": now}
+        fields: dict[str, Any] = {"updated_at": now}
         if to_status == IncidentStatus.RESOLVED:
             fields["resolved_at"] = now
         elif current.status == IncidentStatus.RESOLVED:
             fields["resolved_at"] = None
-        # Conditional: a concurrent move in between makes this one a no-op.
-        updated = Incident.objects.filter(pk=current.pk, status=current.status).update(**fields)
-        if not updated:
+        try:
+            moved = transition(
+                Incident,
+                pk=current.pk,
+                table=INCIDENT_TRANSITIONS,
+                source=current.status,
+                target=to_status,
+                **fields,
+            )
+        except IllegalTransition as exc:
+            raise IncidentError(
+                f"An incident that is {current.status} cannot move to {to_status}."
+            ) from exc
+        if not moved:
             raise IncidentError("The incident changed meanwhile; reload and try again.")
         timeline_record(
             incident=current,
@@ -198,7 +208,6 @@ def status_update_draft(*, incident: Incident, audience: str) -> str:
     """
     from executor.choices import ActionStatus
 
-    from .choices import SEVERITY_POLICY
     from .models import StatusUpdate
 
     if audience not in StatusUpdate.Audience.values:
@@ -207,7 +216,7 @@ def status_update_draft(*, incident: Incident, audience: str) -> str:
         )
     incident = Incident.objects.select_related(*ROLE_FIELDS).get(pk=incident.pk)
     now = timezone.now()
-    policy = SEVERITY_POLICY[incident.severity]
+    policy = severity_info(incident.severity)
     runbook = incident.runbooks.filter(artifact__isnull=False).order_by("-version").first()
     doc = (runbook.artifact if runbook else None) or {}
     status_label = incident.get_status_display().lower()

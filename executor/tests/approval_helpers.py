@@ -24,11 +24,12 @@ from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 
 
-def make_approver(username: str, *, staff: bool = False):
+def make_approver(username: str, *, staff: bool = True):
+    """An approver as the rule has it: staff, holding the approve (and view) permission."""
     user = UserFactory(username=username, is_staff=staff)
-    user.user_permissions.add(Permission.objects.get(codename="approve_actionrequest"))
-    if staff:
-        user.user_permissions.add(Permission.objects.get(codename="view_actionrequest"))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["approve_actionrequest", "view_actionrequest"])
+    )
     return type(user).objects.get(pk=user.pk)  # fresh permission cache
 
 
