@@ -77,8 +77,8 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
                 Incident,
                 pk=current.pk,
                 table=INCIDENT_TRANSITIONS,
-                source=current.status,
-                target=to_status,
+                from_status=current.status,
+                to_status=to_status,
                 **fields,
             )
         except IllegalTransition as exc:

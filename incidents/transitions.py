@@ -35,23 +35,24 @@ def transition(
     *,
     pk: Any,
     table: Table,
-    source: str | Iterable[str],
-    target: str,
-    field: str = "status",
+    from_status: str | Iterable[str],
+    to_status: str,
+    status_field: str = "status",
     **fields: Any,
 ) -> bool:
-    """Move one row from `source` (one state or several) to `target`; True if this caller won.
+    """Move one row from `from_status` (one state or several) to `to_status`; True if this
+    caller won.
 
     Raises IllegalTransition if the table forbids any of the moves asked for; returns
     False when the row was not in a source state any more (someone else moved it).
     `updated_at` is stamped when the model has one, since `update()` skips auto_now.
     """
-    sources = [source] if isinstance(source, str) else list(source)
-    for s in sources:
-        check_transition(table, s, target, model=model.__name__)
+    sources = [from_status] if isinstance(from_status, str) else list(from_status)
+    for source in sources:
+        check_transition(table, source, to_status, model=model.__name__)
     if "updated_at" not in fields and any(f.name == "updated_at" for f in model._meta.fields):
         fields["updated_at"] = timezone.now()
-    updated = model._default_manager.filter(pk=pk, **{f"{field}__in": sources}).update(
-        **{field: target}, **fields
+    updated = model._default_manager.filter(pk=pk, **{f"{status_field}__in": sources}).update(
+        **{status_field: to_status}, **fields
     )
     return bool(updated)

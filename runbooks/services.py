@@ -57,7 +57,12 @@ def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
 def _move(runbook_id: int, source: str | list[str], target: str, **fields: Any) -> bool:
     """A move of the runbook table as a conditional UPDATE; True if this caller made it."""
     return transition(
-        Runbook, pk=runbook_id, table=RUNBOOK_TRANSITIONS, source=source, target=target, **fields
+        Runbook,
+        pk=runbook_id,
+        table=RUNBOOK_TRANSITIONS,
+        from_status=source,
+        to_status=target,
+        **fields,
     )
 
 

@@ -31,8 +31,8 @@ def action_move(
         ActionRequest,
         pk=request.pk,
         table=ACTION_TRANSITIONS,
-        source=from_statuses,
-        target=to_status,
+        from_status=from_statuses,
+        to_status=to_status,
         **fields,
     )
 

@@ -29,8 +29,8 @@ def _execution_move(execution_id: int, to_status: str, **fields: Any) -> bool:
         Execution,
         pk=execution_id,
         table=EXECUTION_TRANSITIONS,
-        source=ExecutionStatus.RUNNING,
-        target=to_status,
+        from_status=ExecutionStatus.RUNNING,
+        to_status=to_status,
         **fields,
     )
 
