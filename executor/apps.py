@@ -6,5 +6,6 @@ class ExecutorConfig(AppConfig):
     verbose_name = "Executor"
 
     def ready(self) -> None:
-        # Fill the registry: each module under executor.actions registers its specs.
-        from . import actions  # noqa: F401
+        # Fill the registry (each module under executor.actions registers its specs), and
+        # register the tasks in every process: the services queue them by name.
+        from . import actions, tasks  # noqa: F401

@@ -19,6 +19,19 @@ class ExecutionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The only moves an execution may make (applied by incidents.transitions.transition):
+# created running, it ends done, refused (the artifact failed re-verification) or failed
+# (an error, or the sweeper finding its worker dead).
+EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExecutionStatus.RUNNING: frozenset(
+        {ExecutionStatus.DONE, ExecutionStatus.REFUSED, ExecutionStatus.FAILED}
+    ),
+    ExecutionStatus.DONE: frozenset(),
+    ExecutionStatus.REFUSED: frozenset(),
+    ExecutionStatus.FAILED: frozenset(),
+}
+
+
 class CheckOutcome(models.TextChoices):
     OK = "ok", "OK"
     WARN = "warn", "Warning"
@@ -39,8 +52,8 @@ class ActionStatus(models.TextChoices):
     BLOCKED = "blocked", "Blocked"
 
 
-# The only moves an action request may make; executor.services applies them
-# as conditional UPDATEs so that no two callers can make the same move.
+# The only moves an action request may make; incidents.transitions.transition applies
+# them as conditional UPDATEs so that no two callers can make the same move.
 ACTION_TRANSITIONS: dict[str, frozenset[str]] = {
     ActionStatus.PROPOSED: frozenset(
         {ActionStatus.RUNNING, ActionStatus.AWAITING_APPROVAL, ActionStatus.BLOCKED}

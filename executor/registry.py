@@ -50,10 +50,6 @@ class ActionSpec:
     def run(self, params: dict, target: Any, deadline: float) -> StepResult:
         return self.impl.run(params, target, deadline)
 
-    @property
-    def needs_approval(self) -> bool:
-        return self.safety == Safety.DESTRUCTIVE
-
 
 REGISTRY: dict[str, ActionSpec] = {}
 

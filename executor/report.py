@@ -4,17 +4,16 @@ from runbooks.models import Runbook
 
 from .choices import ActionStatus
 from .models import ActionRequest, CheckRun, Execution
-
-_ACTION_LABELS = {
-    ActionStatus.PROPOSED: "SAFE",
-    ActionStatus.AWAITING_APPROVAL: "UNSAFE - requires approval",
-}
+from .policy import approval_reason
 
 
 def _action_label(request: ActionRequest) -> str:
     if request.status == ActionStatus.BLOCKED:
         return f"BLOCKED - {request.error}"
-    return _ACTION_LABELS.get(request.status, request.get_status_display().upper())
+    if request.status in (ActionStatus.PROPOSED, ActionStatus.AWAITING_APPROVAL):
+        needs = approval_reason(request.safety, request.runbook_marked_safe)
+        return "UNSAFE - requires approval" if needs else "SAFE"
+    return request.get_status_display().upper()
 
 
 def format_report(runbook: Runbook, execution: Execution | None) -> str:

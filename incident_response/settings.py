@@ -5,6 +5,8 @@ embedded default applies: SQLite, eager Celery, local files, the offline planner
 and timeline-only notifications (see the README's configuration section).
 """
 
+import os
+import re
 from pathlib import Path
 
 import environ
@@ -194,12 +196,12 @@ EXECUTOR_DEMO_TARGETS = env.bool("EXECUTOR_DEMO_TARGETS", default=True)
 # --- approvals ------------------------------------------------------------------
 # Destructive actions on SEV1/SEV2 incidents need this many distinct approvers.
 APPROVALS_REQUIRED_DESTRUCTIVE = env.int("APPROVALS_REQUIRED_DESTRUCTIVE", default=1)
-# A pending approval request expires after this long, by severity.
+# How long a pending approval request waits is in the severity table (incidents.choices);
+# APPROVAL_TTL_SEV1_MINUTES … overrides it for one severity.
 APPROVAL_TTL_MINUTES = {
-    "SEV1": env.int("APPROVAL_TTL_SEV1_MINUTES", default=15),
-    "SEV2": env.int("APPROVAL_TTL_SEV2_MINUTES", default=60),
-    "SEV3": env.int("APPROVAL_TTL_SEV3_MINUTES", default=240),
-    "SEV4": env.int("APPROVAL_TTL_SEV4_MINUTES", default=1440),
+    match[1]: int(value)
+    for name, value in os.environ.items()
+    if (match := re.fullmatch(r"APPROVAL_TTL_(SEV\d)_MINUTES", name))
 }
 EXECUTOR_ACTION_TIMEOUT = env.float("EXECUTOR_ACTION_TIMEOUT", default=60.0)
 

@@ -13,26 +13,78 @@ class Severity(models.TextChoices):
 
 
 @dataclass(frozen=True)
-class SeverityPolicy:
+class SeverityInfo:
+    """Everything the product says about one severity; settings may override the TTL."""
+
+    label: str
+    colour: str  # the badge colour, in the web UI and the admin alike
+    update_every_minutes: int  # the status update cadence
+    approval_ttl_minutes: int  # how long an approval request waits for a decision
+    # Destructive actions here need APPROVALS_REQUIRED_DESTRUCTIVE distinct approvers.
+    multiple_approvers: bool
+    pages: bool  # pages the on-call and opens a war room
     impact: str
-    update_every_minutes: int
     response: str
 
+    @property
+    def cadence(self) -> str:
+        """The update cadence in words: 'every 15 min', 'every 2 h', 'daily'."""
+        minutes = self.update_every_minutes
+        if minutes < 120:
+            return f"every {minutes} min"
+        if minutes == 24 * 60:
+            return "daily"
+        return f"every {minutes // 60} h"
 
-SEVERITY_POLICY: dict[str, SeverityPolicy] = {
-    Severity.SEV1: SeverityPolicy(
-        "Complete outage or data loss for many customers", 15, "All hands, page now"
+
+# The one severity table: label, colour, cadence, approval TTL, approvers, paging.
+SEVERITIES: dict[str, SeverityInfo] = {
+    Severity.SEV1: SeverityInfo(
+        label=Severity.SEV1.label,
+        colour="#b42318",
+        update_every_minutes=15,
+        approval_ttl_minutes=15,
+        multiple_approvers=True,
+        pages=True,
+        impact="Complete outage or data loss for many customers",
+        response="All hands, page now",
     ),
-    Severity.SEV2: SeverityPolicy(
-        "Major feature broken or badly degraded", 30, "Page the on-call, open a channel"
+    Severity.SEV2: SeverityInfo(
+        label=Severity.SEV2.label,
+        colour="#d4540b",
+        update_every_minutes=30,
+        approval_ttl_minutes=60,
+        multiple_approvers=True,
+        pages=True,
+        impact="Major feature broken or badly degraded",
+        response="Page the on-call, open a channel",
     ),
-    Severity.SEV3: SeverityPolicy(
-        "Minor feature broken, a workaround exists", 120, "On-call during working hours"
+    Severity.SEV3: SeverityInfo(
+        label=Severity.SEV3.label,
+        colour="#b88700",
+        update_every_minutes=120,
+        approval_ttl_minutes=240,
+        multiple_approvers=False,
+        pages=False,
+        impact="Minor feature broken, a workaround exists",
+        response="On-call during working hours",
     ),
-    Severity.SEV4: SeverityPolicy(
-        "Minimal impact, cosmetic or internal", 24 * 60, "Track it, daily updates"
+    Severity.SEV4: SeverityInfo(
+        label=Severity.SEV4.label,
+        colour="#5d6675",
+        update_every_minutes=24 * 60,
+        approval_ttl_minutes=24 * 60,
+        multiple_approvers=False,
+        pages=False,
+        impact="Minimal impact, cosmetic or internal",
+        response="Track it",
     ),
 }
+
+
+def severity_info(severity: str) -> SeverityInfo:
+    """The table's row for `severity`; an unknown one is treated as SEV3."""
+    return SEVERITIES.get(severity) or SEVERITIES[Severity.SEV3]
 
 
 class IncidentStatus(models.TextChoices):
@@ -42,7 +94,8 @@ class IncidentStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
-# The only moves a status may make. Reopening goes back to investigating.
+# The only moves a status may make (applied by incidents.transitions.transition).
+# Reopening goes back to investigating.
 INCIDENT_TRANSITIONS: dict[str, frozenset[str]] = {
     IncidentStatus.INVESTIGATING: frozenset(
         {IncidentStatus.IDENTIFIED, IncidentStatus.MONITORING, IncidentStatus.RESOLVED}

@@ -9,6 +9,7 @@ from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKin
 from .events import timeline_record
 from .models import Incident
 from .signals import announce, incident_declared
+from .transitions import IllegalTransition, transition
 
 
 class IncidentError(Exception):
@@ -64,17 +65,26 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
         raise IncidentError(f"Unknown status {to_status!r}.")
     with transaction.atomic():
         current = Incident.objects.select_for_update().get(pk=incident.pk)
-        if to_status not in INCIDENT_TRANSITIONS[current.status]:
-            raise IncidentError(f"An incident that is {current.status} cannot move to {to_status}.")
         now = timezone.now()
-        fields: dict[str, Any] = {"status": to_status, "updated_at": now}
+        fields: dict[str, Any] = {"updated_at": now}
         if to_status == IncidentStatus.RESOLVED:
             fields["resolved_at"] = now
         elif current.status == IncidentStatus.RESOLVED:
             fields["resolved_at"] = None
-        # Conditional: a concurrent move in between makes this one a no-op.
-        updated = Incident.objects.filter(pk=current.pk, status=current.status).update(**fields)
-        if not updated:
+        try:
+            moved = transition(
+                Incident,
+                pk=current.pk,
+                table=INCIDENT_TRANSITIONS,
+                from_status=current.status,
+                to_status=to_status,
+                **fields,
+            )
+        except IllegalTransition as exc:
+            raise IncidentError(
+                f"An incident that is {current.status} cannot move to {to_status}."
+            ) from exc
+        if not moved:
             raise IncidentError("The incident changed meanwhile; reload and try again.")
         timeline_record(
             incident=current,
@@ -177,112 +187,6 @@ def incident_assign_role(
         )
     incident.refresh_from_db()
     return incident
-
-
-def _ago(delta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} days"
-
-
-def status_update_draft(*, incident: Incident, audience: str) -> str:
-    """A first draft for one of the three templates, filled from the incident's current facts.
-
-    Only a draft: the responder edits it, and posting it records it on the timeline.
-    The customer notice leaves out names, hypotheses and internal systems on purpose.
-    """
-    from executor.choices import ActionStatus
-
-    from .choices import SEVERITY_POLICY
-    from .models import StatusUpdate
-
-    if audience not in StatusUpdate.Audience.values:
-        raise IncidentError(
-            f"Unknown template {audience!r}; use one of {', '.join(StatusUpdate.Audience.values)}."
-        )
-    incident = Incident.objects.select_related(*ROLE_FIELDS).get(pk=incident.pk)
-    now = timezone.now()
-    policy = SEVERITY_POLICY[incident.severity]
-    runbook = incident.runbooks.filter(artifact__isnull=False).order_by("-version").first()
-    doc = (runbook.artifact if runbook else None) or {}
-    status_label = incident.get_status_display().lower()
-    duration = _ago((incident.resolved_at or now) - incident.detected_at)
-    next_update = (
-        ""
-        if incident.status == IncidentStatus.RESOLVED
-        else (
-            f"Next update within {policy.update_every_minutes} minutes."
-            if policy.update_every_minutes < 120
-            else f"Next update within {policy.update_every_minutes // 60} hours."
-        )
-    )
-    done = list(
-        incident.action_requests.filter(status=ActionStatus.SUCCEEDED)
-        .order_by("finished_at")
-        .values_list("action_id", flat=True)
-    )
-    service = incident.service or "the affected service"
-
-    if audience == StatusUpdate.Audience.CUSTOMER:
-        plain = {
-            IncidentStatus.INVESTIGATING: "We are investigating reports of a problem",
-            IncidentStatus.IDENTIFIED: "We have identified the cause of a problem",
-            IncidentStatus.MONITORING: "A fix is in place and we are monitoring the results for a problem",
-            IncidentStatus.RESOLVED: "This incident has been resolved. We had a problem",
-        }[incident.status]
-        lines = [
-            f"{plain} affecting {service}.",
-            f"Started: {incident.detected_at:%Y-%m-%d %H:%M} UTC.",
-        ]
-        if incident.status == IncidentStatus.RESOLVED and incident.resolved_at:
-            lines.append(f"Resolved: {incident.resolved_at:%Y-%m-%d %H:%M} UTC.")
-        lines.append("We apologise for the inconvenience.")
-        if next_update:
-            lines.append(next_update)
-        return "\n".join(lines)
-
-    def who(user: Any) -> str:
-        return user.get_username() if user else "unassigned"
-
-    if audience == StatusUpdate.Audience.EXECUTIVE:
-        lines = [
-            f"{incident.severity} incident on {service}: {incident.title}",
-            f"Status: {status_label}, for {duration}. Impact class: {policy.impact}.",
-            f"Incident commander: {who(incident.commander)}.",
-        ]
-        if doc:
-            lines.append(
-                f"Working theory: {doc.get('incident_type', '?')} on "
-                f"{doc.get('affected_system', '?')} "
-                f"(confidence {float(doc.get('confidence', 0)):.0%})."
-            )
-        lines.append(f"Actions completed: {', '.join(done) if done else 'none yet'}.")
-        if next_update:
-            lines.append(next_update)
-        return "\n".join(lines)
-
-    # Internal update: everything a responder joining now needs.
-    lines = [
-        f"[{incident.severity}] {incident.title}",
-        f"Status: {status_label} · service: {service} · open for {duration}",
-        f"IC: {who(incident.commander)} · comms: {who(incident.comms_lead)} · "
-        f"tech: {who(incident.tech_lead)} · scribe: {who(incident.scribe)}",
-    ]
-    if doc:
-        lines.append(
-            f"Runbook v{runbook.version}: {doc.get('incident_type', '?')} on "
-            f"{doc.get('affected_system', '?')}, confidence {float(doc.get('confidence', 0)):.0%}"
-        )
-        lines.extend(f"- hypothesis: {h}" for h in doc.get("hypotheses", [])[:3])
-    lines.append(f"Done: {', '.join(done) if done else 'no actions run yet'}")
-    lines.append("Next: ")
-    if next_update:
-        lines.append(next_update)
-    return "\n".join(lines)
 
 
 def status_update_post(*, incident: Incident, audience: str, body: str, actor: Any = None):

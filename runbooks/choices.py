@@ -9,6 +9,20 @@ class RunbookStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The only moves a runbook version may make (applied by incidents.transitions.transition).
+# Created queued; one worker claims it (generating); a retry after a transient error puts
+# it back in the queue; the sweeper fails versions a dead worker left queued or generating.
+RUNBOOK_TRANSITIONS: dict[str, frozenset[str]] = {
+    RunbookStatus.QUEUED: frozenset({RunbookStatus.GENERATING, RunbookStatus.FAILED}),
+    RunbookStatus.GENERATING: frozenset(
+        {RunbookStatus.READY, RunbookStatus.INVALID, RunbookStatus.FAILED, RunbookStatus.QUEUED}
+    ),
+    RunbookStatus.READY: frozenset(),
+    RunbookStatus.INVALID: frozenset(),
+    RunbookStatus.FAILED: frozenset(),
+}
+
+
 class RunbookAuthor(models.TextChoices):
     CLAUDE = "claude", "Claude"
     OFFLINE = "offline", "Offline planner"

@@ -11,9 +11,10 @@ from incidents.choices import TimelineKind
 from incidents.events import timeline_record
 from incidents.models import Incident
 from incidents.signals import announce
+from incidents.transitions import transition
 
 from .artifacts import artifact_store
-from .choices import RunbookAuthor, RunbookStatus
+from .choices import RUNBOOK_TRANSITIONS, RunbookAuthor, RunbookStatus
 from .generation import generate_runbook_document
 from .generation.offer import offer
 from .models import Runbook
@@ -55,13 +56,26 @@ def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
     return runbook
 
 
+def _move(runbook_id: int, source: str | list[str], target: str, **fields: Any) -> bool:
+    """A move of the runbook table as a conditional UPDATE; True if this caller made it."""
+    return transition(
+        Runbook,
+        pk=runbook_id,
+        table=RUNBOOK_TRANSITIONS,
+        from_status=source,
+        to_status=target,
+        **fields,
+    )
+
+
 def _claim(runbook_id: int) -> bool:
     """queued → generating, for exactly one caller."""
-    return bool(
-        Runbook.objects.filter(pk=runbook_id, status=RunbookStatus.QUEUED).update(
-            status=RunbookStatus.GENERATING, updated_at=timezone.now()
-        )
-    )
+    return _move(runbook_id, RunbookStatus.QUEUED, RunbookStatus.GENERATING)
+
+
+def runbook_requeue(*, runbook_id: int) -> bool:
+    """generating → queued, so that a retry of the task can claim it again."""
+    return _move(runbook_id, RunbookStatus.GENERATING, RunbookStatus.QUEUED)
 
 
 def _context(incident: Incident) -> dict:
@@ -72,6 +86,12 @@ def _context(incident: Incident) -> dict:
         "recent_events": recent,
         "previous_runbook": previous.artifact if previous else None,
     }
+
+
+def _given_up(runbook: Runbook) -> Runbook:
+    """The version as it is now: the sweeper failed it while it generated, and that stands."""
+    runbook.refresh_from_db()
+    return runbook
 
 
 def runbook_generate(*, runbook_id: int) -> Runbook:
@@ -112,13 +132,16 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             )
         if result.validation_errors or result.document is None:
             errors = [i.as_dict() for i in result.validation_errors]
-            Runbook.objects.filter(pk=runbook.pk).update(
-                status=RunbookStatus.INVALID,
+            if not _move(
+                runbook.pk,
+                RunbookStatus.GENERATING,
+                RunbookStatus.INVALID,
                 artifact=result.document,
                 validation_errors=errors,
                 error="The generated runbook does not match the contract.",
                 **common,
-            )
+            ):
+                return _given_up(runbook)
             timeline_record(
                 incident=incident,
                 kind=TimelineKind.RUNBOOK_INVALID,
@@ -133,14 +156,17 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
         key, digest = artifact_store(
             incident_id=incident.pk, version=runbook.version, data=result.document
         )
-        Runbook.objects.filter(pk=runbook.pk).update(
-            status=RunbookStatus.READY,
+        if not _move(
+            runbook.pk,
+            RunbookStatus.GENERATING,
+            RunbookStatus.READY,
             artifact=result.document,
             artifact_key=key,
             artifact_sha256=digest,
             validation_errors=[i.as_dict() for i in result.step_errors],
             **common,
-        )
+        ):
+            return _given_up(runbook)
         doc = result.document
         timeline_record(
             incident=incident,
@@ -172,9 +198,12 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
 def runbook_mark_failed(*, runbook_id: int, error: str) -> Runbook:
     """Any non-final state → failed, with the reason on the timeline."""
     with transaction.atomic():
-        updated = Runbook.objects.filter(
-            pk=runbook_id, status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
-        ).update(status=RunbookStatus.FAILED, error=error[:4000], updated_at=timezone.now())
+        updated = _move(
+            runbook_id,
+            [RunbookStatus.QUEUED, RunbookStatus.GENERATING],
+            RunbookStatus.FAILED,
+            error=error[:4000],
+        )
         runbook = Runbook.objects.get(pk=runbook_id)
         if updated:
             timeline_record(

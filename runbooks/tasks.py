@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import runbook_generate, runbook_mark_failed
+from .services import runbook_generate, runbook_mark_failed, runbook_requeue
 
 
 @shared_task(
@@ -17,12 +17,7 @@ def generate_runbook_task(self, runbook_id: int) -> str:
         # Generation itself falls back to the offline planner; reaching here means the
         # database or storage failed. Retry, then leave the row failed, never generating.
         if self.request.retries < self.max_retries:
-            from .choices import RunbookStatus
-            from .models import Runbook
-
-            Runbook.objects.filter(pk=runbook_id, status=RunbookStatus.GENERATING).update(
-                status=RunbookStatus.QUEUED
-            )
+            runbook_requeue(runbook_id=runbook_id)
             raise self.retry(exc=exc) from exc
         return runbook_mark_failed(
             runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from incidents.choices import SEVERITY_POLICY, IncidentStatus, Severity
+from incidents.choices import SEVERITIES, IncidentStatus, Severity
 from incidents.models import StatusUpdate
 from incidents.services import ROLE_FIELDS
 
@@ -40,7 +40,7 @@ class DeclareForm(forms.Form):
 
     @staticmethod
     def policies() -> list[tuple[str, str, object]]:
-        return [(value, label, SEVERITY_POLICY[value]) for value, label in Severity.choices]
+        return [(value, label, SEVERITIES[value]) for value, label in Severity.choices]
 
 
 class NoteForm(forms.Form):

@@ -35,13 +35,13 @@ from incidents.services import (
     incident_declare,
     incident_set_severity,
     incident_transition,
-    status_update_draft,
     status_update_post,
 )
 from runbooks.services import RunbookBusy, runbook_request
 
 from . import selectors
 from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdateForm
+from .status_drafts import status_update_draft
 
 PAGE_SIZE = 25
 

@@ -24,16 +24,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 
 from incidents.admin.mixins import ReadOnlyAdmin, ReadOnlyInline
+from incidents.choices import severity_info
 
-from .. import selectors, services
+from .. import policy, selectors, services
 from ..choices import ActionStatus
 from ..models import ActionRequest, Approval
+from ..policy import APPROVE_PERMISSION
 
 # The admin index shows how many requests wait for a decision.
 admin.site.index_template = "admin/executor/index.html"
 
-APPROVE_PERMISSION = "executor.approve_actionrequest"
-SEVERITY_COLOURS = {"SEV1": "#b00020", "SEV2": "#d35400", "SEV3": "#b7950b", "SEV4": "#5d6d7e"}
 PLAN_LINES_IN_LIST = 8
 
 
@@ -173,7 +173,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         sev = obj.incident.severity
         return format_html(
             '<span class="sev-badge" style="background:{}">{}</span>',
-            SEVERITY_COLOURS.get(sev, "#555"),
+            severity_info(sev).colour,
             sev,
         )
 
@@ -241,13 +241,13 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
     @admin.display(description="Approvals")
     def approvals_progress(self, obj: ActionRequest) -> str:
-        return f"{obj.approvals_given} of {services.approvals_required(obj)} needed"
+        return f"{obj.approvals_given} of {policy.approvals_required(obj)} needed"
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: ActionRequest) -> str:
         label = obj.get_status_display()
         if obj.status == ActionStatus.AWAITING_APPROVAL:
-            needed = services.approvals_required(obj)
+            needed = policy.approvals_required(obj)
             if needed > 1:
                 label += f" ({obj.approvals_given}/{needed})"
         return format_html(

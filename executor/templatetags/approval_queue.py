@@ -2,7 +2,7 @@
 
 from django import template
 
-from executor import selectors
+from executor import policy, selectors
 
 register = template.Library()
 
@@ -15,5 +15,5 @@ def approval_queue_summary(context) -> dict | None:
     if user is None or not user.has_perm("executor.view_actionrequest"):
         return None
     summary = selectors.pending_summary()
-    summary["can_decide"] = user.has_perm("executor.approve_actionrequest")
+    summary["can_decide"] = policy.is_approver(user)
     return summary

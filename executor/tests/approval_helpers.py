@@ -5,12 +5,14 @@ servers that check requests and answer like the real APIs, so the actions really
 run and the tests count what they really did.
 """
 
+import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import Permission
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, Permission
 
 from conftest import handler_server
 from executor import services
@@ -24,12 +26,20 @@ from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 
 
-def make_approver(username: str, *, staff: bool = False):
+def make_approver(username: str, *, staff: bool = True):
+    """An approver as the rule has it: staff, holding the approve (and view) permission."""
     user = UserFactory(username=username, is_staff=staff)
-    user.user_permissions.add(Permission.objects.get(codename="approve_actionrequest"))
-    if staff:
-        user.user_permissions.add(Permission.objects.get(codename="view_actionrequest"))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["approve_actionrequest", "view_actionrequest"])
+    )
     return type(user).objects.get(pk=user.pk)  # fresh permission cache
+
+
+def approvers_group() -> Group:
+    """The `approvers` group as its data migration makes it (a flushed database lost it)."""
+    migration = importlib.import_module("executor.migrations.0003_approvers_group")
+    migration.create_group(django_apps, None)  # idempotent
+    return Group.objects.get(name="approvers")
 
 
 def step(step_id: str, action: str, *, safe: bool = False, **params) -> dict:

@@ -25,6 +25,7 @@ import pytest
 from conftest import free_port, handler_server
 from executor.connectors import fly
 from executor.connectors import http as hconn
+from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
@@ -417,7 +418,7 @@ def test_scale_schema():
         {"count": 2, "replicas": 3},
     ):
         assert SCALE.validate_params(bad) != [], bad
-    assert SCALE.needs_approval
+    assert approval_reason(SCALE.safety, marked_safe=True)  # destructive: always approved
 
 
 def test_scale_plan_lists_the_machines_it_would_start(flyapi):

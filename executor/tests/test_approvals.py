@@ -267,11 +267,11 @@ def test_the_approvers_group_grants_the_decision():
 def test_a_recorded_approval_is_announced_with_its_count_at_the_time(settings, fly, monkeypatch):
     """The Slack post leaves after commit, maybe after a second approval: it must still say
     1 of 2 (waiting), not count again and tell approvers the action waits while it runs."""
-    from executor import notify
+    from executor import decision_notices
 
     settings.APPROVALS_REQUIRED_DESTRUCTIVE = 2
     queued: list[dict] = []
-    monkeypatch.setattr(notify, "decision_notify_queue", lambda **p: queued.append(p))
+    monkeypatch.setattr(decision_notices, "decision_notify_queue", lambda **p: queued.append(p))
     request = _restart_request("SEV1")
     services.action_request_approve(action_request=request, approver=make_approver("first"))
     request = services.action_request_approve(
@@ -281,5 +281,5 @@ def test_a_recorded_approval_is_announced_with_its_count_at_the_time(settings, f
     first, second = queued
     assert first["event"] == "approval_recorded" and second["event"] == "approved"
     first.pop("action_request_id")
-    text = notify.decision_message(request=request, **first)
+    text = decision_notices.decision_message(request=request, **first)
     assert "first approved" in text and "(1 of 2)" in text and "waits for another" in text

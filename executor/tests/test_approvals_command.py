@@ -9,7 +9,7 @@ from executor.choices import ActionStatus, Decision
 from executor.models import ActionRequest, Approval
 from incidents.tests.factories import UserFactory
 
-from .approval_helpers import make_approver, notify_request
+from .approval_helpers import approvers_group, make_approver, notify_request
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -88,3 +88,16 @@ def test_an_expired_request_is_asked_for_again_from_the_shell():
     with pytest.raises(CommandError, match="someone else must approve"):
         _run("approve", str(request.pk), "--as", "carol")
     assert "succeeded" in _run("approve", str(request.pk), "--as", "dave")
+
+
+def test_a_member_of_approvers_who_is_not_staff_is_refused_as_in_the_admin():
+    request = notify_request()
+    member = UserFactory(username="member", is_staff=False)
+    member.groups.add(approvers_group())
+    with pytest.raises(CommandError, match="permission to approve"):
+        _run("approve", str(request.pk), "--as", "member")
+    with pytest.raises(CommandError, match="permission to reject"):
+        _run("reject", str(request.pk), "--as", "member", "--reason", "no")
+    request.refresh_from_db()
+    assert request.status == ActionStatus.AWAITING_APPROVAL
+    assert not request.approvals.exists()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from executor import services
 from executor.choices import ActionStatus, ExecutionStatus
 from executor.models import ActionRequest
+from executor.services import executions
 from incidents.choices import TimelineKind
 from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
@@ -233,7 +234,7 @@ def test_an_unexpected_failure_leaves_the_execution_failed_not_running(monkeypat
     def broken(**kwargs):
         raise OSError("storage unreachable")
 
-    monkeypatch.setattr(services, "artifact_load", broken)
+    monkeypatch.setattr(executions, "artifact_load", broken)
     with pytest.raises(OSError):
         services.execution_run(runbook_id=runbook.pk)
     execution = Execution.objects.get(runbook=runbook)

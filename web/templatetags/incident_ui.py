@@ -6,11 +6,21 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from executor.choices import ActionStatus, CheckOutcome, Safety
+from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from incidents import metrics
-from incidents.choices import INCIDENT_TRANSITIONS, SEVERITY_POLICY, IncidentStatus, Severity
+from incidents.choices import (
+    INCIDENT_TRANSITIONS,
+    SEVERITIES,
+    IncidentStatus,
+    Severity,
+    SeverityInfo,
+    severity_info,
+)
 from runbooks.choices import RunbookStatus
 
 register = template.Library()
@@ -74,8 +84,22 @@ def action_status_class(status: str) -> str:
 
 
 @register.filter
-def severity_policy(severity: str):
-    return SEVERITY_POLICY.get(severity)
+def severity_policy(severity: str) -> SeverityInfo | None:
+    """The severity table's row: impact, response, cadence, colour."""
+    return SEVERITIES.get(severity)
+
+
+@register.filter
+def severity_colour(severity: str) -> str:
+    return severity_info(severity).colour
+
+
+@register.simple_tag
+def severity_colour_vars() -> SafeString:
+    """The badge colours as CSS variables (--sev1 …), so the stylesheet reads the one table."""
+    return format_html_join(
+        "", "--{}: {}; ", ((sev.lower(), info.colour) for sev, info in SEVERITIES.items())
+    )
 
 
 @register.simple_tag
@@ -103,11 +127,12 @@ def action_safety(action: Any) -> dict[str, str]:
             "description": description,
         }
     safety_label = Safety(action.safety).label.lower()
-    if action.safety == Safety.DESTRUCTIVE or not action.runbook_marked_safe:
+    needs = approval_reason(action.safety, action.runbook_marked_safe)
+    if needs:
         return {
             "label": "UNSAFE",
             "css": "b-unsafe",
-            "reason": action.approval_reason or f"{safety_label}: needs approval",
+            "reason": action.approval_reason or needs,
             "description": description,
         }
     return {

@@ -19,12 +19,12 @@ from incidents.services import (
     IncidentError,
     incident_assign_role,
     incident_transition,
-    status_update_draft,
 )
 from incidents.tests.factories import IncidentFactory, UserFactory
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
 from runbooks.tests.factories import ready_runbook, sample_document
+from web.status_drafts import status_update_draft
 
 HX = {"HTTP_HX_REQUEST": "true"}
 

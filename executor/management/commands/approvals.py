@@ -1,4 +1,5 @@
-"""The approval queue from a shell: list, approve, reject, ask again. Same services, same rules.
+"""The approval queue from a shell: list, approve, reject, ask again. Same services, same rules
+(executor.policy): only an active staff approver decides, as in the admin.
 
 manage.py approvals list [--all]
 manage.py approvals approve ID --as USER [--reason TEXT]
@@ -11,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
-from executor import selectors, services
+from executor import policy, selectors, services
 from executor.choices import ActionStatus
 from executor.models import ActionRequest
 
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                 expires = timeuntil(r.expires_at, now) if r.expires_at > now else "expired"
             else:
                 expires = "-"
-            needed = services.approvals_required(r)
+            needed = policy.approvals_required(r)
             self.stdout.write(
                 f"#{r.pk} [{r.incident.severity}] incident #{r.incident_id} {r.incident.title}\n"
                 f"    {r.action_id}: {r.action} → {r.target or '(none)'}  params={r.params}\n"

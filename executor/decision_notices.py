@@ -18,6 +18,8 @@ from incidents.choices import TimelineKind
 from incidents.events import timeline_record
 
 from .connectors import slack
+from .models import ActionRequest
+from .policy import approvals_required, current_approvals
 from .results import StepBlocked, StepError, StepTimeout
 from .targets import Target
 
@@ -66,9 +68,7 @@ def decision_message(
         text = f"{actor} approved {what} for {where}; it runs now."
     elif event == "approval_recorded":
         if given is None or needed is None:  # queued before decisions carried their count
-            from .services import _current_approvals, approvals_required
-
-            given, needed = _current_approvals(request).count(), approvals_required(request)
+            given, needed = current_approvals(request).count(), approvals_required(request)
         text = (
             f"{actor} approved {what} for {where} ({given} of {needed}); "
             "it waits for another approver."
@@ -102,8 +102,6 @@ def decision_notify(
     needed: int | None = None,
 ) -> bool:
     """Post the decision to Slack and record the outcome on the timeline; True if posted."""
-    from .models import ActionRequest
-
     configured = slack_target()
     if configured is None:
         return False

@@ -1,0 +1,85 @@
+"""The approval rule, in one place: whether an action needs approval, how many approvers,
+who may approve, which approvals count, and how long a request waits.
+
+The services, the admin, the web UI, the reports and the `approvals` command all ask
+here, so every door applies the same rule. The registry's safety class decides;
+the runbook's `safe` flag can only make an action stricter, never looser.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from incidents.choices import severity_info
+
+from .choices import Decision, Safety
+
+APPROVE_PERMISSION = "executor.approve_actionrequest"
+
+# Stricter is higher: an action whose class rose since its plan must be asked for again.
+SAFETY_RANK: dict[str, int] = {Safety.READ_ONLY: 0, Safety.REVERSIBLE: 1, Safety.DESTRUCTIVE: 2}
+
+
+def is_stricter(safety: str, than: str) -> bool:
+    """True when `safety` is a stricter class than `than` (an unknown `than` ranks lowest)."""
+    return SAFETY_RANK[safety] > SAFETY_RANK.get(than, 0)
+
+
+def approval_reason(safety: str, marked_safe: bool) -> str:
+    """Why an action needs approval, or "" when a responder may run it with one click."""
+    if safety == Safety.DESTRUCTIVE:
+        return "destructive action: the registry always requires approval"
+    if not marked_safe:
+        return "the runbook marked this action unsafe"
+    return ""
+
+
+def approvals_required(request: Any) -> int:
+    """Distinct approvers needed: destructive actions on severities the table marks
+    (SEV1/SEV2) need APPROVALS_REQUIRED_DESTRUCTIVE of them; everything else one."""
+    if (
+        request.safety == Safety.DESTRUCTIVE
+        and severity_info(request.incident.severity).multiple_approvers
+    ):
+        return max(1, int(settings.APPROVALS_REQUIRED_DESTRUCTIVE))
+    return 1
+
+
+def is_approver(user: Any) -> bool:
+    """An active staff member holding the approve permission (the `approvers` group grants it).
+
+    Staff, because the admin, where the queue lives, admits only staff: the shell and
+    the UI must not let in someone the admin would refuse.
+    """
+    return bool(
+        user
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+        and user.has_perm(APPROVE_PERMISSION)
+    )
+
+
+def is_requester(user: Any, request: Any) -> bool:
+    return bool(request.requested_by_id and request.requested_by_id == getattr(user, "pk", None))
+
+
+def may_approve(user: Any, request: Any) -> bool:
+    """An approver who did not ask for the action themselves (four eyes)."""
+    return is_approver(user) and not is_requester(user, request)
+
+
+def current_approvals(request: Any) -> QuerySet:
+    """Approvals of the current round: one given before an expiry was for a stale plan."""
+    return request.approvals.filter(decision=Decision.APPROVE, round=request.approval_round)
+
+
+def approval_ttl(severity: str) -> timedelta:
+    """How long a request may wait for a decision: the severity table, unless the
+    settings override it (APPROVAL_TTL_SEVn_MINUTES)."""
+    minutes = settings.APPROVAL_TTL_MINUTES.get(severity)
+    if minutes is None:
+        minutes = severity_info(severity).approval_ttl_minutes
+    return timedelta(minutes=float(minutes))

@@ -1,0 +1,185 @@
+"""Action requests: propose a runbook's actions with their dry-runs, run a safe one on a
+click, and execute a queued one exactly once on the worker.
+
+Every status change goes through `action_move`, a conditional UPDATE along the table.
+"""
+
+import time
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from incidents.choices import TimelineKind
+from incidents.events import timeline_record
+from runbooks.models import Runbook
+
+from ..choices import ActionStatus, CheckOutcome, StepKind
+from ..engine import PreparedStep, prepare_step, run_step
+from ..models import ActionRequest
+from ..policy import approval_reason, approval_ttl, is_stricter
+from ..targets import TargetScope, target_scope
+from .common import ExecutorError, action_move, queue_action_run, record_status
+
+
+def dry_run_plan(prepared: PreparedStep) -> str:
+    """The plan of a runnable step, bounded; a plan that cannot be made is shown as such."""
+    try:
+        plan = prepared.spec.plan(prepared.params, prepared.target)
+    except Exception as exc:
+        plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
+    return str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT]
+
+
+def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
+    """A stored request's step through the boundary's checks again (registry, params, target)."""
+    return prepare_step(
+        step={"id": request.action_id, "action": request.action, "params": params},
+        position=0,
+        kind=StepKind.ACTION,
+        service=request.incident.service,
+    )
+
+
+def action_requests_create(
+    *, runbook: Runbook, document: dict, scope: TargetScope | None = None
+) -> list[ActionRequest]:
+    """One request per recommended action, with its dry-run plan; idempotent per runbook."""
+    incident = runbook.incident
+    scope = scope or target_scope(incident.service)
+    created: list[ActionRequest] = []
+    now = timezone.now()
+    for i, step in enumerate(document["recommended_actions"]):
+        prepared = prepare_step(step=step, position=i, kind=StepKind.ACTION, scope=scope)
+        spec = prepared.spec
+        marked_safe = step.get("safe") is True
+        safety = spec.safety if spec else ""
+        if prepared.blocked:
+            status, reason, plan = ActionStatus.BLOCKED, "", ""
+        else:
+            reason = approval_reason(safety, marked_safe)
+            status = ActionStatus.AWAITING_APPROVAL if reason else ActionStatus.PROPOSED
+            plan = dry_run_plan(prepared)
+        try:
+            with transaction.atomic():
+                request = ActionRequest.objects.create(
+                    runbook=runbook,
+                    incident=incident,
+                    action_id=prepared.step_id,
+                    action=prepared.action,
+                    params=prepared.params,
+                    target=prepared.target.name if prepared.target else "",
+                    safety=safety,
+                    runbook_marked_safe=marked_safe,
+                    rationale=str(step.get("rationale", ""))[:2000],
+                    approval_reason=reason,
+                    status=status,
+                    plan=plan,
+                    error=prepared.blocked,
+                    requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
+                    expires_at=(now + approval_ttl(incident.severity))
+                    if status == ActionStatus.AWAITING_APPROVAL
+                    else None,
+                )
+        except IntegrityError:
+            continue  # already proposed for this runbook
+        created.append(request)
+    if created:
+        by_status = Counter(r.status for r in created)
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.ACTION_PROPOSED,
+            actor_label="executor",
+            message=f"{len(created)} action{'s' if len(created) != 1 else ''} proposed: "
+            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items())),
+            payload={
+                "runbook_id": runbook.pk,
+                "actions": [
+                    {
+                        "id": r.pk,
+                        "action_id": r.action_id,
+                        "action": r.action,
+                        "status": r.status,
+                        "reason": r.approval_reason or r.error,
+                    }
+                    for r in created
+                ],
+            },
+        )
+    return created
+
+
+def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> ActionRequest:
+    """A responder runs a safe action: proposed → running, executed once on the worker."""
+    with transaction.atomic():
+        request = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
+        if request.status == ActionStatus.AWAITING_APPROVAL:
+            raise ExecutorError("This action needs approval before it can run.")
+        if request.status != ActionStatus.PROPOSED:
+            raise ExecutorError(
+                f"This action is {request.get_status_display().lower()}; it cannot be run now."
+            )
+        if approval_reason(request.safety, request.runbook_marked_safe):
+            raise ExecutorError("This action needs approval before it can run.")
+        if not action_move(
+            request,
+            ActionStatus.RUNNING,
+            from_statuses=[ActionStatus.PROPOSED],
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            requested_at=timezone.now(),
+        ):
+            raise ExecutorError("Someone else started this action meanwhile.")
+        record_status(request, f"{request.action_id} ({request.action}) started", actor)
+        transaction.on_commit(lambda: queue_action_run(request.pk))
+    request.refresh_from_db()
+    return request
+
+
+def action_request_execute(*, action_request_id: int) -> ActionRequest:
+    """Worker side: run the action at most once, whatever retries or redeliveries happen."""
+    # The claim: only the caller that sets started_at runs the action.
+    claimed = ActionRequest.objects.filter(
+        pk=action_request_id, status=ActionStatus.RUNNING, started_at__isnull=True
+    ).update(started_at=timezone.now())
+    request = ActionRequest.objects.select_related("incident").get(pk=action_request_id)
+    if not claimed:
+        return request
+    # Run against the target the plan named, never one chosen afresh after approval.
+    params = {**request.params, "target": request.target} if request.target else request.params
+    prepared = prepare_request(request, params)
+    if prepared.spec and is_stricter(prepared.spec.safety, request.safety):
+        prepared.blocked = (
+            f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
+            f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"
+        )
+    started = time.monotonic()
+    outcome = run_step(prepared, timeout=settings.EXECUTOR_ACTION_TIMEOUT)
+    succeeded = outcome.outcome in (CheckOutcome.OK, CheckOutcome.WARN)
+    result = {
+        "outcome": outcome.outcome,
+        "summary": outcome.summary,
+        "output": outcome.output,
+        "data": outcome.data,
+    }
+    with transaction.atomic():
+        recorded = action_move(
+            request,
+            ActionStatus.SUCCEEDED if succeeded else ActionStatus.FAILED,
+            from_statuses=[ActionStatus.RUNNING],
+            result=result,
+            error="" if succeeded else outcome.summary,
+            finished_at=timezone.now(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        verb = "succeeded" if succeeded else "failed"
+        # If the sweeper already gave it up as lost, say that the outcome came late.
+        late = "" if recorded else " (after it had been marked lost; the request keeps that state)"
+        record_status(
+            request,
+            f"{request.action_id} ({request.action}) {verb}{late}: {outcome.summary}",
+            outcome=outcome.outcome,
+        )
+    request.refresh_from_db()
+    return request

@@ -1,0 +1,161 @@
+"""Executions: re-verify a stored runbook, run its checks, and propose its actions."""
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.choices import TimelineKind
+from incidents.events import timeline_record
+from incidents.transitions import transition
+from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
+from runbooks.choices import RunbookStatus
+from runbooks.models import Runbook
+from runbooks.validation import validate_runbook
+
+from ..choices import EXECUTION_TRANSITIONS, ExecutionStatus, StepKind
+from ..engine import prepare_step, run_checks
+from ..models import CheckRun, Execution
+from ..targets import target_scope
+from .action_requests import action_requests_create
+from .common import ExecutorError
+
+
+def _execution_move(execution_id: int, to_status: str, **fields: Any) -> bool:
+    """running → an end state, as a conditional UPDATE; True if this caller made the move."""
+    return transition(
+        Execution,
+        pk=execution_id,
+        table=EXECUTION_TRANSITIONS,
+        from_status=ExecutionStatus.RUNNING,
+        to_status=to_status,
+        **fields,
+    )
+
+
+def _load_verified(runbook: Runbook) -> dict:
+    """The artifact as stored, refused if tampered with or no longer valid."""
+    if runbook.status != RunbookStatus.READY or not runbook.artifact_key:
+        raise ExecutorError(f"runbook v{runbook.version} is {runbook.status}, not ready")
+    try:
+        document = artifact_load(key=runbook.artifact_key, expected_sha256=runbook.artifact_sha256)
+    except (ArtifactTampered, ArtifactMissing) as exc:
+        raise ExecutorError(str(exc)) from exc
+    issues = validate_runbook(document)
+    if issues:
+        raise ExecutorError(
+            "stored artifact fails the contract: " + "; ".join(str(i) for i in issues[:5])
+        )
+    return document
+
+
+def _record_execution(
+    execution: Execution, runbook: Runbook, kind: str, message: str, actor: Any = None, **extra: Any
+) -> None:
+    """One timeline event about an execution, naming its runbook and execution."""
+    timeline_record(
+        incident=runbook.incident_id,
+        kind=kind,
+        actor=actor,
+        actor_label="executor",
+        message=message,
+        payload={"runbook_id": runbook.pk, "execution_id": execution.pk, **extra},
+    )
+
+
+def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
+    """Re-verify the stored runbook, run its checks, and (first run) propose its actions.
+
+    Whatever goes wrong, the execution ends as refused, done or failed, never running.
+    """
+    runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+    execution = Execution.objects.create(runbook=runbook, trigger=trigger)
+    try:
+        return _execute(execution=execution, runbook=runbook, trigger=trigger, actor=actor)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        execution_mark_failed(execution_id=execution.pk, error=error)
+        _record_execution(
+            execution,
+            runbook,
+            TimelineKind.EXECUTION_REFUSED,
+            f"Checks of runbook v{runbook.version} failed: {error[:300]}",
+        )
+        raise
+
+
+def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any) -> Execution:
+    try:
+        document = _load_verified(runbook)
+    except ExecutorError as exc:
+        with transaction.atomic():
+            _execution_move(
+                execution.pk, ExecutionStatus.REFUSED, error=str(exc), finished_at=timezone.now()
+            )
+            _record_execution(
+                execution,
+                runbook,
+                TimelineKind.EXECUTION_REFUSED,
+                f"Refused to run runbook v{runbook.version}: {exc}",
+                actor,
+            )
+        execution.refresh_from_db()
+        return execution
+
+    _record_execution(
+        execution,
+        runbook,
+        TimelineKind.CHECKS_STARTED,
+        f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
+        actor,
+    )
+    scope = target_scope(runbook.incident.service)
+    steps = [
+        prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
+        for i, step in enumerate(document["checks"])
+    ]
+    outcomes = run_checks(steps)
+    with transaction.atomic():
+        CheckRun.objects.bulk_create(
+            [
+                CheckRun(
+                    execution=execution,
+                    check_id=o.step.step_id,
+                    action=o.step.action,
+                    params=o.step.params,
+                    target=o.step.target.name if o.step.target else "",
+                    outcome=o.outcome,
+                    summary=o.summary,
+                    output=o.output,
+                    data=o.data,
+                    duration_ms=o.duration_ms,
+                    position=o.step.position,
+                )
+                for o in outcomes
+            ]
+        )
+        # Lost only to the sweeper, which gave the worker up: its verdict stands.
+        _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=timezone.now())
+        counts = dict(Counter(o.outcome for o in outcomes))
+        _record_execution(
+            execution,
+            runbook,
+            TimelineKind.CHECKS_DONE,
+            "Checks done: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
+            actor,
+            counts=counts,
+        )
+    if trigger == "pipeline":
+        # Dry-run plans may read the targets: outside the transaction, holding no lock.
+        action_requests_create(runbook=runbook, document=document, scope=scope)
+    execution.refresh_from_db()
+    return execution
+
+
+def execution_mark_failed(*, execution_id: int, error: str, at: datetime | None = None) -> bool:
+    """running → failed; False when the execution had already ended."""
+    return _execution_move(
+        execution_id, ExecutionStatus.FAILED, error=error[:4000], finished_at=at or timezone.now()
+    )

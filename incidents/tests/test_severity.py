@@ -1,0 +1,35 @@
+"""The one severity table: every severity has a row, and the pages read it."""
+
+import pytest
+from django.urls import reverse
+
+from incidents.choices import SEVERITIES, Severity, severity_info
+from incidents.tests.factories import UserFactory
+
+
+def test_every_severity_has_one_row_and_only_sev1_and_sev2_page():
+    assert list(SEVERITIES) == list(Severity.values)
+    assert [s for s, info in SEVERITIES.items() if info.pages] == ["SEV1", "SEV2"]
+    assert [s for s, info in SEVERITIES.items() if info.multiple_approvers] == ["SEV1", "SEV2"]
+    assert all(info.label == Severity(s).label for s, info in SEVERITIES.items())
+    assert severity_info("SEV9") == SEVERITIES["SEV3"]
+
+
+def test_cadence_reads_once():
+    assert [info.cadence for info in SEVERITIES.values()] == [
+        "every 15 min",
+        "every 30 min",
+        "every 2 h",
+        "daily",
+    ]
+
+
+@pytest.mark.django_db
+def test_the_declare_page_says_each_cadence_once_and_the_colours_come_from_the_table(client):
+    client.force_login(UserFactory())
+    body = client.get(reverse("incidents:declare")).content.decode()
+    assert "Track it; updates daily." in body
+    assert "daily updates" not in body
+    assert "All hands, page now; updates every 15 min." in body
+    for severity, info in SEVERITIES.items():
+        assert f"--{severity.lower()}: {info.colour};" in body
