@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -182,8 +184,6 @@ class Target(models.Model):
         return f"{self.name} ({self.kind})"
 
     def clean(self) -> None:
-        from urllib.parse import urlsplit
-
         if not self.base and not self.secret_env:
             raise ValidationError("Give a base setting, the name of a secret variable, or both.")
         try:

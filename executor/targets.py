@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, ur
 from django.conf import settings
 from django.db import connection
 
+from .models import Service
+from .models import Target as TargetRow
 from .results import StepBlocked
 
 MIN_SECRET_CHARS = 4
@@ -172,8 +174,6 @@ def configured_targets() -> dict[str, Target]:
         if kind not in KINDS:
             continue  # an unknown kind is never a target
         targets[name] = Target(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
-    from .models import Target as TargetRow
-
     for row in TargetRow.objects.filter(enabled=True):
         targets[row.name] = _from_row(row)
     return targets
@@ -187,8 +187,6 @@ def service_target_names(service: str) -> set[str] | None:
     """
     if not service:
         return None
-    from .models import Service
-
     row = Service.objects.filter(name=service).prefetch_related("targets").first()
     if row is None:
         return None
@@ -201,8 +199,6 @@ def owned_by_other_services(own: set[str]) -> set[str]:
     With `own` empty (an incident of no catalog service) that is every target a
     service claims: such an incident may use only the shared ones.
     """
-    from .models import Target as TargetRow
-
     linked = TargetRow.objects.filter(enabled=True, services__isnull=False)
     return set(linked.values_list("name", flat=True)) - own
 

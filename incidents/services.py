@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKind
 from .events import timeline_record
-from .models import Incident
+from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared
 from .transitions import IllegalTransition, transition
 
@@ -191,8 +191,6 @@ def incident_assign_role(
 
 def status_update_post(*, incident: Incident, audience: str, body: str, actor: Any = None):
     """Save a status update and put it on the timeline. Nothing is sent anywhere."""
-    from .models import StatusUpdate
-
     body = (body or "").strip()
     if audience not in StatusUpdate.Audience.values:
         raise IncidentError(
