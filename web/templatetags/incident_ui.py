@@ -19,7 +19,6 @@ from incidents.choices import (
     IncidentStatus,
     Severity,
     SeverityInfo,
-    severity_info,
 )
 from runbooks.choices import RunbookStatus
 
@@ -87,11 +86,6 @@ def action_status_class(status: str) -> str:
 def severity_policy(severity: str) -> SeverityInfo | None:
     """The severity table's row: impact, response, cadence, colour."""
     return SEVERITIES.get(severity)
-
-
-@register.filter
-def severity_colour(severity: str) -> str:
-    return severity_info(severity).colour
 
 
 @register.simple_tag
