@@ -17,12 +17,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import free_port, wait_until
 from executor.connectors import postgres as pg
 from executor.connectors import sqlite as lite
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepResult, StepTimeout
 from executor.targets import Target
+from testing.services import free_port
+from testing.waiting import wait_until
 
 INJECTION = "users; DROP TABLE users"
 

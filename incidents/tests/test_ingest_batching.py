@@ -19,14 +19,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import free_port
 from incidents.choices import TimelineKind
 from incidents.ingest import services
 from incidents.ingest.services import alert_ingest, alerts_process, ingest_sweep, outbox_process
 from incidents.models import Alert, Incident, IngestOutbox, TimelineEvent
+from testing.broker import broker_down
 
 from .ingest_helpers import eager, make_source, payload, post, secrets  # noqa: F401
-from .test_ingest_durability import broker
 
 pytestmark = pytest.mark.usefixtures("secrets")
 
@@ -37,11 +36,6 @@ OUTBOX_TABLE = '"incidents_ingestoutbox"'
 def needs_postgresql(why: str) -> None:
     if connection.vendor != "postgresql":
         pytest.skip(f"PostgreSQL only: {why}")
-
-
-def broker_down():
-    """A web process with a worker to hand work to, whose broker does not answer."""
-    return broker(f"redis://127.0.0.1:{free_port()}/0", run_eager=False)
 
 
 def alert_sql(queries: CaptureQueriesContext) -> list[str]:
