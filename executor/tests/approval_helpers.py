@@ -8,22 +8,19 @@ tests count what they really did.
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.contrib.auth.models import Permission
-
 from executor import services
 from executor.choices import ExecutionStatus
 from executor.models import ActionRequest
-from incidents.tests.factories import IncidentFactory, UserFactory
+from incidents.tests.factories import IncidentFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 from testing.fakes.fly import APP, TOKEN, FakeFly, fly_server, machine
 from testing.fakes.slack import FakeSlack
 
+from .factories import ApproverFactory
+
 
 def make_approver(username: str, *, staff: bool = False):
-    user = UserFactory(username=username, is_staff=staff)
-    user.user_permissions.add(Permission.objects.get(codename="approve_actionrequest"))
-    if staff:
-        user.user_permissions.add(Permission.objects.get(codename="view_actionrequest"))
+    user = ApproverFactory(username=username, is_staff=staff)
     return type(user).objects.get(pk=user.pk)  # fresh permission cache
 
 

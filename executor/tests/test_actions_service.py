@@ -242,7 +242,6 @@ def test_scale_schema():
         {"count": 2, "replicas": 3},
     ):
         assert SCALE.validate_params(bad) != [], bad
-    assert SCALE.needs_approval
 
 
 def test_scale_plan_lists_the_machines_it_would_start(flyapi):
