@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from testing.fakes import loki, prometheus
+from testing.fakes import loki as loki_fakes
+from testing.fakes import prometheus as prometheus_fakes
 from testing.fakes.slack import FakeSlack, slack_server
 from testing.processes import Proc
 from testing.servers import SilentServer
@@ -16,20 +17,20 @@ from testing.services import need_service
 
 
 @pytest.fixture(scope="session")
-def exporter() -> Iterator[prometheus.Exporter]:
-    server = prometheus.Exporter()
+def exporter() -> Iterator[prometheus_fakes.Exporter]:
+    server = prometheus_fakes.Exporter()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory, exporter) -> Iterator[Proc]:
-    binary = prometheus.prometheus_binary()
+    binary = prometheus_fakes.prometheus_binary()
     if not binary:
         need_service("Prometheus", "no prometheus binary (apt-get install prometheus)")
     workdir = tmp_path_factory.mktemp("prometheus")
     try:
-        proc = prometheus.start_prometheus(binary, workdir, exporter.port)
+        proc = prometheus_fakes.start_prometheus(binary, workdir, exporter.port)
     except (AssertionError, RuntimeError, OSError) as exc:
         need_service("Prometheus", f"{binary} did not start: {exc}")
     yield proc
@@ -38,14 +39,14 @@ def prometheus(tmp_path_factory, exporter) -> Iterator[Proc]:
 
 @pytest.fixture(scope="session")
 def loki_server(tmp_path_factory) -> Iterator[Proc]:
-    binary, detail = loki.loki_binary()
+    binary, detail = loki_fakes.loki_binary()
     if not binary:
         # Grafana Loki has no Debian package (Debian's `loki` is a genetics program),
         # so this is a skip even under CI; LOKI_BIN points at a Grafana Loki binary.
         pytest.skip(f"Grafana Loki is not installed: {detail}")
     workdir = tmp_path_factory.mktemp("loki")
     try:
-        proc = loki.start_loki(binary, workdir)
+        proc = loki_fakes.start_loki(binary, workdir)
     except (AssertionError, RuntimeError, OSError) as exc:
         need_service("Loki", f"{binary} (Grafana Loki {detail}) did not start: {exc}")
     proc.extra["version"] = detail
@@ -54,8 +55,8 @@ def loki_server(tmp_path_factory) -> Iterator[Proc]:
 
 
 @pytest.fixture(scope="session")
-def loki_standin() -> Iterator[loki.LokiStandIn]:
-    server = loki.LokiStandIn()
+def loki_standin() -> Iterator[loki_fakes.LokiStandIn]:
+    server = loki_fakes.LokiStandIn()
     yield server
     server.stop()
 

@@ -32,6 +32,7 @@ class ServiceFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Service
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"service-{n}")
 
@@ -54,6 +55,9 @@ class ActionRequestFactory(factory.django.DjangoModelFactory):
 
 class ApproverFactory(UserFactory):
     """A person allowed to approve actions; staff ones can also see the queue in admin."""
+
+    class Meta:
+        skip_postgeneration_save = True
 
     @factory.post_generation
     def permissions(self, create: bool, extracted, **kwargs) -> None:
