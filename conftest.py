@@ -4,85 +4,33 @@ Under CI (CI=true) a service that is missing fails the run instead of skipping.
 """
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-# Per session (pid): concurrent sessions must not share the worker's files.
-WORKER_ARTIFACTS = ROOT / "var" / f"test-worker-artifacts-{os.getpid()}"
-WORKER_LOG = ROOT / "var" / f"test-worker-{os.getpid()}.log"
-PG_URL = os.environ.get("PG_TARGET_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-
-
-def need_service(name: str, why: str) -> None:
-    """Skip (laptop) or fail (CI) a test whose service is not there."""
-    message = f"{name} is not available: {why}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: services must be running)", pytrace=False)
-    pytest.skip(message)
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "") -> object:
-    """Poll a condition until it holds: synchronisation on state, not a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+from testing.servers import handler_server
+from testing.services import (
+    WORKER_ARTIFACTS,
+    WORKER_LOG,
+    require_postgresql,
+    require_redis,
+    s3_create_bucket,
+    s3_storage_settings,
+    start_moto,
+    wait_for_s3,
+)
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A reachable PostgreSQL (the target side, not Django's own database)."""
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as exc:
-        need_service("PostgreSQL", f"{PG_URL}: {exc}")
-    return PG_URL
+    return require_postgresql()
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        need_service("Redis", f"{REDIS_URL}: {exc}")
-    return REDIS_URL
+    return require_redis()
 
 
 @pytest.fixture(scope="session")
@@ -91,60 +39,12 @@ def s3_server(tmp_path_factory) -> Iterator[str]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3", "")
     proc = None
     if not endpoint:
-        port = free_port()
-        moto = Path(sys.executable).with_name("moto_server")
-        if not moto.exists():
-            need_service("S3 server", "moto_server is not installed")
-        log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
-        )
-        endpoint = f"http://127.0.0.1:{port}"
-    host = urlsplit(endpoint)
-    try:
-        wait_until(
-            lambda: port_open(host.hostname, host.port or 80),
-            timeout=20,
-            what="the S3 server to listen",
-        )
-    except AssertionError as exc:
-        need_service("S3 server", str(exc))
+        endpoint, proc = start_moto(tmp_path_factory.mktemp("moto"))
+    wait_for_s3(endpoint)
     yield endpoint
     if proc:
         proc.terminate()
         proc.wait(10)
-
-
-def s3_storage_settings(endpoint: str, bucket: str) -> dict:
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": bucket,
-            "endpoint_url": endpoint,
-            "region_name": "us-east-1",
-            "access_key": "testing",
-            "secret_key": "testing",
-            "file_overwrite": False,
-            "addressing_style": "path",
-        },
-    }
-
-
-def s3_create_bucket(endpoint: str, bucket: str) -> None:
-    import boto3
-
-    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
-    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        client.create_bucket(Bucket=bucket)
 
 
 @pytest.fixture(autouse=True)
@@ -222,29 +122,6 @@ def pipeline(request, celery_worker_process):
     and on_commit fires.
     """
     return celery_worker_process
-
-
-@contextmanager
-def handler_server(handler_cls: type, **attrs) -> Iterator[tuple[object, str]]:
-    """Serve a BaseHTTPRequestHandler class on a free loopback port: (server, base URL).
-
-    `attrs` become attributes of the server, which handlers read as `self.server.<name>`.
-    """
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
-    httpd.daemon_threads = True
-    for name, value in attrs.items():
-        setattr(httpd, name, value)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

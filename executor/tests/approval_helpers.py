@@ -1,37 +1,31 @@
-"""Shared pieces of the approval tests: approvers, pending requests, fake Slack and Fly servers.
+"""Shared pieces of the approval tests: approvers, pending requests, Slack and Fly targets.
 
-The fakes are the action tests' (test_actions_notify, test_actions_service): local
-servers that check requests and answer like the real APIs, so the actions really
-run and the tests count what they really did.
+The Slack and Fly servers are the action tests' fakes (`testing.fakes`): local servers
+that check requests and answer like the real APIs, so the actions really run and the
+tests count what they really did.
 """
 
 import importlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from django.apps import apps as django_apps
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 
-from conftest import handler_server
 from executor import services
 from executor.choices import ExecutionStatus
 from executor.models import ActionRequest
-from executor.tests.test_actions_notify import WEBHOOK_PATH, SlackHandler
-from executor.tests.test_actions_notify import FakeSlack as ActionsSlack
-from executor.tests.test_actions_service import APP, TOKEN, FlyHandler, _machine
-from executor.tests.test_actions_service import FakeFly as ActionsFly
-from incidents.tests.factories import IncidentFactory, UserFactory
+from incidents.tests.factories import IncidentFactory
 from runbooks.tests.factories import ready_runbook, sample_document
+from testing.fakes.fly import APP, TOKEN, FakeFly, fly_server, machine
+from testing.fakes.slack import FakeSlack
+
+from .factories import ApproverFactory
 
 
 def make_approver(username: str, *, staff: bool = True):
     """An approver as the rule has it: staff, holding the approve (and view) permission."""
-    user = UserFactory(username=username, is_staff=staff)
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["approve_actionrequest", "view_actionrequest"])
-    )
+    user = ApproverFactory(username=username, is_staff=staff)
     return type(user).objects.get(pk=user.pk)  # fresh permission cache
 
 
@@ -68,63 +62,16 @@ def notify_request(
     ]
 
 
-@dataclass
-class FakeSlack(ActionsSlack):
-    """The action tests' Slack; `hold` makes each answer wait until `release` is set."""
-
-    hold: bool = False
-    arrived: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def webhook_url(self) -> str:
-        return self.base + WEBHOOK_PATH
-
-    @property
-    def posts(self) -> list[dict]:
-        return [r["body"] for r in self.received]
-
-    def texts(self) -> list[str]:
-        return [p.get("text", "") for p in self.posts]
-
-
-class _HoldingSlackHandler(SlackHandler):
-    # The post is already recorded when the answer is made: hold only the answer.
-    def _answer(self, *args, **kwargs) -> None:
-        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
-        fake.arrived.set()
-        if fake.hold:
-            fake.release.wait(120)
-        super()._answer(*args, **kwargs)
-
-
-@contextmanager
-def fake_slack_server() -> Iterator[FakeSlack]:
-    with handler_server(_HoldingSlackHandler) as (httpd, base):
-        httpd.fake = fake = FakeSlack(base=base)
-        yield fake
-
-
-@dataclass
-class FakeFly(ActionsFly):
-    """The action tests' Fly Machines API; `restarts` lists the machines restarted, in order."""
-
-    @property
-    def restarts(self) -> list[str]:
-        return [mid for verb, mid in self.done if verb == "restart"]
-
-
 @contextmanager
 def fly_target(settings, monkeypatch, machine_ids: list[str]) -> Iterator[FakeFly]:
     """A fake Fly app with these started machines, configured as the only target."""
-    with handler_server(FlyHandler) as (httpd, base):
-        machines = [_machine(m, f"web-{m[:4]}", "started", "ams", "app") for m in machine_ids]
-        httpd.fake = fake = FakeFly(base=base, machines=machines)
+    machines = [machine(m, f"web-{m[:4]}", "started", "ams", "app") for m in machine_ids]
+    with fly_server(machines) as fake:
         monkeypatch.setenv("FLY_TEST_TOKEN", TOKEN)
         settings.EXECUTOR_TARGETS = {
             "fly-checkout": {
                 "kind": "fly",
-                "url": f"{base}/v1/apps/{APP}",
+                "url": f"{fake.base}/v1/apps/{APP}",
                 "secret_env": "FLY_TEST_TOKEN",
             }
         }

@@ -5,49 +5,48 @@ stopped at the end of the session. A missing binary skips (fails under CI=true).
 """
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import need_service
-from executor.tests import observability_servers as obs
-
-if TYPE_CHECKING:
-    from executor.tests.approval_helpers import FakeSlack
+from testing.fakes import loki as loki_fakes
+from testing.fakes import prometheus as prometheus_fakes
+from testing.fakes.slack import FakeSlack, slack_server
+from testing.processes import Proc
+from testing.servers import SilentServer
+from testing.services import need_service
 
 
 @pytest.fixture(scope="session")
-def exporter() -> Iterator[obs.Exporter]:
-    server = obs.Exporter()
+def exporter() -> Iterator[prometheus_fakes.Exporter]:
+    server = prometheus_fakes.Exporter()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def prometheus(tmp_path_factory, exporter) -> Iterator[obs.Proc]:
-    binary = obs.prometheus_binary()
+def prometheus(tmp_path_factory, exporter) -> Iterator[Proc]:
+    binary = prometheus_fakes.prometheus_binary()
     if not binary:
         need_service("Prometheus", "no prometheus binary (apt-get install prometheus)")
     workdir = tmp_path_factory.mktemp("prometheus")
     try:
-        proc = obs.start_prometheus(binary, workdir, exporter.port)
+        proc = prometheus_fakes.start_prometheus(binary, workdir, exporter.port)
     except (AssertionError, RuntimeError, OSError) as exc:
         need_service("Prometheus", f"{binary} did not start: {exc}")
-    proc.extra["version"] = obs.prometheus_version(binary)
     yield proc
     proc.stop()
 
 
 @pytest.fixture(scope="session")
-def loki_server(tmp_path_factory) -> Iterator[obs.Proc]:
-    binary, detail = obs.loki_binary()
+def loki_server(tmp_path_factory) -> Iterator[Proc]:
+    binary, detail = loki_fakes.loki_binary()
     if not binary:
         # Grafana Loki has no Debian package (Debian's `loki` is a genetics program),
         # so this is a skip even under CI; LOKI_BIN points at a Grafana Loki binary.
         pytest.skip(f"Grafana Loki is not installed: {detail}")
     workdir = tmp_path_factory.mktemp("loki")
     try:
-        proc = obs.start_loki(binary, workdir)
+        proc = loki_fakes.start_loki(binary, workdir)
     except (AssertionError, RuntimeError, OSError) as exc:
         need_service("Loki", f"{binary} (Grafana Loki {detail}) did not start: {exc}")
     proc.extra["version"] = detail
@@ -56,8 +55,8 @@ def loki_server(tmp_path_factory) -> Iterator[obs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def loki_standin() -> Iterator[obs.LokiStandIn]:
-    server = obs.LokiStandIn()
+def loki_standin() -> Iterator[loki_fakes.LokiStandIn]:
+    server = loki_fakes.LokiStandIn()
     yield server
     server.stop()
 
@@ -71,8 +70,8 @@ def loki_url(request) -> str:
 
 
 @pytest.fixture
-def silent_server() -> Iterator[obs.SilentServer]:
-    server = obs.SilentServer()
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
     yield server
     server.stop()
 
@@ -85,9 +84,7 @@ def no_slack_notifications(settings) -> None:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator["FakeSlack"]:
-    """A local server that answers like Slack (the action tests' fake), counting posts."""
-    from executor.tests.approval_helpers import fake_slack_server
-
-    with fake_slack_server() as fake:
+def fake_slack() -> Iterator[FakeSlack]:
+    """A local server that answers like Slack, counting posts."""
+    with slack_server() as fake:
         yield fake

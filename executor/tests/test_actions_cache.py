@@ -10,11 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from conftest import free_port
 from executor.connectors import redis as rconn
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
+from testing.services import free_port
 
 DB = 11
 SPEC = REGISTRY["cache.invalidate"]

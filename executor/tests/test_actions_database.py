@@ -17,12 +17,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import free_port, wait_until
 from executor.connectors import postgres as pg
 from executor.connectors import sqlite as lite
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepResult, StepTimeout
 from executor.targets import Target
+from testing.services import free_port
+from testing.waiting import wait_until
 
 INJECTION = "users; DROP TABLE users"
 
@@ -467,13 +468,29 @@ def sqlite_target(tmp_path) -> Target:
     return Target("lite", "sqlite", f"sqlite:///{path}")
 
 
+def _sqlite_has_dbstat() -> bool:
+    """Whether this Python's SQLite was built with the dbstat table (most builds are)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("SELECT count(*) FROM dbstat").fetchone()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
 def test_sqlite_table_stats_then_analyze(sqlite_target):
     stats = run("database.table_stats", {"table": "orders"}, sqlite_target)
     assert stats.outcome == "ok"
     assert stats.data["rows"] == 250
     assert [i["name"] for i in stats.data["indexes"]] == ["orders_customer"]
     assert stats.data["analyzed"] is False
-    assert stats.data["table_bytes"] is None or stats.data["table_bytes"] > 0
+    if _sqlite_has_dbstat():
+        assert stats.data["table_bytes"] > 0 and stats.data["size_source"] == "dbstat"
+    else:
+        assert stats.data["table_bytes"] is None
+        assert "dbstat unavailable" in stats.data["size_source"]
     assert stats.summary.startswith("Table orders: 250 rows, 1 index, ")
     assert "not analyzed" in stats.summary
 

@@ -9,10 +9,11 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import free_port, handler_server
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
+from testing.servers import handler_server
+from testing.services import free_port
 
 SPEC = REGISTRY["http.health_check"]
 

@@ -3,7 +3,7 @@
 Prometheus (Debian's package) scrapes itself and an exporter whose gauges the
 tests set; Loki gets its lines through the push API. The log tests run against
 Grafana Loki when it is installed and against a server speaking Loki's API for
-the one query shape the connector sends (see observability_servers.py).
+the one query shape the connector sends (see testing/fakes/loki.py).
 """
 
 import json
@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from conftest import free_port, wait_until
 from executor.choices import CheckOutcome
 from executor.connectors import loki as lconn
 from executor.connectors import prometheus as pconn
@@ -22,7 +21,10 @@ from executor.engine import PreparedStep, run_checks
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
 from executor.targets import Target
-from executor.tests.observability_servers import loki_count, loki_push, prom_vector
+from testing.fakes.loki import loki_count, loki_push
+from testing.fakes.prometheus import prom_vector
+from testing.services import free_port
+from testing.waiting import wait_until
 
 METRICS = REGISTRY["metrics.query"]
 LOGS = REGISTRY["logs.search"]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from conftest import ROOT, need_service
 from executor.choices import ActionStatus, Decision
 from executor.models import ActionRequest, Approval
 from incidents.tests.factories import UserFactory
+from testing.services import ROOT, need_service
 
 from .approval_helpers import fly_target, make_approver, pending_requests, step
 

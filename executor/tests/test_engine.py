@@ -7,6 +7,7 @@ import pytest
 
 from executor.choices import CheckOutcome, StepKind
 from executor.engine import prepare_step, run_checks
+from testing.services import free_port
 
 # Targets come from the environment, settings and the catalog tables.
 pytestmark = pytest.mark.django_db
@@ -87,8 +88,6 @@ def test_a_hung_target_times_out_and_the_others_complete(http_server, http_targe
 
 
 def test_unreachable_target_is_an_error_not_a_crash(http_targets):
-    from conftest import free_port
-
     http_targets(gone=f"http://127.0.0.1:{free_port()}/healthz")
     step = prepare_step(
         step=_check("gone", "http.health_check", target="gone"), position=0, kind=StepKind.CHECK

@@ -19,12 +19,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conftest import ROOT, wait_until
 from executor import services, tasks
 from executor.choices import ActionStatus
 from executor.models import ActionRequest, Approval
 from incident_response.worker_process import stop_worker_process
 from incidents.choices import TimelineKind
+from testing.services import ROOT
+from testing.waiting import wait_until
 
 from .approval_helpers import make_approver, notify_request, use_slack_target
 

@@ -11,9 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from executor.authoring import action_catalog, output_schema, step_targets
-from executor.models import Service
-from executor.models import Target as TargetRow
 from executor.targets import resolve_target
+from executor.tests.factories import ServiceFactory, TargetFactory
 from incidents.models import Incident
 from runbooks.generation.offline import plan_offline
 from runbooks.generation.prompt import system_blocks
@@ -36,7 +35,7 @@ def only_postgres(settings):
     """No built-in demo targets, no environment targets: one PostgreSQL target in the catalog."""
     settings.EXECUTOR_DEMO_TARGETS = False
     settings.EXECUTOR_TARGETS = {}
-    return TargetRow.objects.create(
+    return TargetFactory(
         name="billing-db", kind="postgres", base="db.internal:5432/billing", secret_env="BILLING_DB"
     )
 
@@ -87,9 +86,8 @@ def test_only_a_postgres_target_offers_database_steps_and_notify(only_postgres):
 
 def test_a_redis_target_for_the_service_brings_cache_invalidate_in(only_postgres):
     assert "cache.invalidate" not in step_targets("shop")
-    cache = TargetRow.objects.create(name="shop-cache", kind="redis", secret_env="SHOP_REDIS_URL")
-    shop = Service.objects.create(name="shop", team="storefront")
-    shop.targets.add(cache, only_postgres)
+    cache = TargetFactory(name="shop-cache", kind="redis", secret_env="SHOP_REDIS_URL")
+    ServiceFactory(name="shop", team="storefront", targets=[cache, only_postgres])
     assert step_targets("shop")["cache.invalidate"] == ["shop-cache"]
     assert "cache.invalidate" in _schema_actions(output_schema(service="shop"))
     assert _schema_targets(output_schema(service="shop"), "cache.invalidate") == ["shop-cache"]
@@ -99,12 +97,10 @@ def test_a_redis_target_for_the_service_brings_cache_invalidate_in(only_postgres
 
 def test_a_service_sees_its_own_targets_and_never_another_services(only_postgres, settings):
     settings.EXECUTOR_TARGETS = {"shared-db": {"kind": "postgres", "url": "postgresql://s/x"}}
-    orders_db = TargetRow.objects.create(name="orders-db", kind="postgres", base="o:5432/orders")
-    orders_cache = TargetRow.objects.create(name="orders-cache", kind="redis", base="c:6379")
-    orders = Service.objects.create(name="orders")
-    orders.targets.add(orders_db, orders_cache)
-    billing = Service.objects.create(name="billing")
-    billing.targets.add(only_postgres)
+    orders_db = TargetFactory(name="orders-db", kind="postgres", base="o:5432/orders")
+    orders_cache = TargetFactory(name="orders-cache", kind="redis", base="c:6379")
+    ServiceFactory(name="orders", targets=[orders_db, orders_cache])
+    ServiceFactory(name="billing", targets=[only_postgres])
 
     # Its own database only, although two more PostgreSQL targets are configured.
     assert step_targets("billing")["database.slow_queries"] == ["billing-db"]
@@ -117,7 +113,7 @@ def test_a_service_sees_its_own_targets_and_never_another_services(only_postgres
     # A service without a database of its own gets the shared one, not another service's.
     # Not in the catalog: the shared targets only, never one a service claims.
     assert step_targets("payments")["database.slow_queries"] == ["shared-db"]
-    Service.objects.create(name="payments")
+    ServiceFactory(name="payments")
     assert step_targets("payments")["database.slow_queries"] == ["shared-db"]
     # The executor agrees on the default target for the service's own kinds.
     assert resolve_target(name=None, kinds=("postgres",), service="billing").name == "billing-db"
@@ -131,7 +127,7 @@ def test_disabled_targets_are_not_offered(only_postgres):
 
 
 def test_fly_steps_need_a_fly_target(only_postgres):
-    fly_row = TargetRow.objects.create(
+    fly_row = TargetFactory(
         name="billing-fly", kind="fly", base="billing-api", secret_env="FLY_API_TOKEN"
     )
     offered = step_targets()
@@ -149,8 +145,8 @@ def test_offline_planner_keeps_to_the_offered_steps(only_postgres):
     assert actions == ["alert.notify"]  # no Redis target: no cache.invalidate
     assert validate_runbook(doc) == []
 
-    cache = TargetRow.objects.create(name="shop-cache", kind="redis", base="c:6379")
-    Service.objects.create(name="shop").targets.add(cache)
+    cache = TargetFactory(name="shop-cache", kind="redis", base="c:6379")
+    ServiceFactory(name="shop", targets=[cache])
     doc = plan_offline(incident=stampede)
     assert "cache.invalidate" in [a["action"] for a in doc["recommended_actions"]]
 

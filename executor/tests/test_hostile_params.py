@@ -12,7 +12,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import free_port, wait_until
 from executor.choices import StepKind
 from executor.connectors import loki as lconn
 from executor.connectors import postgres as pg
@@ -24,6 +23,8 @@ from executor.models import Target as TargetRow
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError
 from executor.targets import Target, target_scope
+from testing.services import free_port
+from testing.waiting import wait_until
 
 STATS = REGISTRY["database.table_stats"]
 ANALYZE = REGISTRY["database.analyze_table"]

@@ -11,13 +11,13 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth import get_user_model
 
-from conftest import handler_server
 from executor.models import CheckRun
 from executor.registry import REGISTRY
 from executor.results import StepError
 from executor.services import execution_run
 from executor.targets import Target
 from runbooks.tests.factories import ready_runbook, sample_document
+from testing.servers import handler_server
 
 USER, PASSWORD = "echo-user", "p@ss w0rd/x"
 QUERY_TOKEN = "q-s3cret+value/1"

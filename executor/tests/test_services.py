@@ -12,10 +12,11 @@ from executor.choices import ActionStatus, ExecutionStatus
 from executor.models import ActionRequest
 from executor.services import executions
 from incidents.choices import TimelineKind
-from incidents.tests.factories import IncidentFactory, UserFactory
+from incidents.tests.factories import UserFactory
 from runbooks.tests.factories import ready_runbook, sample_document
 
 from .approval_helpers import make_approver, notify_request, step
+from .factories import TargetFactory
 
 # Real commits, so work queued with on_commit runs (inline: eager).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,18 +194,12 @@ def test_action_requests_are_created_once_per_runbook():
     assert runbook.executions.count() == 3
 
 
-def test_incident_factory_is_usable():
-    assert IncidentFactory().pk
-
-
 def test_an_action_runs_against_the_target_its_plan_named(settings, http_server):
-    from executor.models import Target as TargetRow
-
     request = _requests_for(sample_document())["notify_team"]
     assert request.target == "timeline"
     # A Slack target appears after the plan was made: it would now be the default.
     hook = http_server(lambda h: (h.send_response(200), h.end_headers(), h.wfile.write(b"ok")))
-    TargetRow.objects.create(name="chat", kind="slack", base=hook + "/hook")
+    TargetFactory(name="chat", kind="slack", base=hook + "/hook")
     request = services.action_request_run(action_request=request, actor=UserFactory())
     assert request.status == ActionStatus.SUCCEEDED, request.error
     assert "Recorded on the incident timeline" in request.result["summary"]

@@ -3,19 +3,17 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from executor.models import Service
 from executor.models import Target as TargetRow
 from executor.results import StepBlocked
 from executor.targets import configured_targets, redact_url, resolve_target
+from executor.tests.factories import ServiceFactory, TargetFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_catalog_target_takes_its_dsn_from_the_named_variable(monkeypatch):
     monkeypatch.setenv("ORDERS_DB_DSN", "postgresql://app:s3cret@db.internal:5432/orders")
-    TargetRow.objects.create(
-        name="orders-db", kind="postgres", base="db.internal", secret_env="ORDERS_DB_DSN"
-    )
+    TargetFactory(name="orders-db", kind="postgres", base="db.internal", secret_env="ORDERS_DB_DSN")
     target = configured_targets()["orders-db"]
     assert target.url.endswith("@db.internal:5432/orders")
     assert "s3cret" not in target.display_url
@@ -33,8 +31,8 @@ def test_a_password_in_the_base_setting_is_refused():
 
 def test_service_targets_win_over_other_targets_of_the_kind(settings):
     settings.EXECUTOR_TARGETS = {"aaa-db": {"kind": "postgres", "url": "postgresql://h/a"}}
-    mine = TargetRow.objects.create(name="zzz-db", kind="postgres", base="postgresql://h/z")
-    Service.objects.create(name="checkout").targets.add(mine)
+    mine = TargetFactory(name="zzz-db", kind="postgres", base="postgresql://h/z")
+    ServiceFactory(name="checkout", targets=[mine])
     assert resolve_target(name=None, kinds=("postgres",), service="checkout").name == "zzz-db"
     assert resolve_target(name=None, kinds=("postgres",), service="other").name == "aaa-db"
 
@@ -52,7 +50,7 @@ def test_env_declared_targets(settings):
 
 
 def test_disabled_targets_are_not_used():
-    TargetRow.objects.create(name="off", kind="redis", base="redis://h", enabled=False)
+    TargetFactory(name="off", kind="redis", base="redis://h", enabled=False)
     with pytest.raises(StepBlocked):
         resolve_target(name="off", kinds=("redis",))
 
@@ -68,10 +66,10 @@ def test_slack_webhook_urls_are_never_displayed(settings):
 
 
 def test_a_named_target_of_another_service_is_refused():
-    theirs = TargetRow.objects.create(name="billing-db", kind="postgres", base="postgresql://h/b")
-    mine = TargetRow.objects.create(name="shop-db", kind="postgres", base="postgresql://h/s")
-    Service.objects.create(name="billing").targets.add(theirs)
-    Service.objects.create(name="shop").targets.add(mine)
+    theirs = TargetFactory(name="billing-db", kind="postgres", base="postgresql://h/b")
+    mine = TargetFactory(name="shop-db", kind="postgres", base="postgresql://h/s")
+    ServiceFactory(name="billing", targets=[theirs])
+    ServiceFactory(name="shop", targets=[mine])
     with pytest.raises(StepBlocked, match="belongs to another service"):
         resolve_target(name="billing-db", kinds=("postgres",), service="shop")
     assert resolve_target(name="shop-db", kinds=("postgres",), service="shop").name == "shop-db"

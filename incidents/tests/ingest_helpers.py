@@ -9,6 +9,8 @@ import pytest
 from incidents.ingest.auth import signature_for
 from incidents.models import AlertSource
 
+from .factories import AlertSourceFactory
+
 PAYLOADS = Path(__file__).parent / "payloads"
 TOKEN = "test-token-0123456789"
 HMAC_KEY = "test-hmac-key-abcdef"
@@ -49,9 +51,7 @@ def eager():
 
 
 def make_source(kind: str, slug: str | None = None, **fields: Any) -> AlertSource:
-    defaults = {"auth_mode": "bearer", "secret_env": "HOOK_TOKEN"}
-    defaults.update(fields)
-    return AlertSource.objects.create(name=slug or kind, slug=slug or kind, kind=kind, **defaults)
+    return AlertSourceFactory(kind=kind, slug=slug or kind, **fields)
 
 
 def post(

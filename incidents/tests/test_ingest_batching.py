@@ -19,7 +19,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import free_port
 from incidents.choices import TimelineKind
 from incidents.ingest import outbox, store
 from incidents.ingest.grouping import alerts_process
@@ -27,9 +26,9 @@ from incidents.ingest.outbox import outbox_process
 from incidents.ingest.store import alert_ingest
 from incidents.ingest.sweep import ingest_sweep
 from incidents.models import Alert, Incident, IngestOutbox, TimelineEvent
+from testing.broker import broker_down
 
 from .ingest_helpers import eager, make_source, payload, post, secrets  # noqa: F401
-from .test_ingest_durability import broker
 
 pytestmark = pytest.mark.usefixtures("secrets")
 
@@ -40,11 +39,6 @@ OUTBOX_TABLE = '"incidents_ingestoutbox"'
 def needs_postgresql(why: str) -> None:
     if connection.vendor != "postgresql":
         pytest.skip(f"PostgreSQL only: {why}")
-
-
-def broker_down():
-    """A web process with a worker to hand work to, whose broker does not answer."""
-    return broker(f"redis://127.0.0.1:{free_port()}/0", run_eager=False)
 
 
 def alert_sql(queries: CaptureQueriesContext) -> list[str]:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conftest import wait_until
 from incidents.ingest.dispatch import Dispatcher, Outcome, Sent
+from testing.waiting import wait_until
 
 
 class FakeSend:

@@ -1,48 +1,24 @@
 """Nothing accepted is lost: with the broker unreachable, alerts are accepted and stored
 with their outbox rows; the sweeper processes every one of them when the broker is back."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from conftest import free_port, wait_until
 from incidents.models import Alert, Incident, IngestOutbox
+from testing.broker import broker, broker_down
+from testing.waiting import wait_until
 
 from .ingest_helpers import eager, make_source, post, secrets  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("secrets")]
 
 
-def _reset_connections(app) -> None:
-    # Drop the cached pools (not close them: kombu shares them by URL) so the next
-    # publish connects to the broker now configured.
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@contextmanager
-def broker(url: str, *, run_eager: bool) -> Iterator[None]:
-    """Point the Celery app at another broker (a closed port = the broker is down)."""
-    from incident_response.celery import app
-
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url, app.conf.task_always_eager = url, run_eager
-    _reset_connections(app)
-    try:
-        yield
-    finally:
-        app.conf.broker_url, app.conf.task_always_eager = saved
-        _reset_connections(app)
-
-
 def post_while_broker_down(client, settings, n: int) -> None:
     settings.INGEST_OUTBOX_GRACE_SECONDS = 0
     make_source("generic")
-    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    with broker(down, run_eager=False):
+    with broker_down():
         for i in range(n):
             response = post(client, "generic", {"title": f"Alert {i}", "service": f"svc-{i % 3}"})
             assert response.status_code == 202, response.content  # accepted all the same
@@ -108,8 +84,7 @@ def test_with_a_broker_the_request_only_stores_and_the_worker_opens_one_incident
 
     make_source("alertmanager")
     body = payload("alertmanager/valid_group_firing.json")
-    down = f"redis://127.0.0.1:{free_port()}/0"
-    with broker(down, run_eager=False), CaptureQueriesContext(connection) as queries:
+    with broker_down(), CaptureQueriesContext(connection) as queries:
         response = post(client, "alertmanager", body)
     assert response.status_code == 202, response.content
     assert response.json()["created"] == 2
@@ -130,28 +105,54 @@ def test_with_a_broker_the_request_only_stores_and_the_worker_opens_one_incident
     assert TimelineEvent.objects.filter(incident=incident, kind="alert_received").count() == 1
 
 
-def test_the_worker_processes_pending_rows_in_a_batch(client, settings):
-    """One message takes the other pending rows along (PostgreSQL); their own messages
-    then find nothing to do. Without SKIP LOCKED (SQLite) it processes its own row only."""
-    from django.db import connection
-
-    from incidents.ingest.outbox import outbox_process
-
+def _five_pending_rows(client) -> list[int]:
     make_source("generic")
-    down = f"redis://127.0.0.1:{free_port()}/0"
-    with broker(down, run_eager=False):
+    with broker_down():
         for i in range(5):
             assert post(client, "generic", {"title": f"A{i}", "service": "svc"}).status_code == 202
     rows = list(IngestOutbox.objects.order_by("pk").values_list("pk", flat=True))
     assert len(rows) == 5 and Incident.objects.count() == 0
+    return rows
+
+
+def test_the_worker_processes_pending_rows_in_a_batch_on_postgresql(client):
+    """One message takes the other pending rows along (SKIP LOCKED); their own messages
+    then find nothing to do."""
+    from django.db import connection
+
+    from incidents.ingest.outbox import outbox_process
+
+    if not connection.features.has_select_for_update_skip_locked:
+        pytest.skip("batch claims need SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL)")
+    rows = _five_pending_rows(client)
     assert outbox_process(outbox_id=rows[2], batch=100) is True
-    done = IngestOutbox.objects.filter(processed_at__isnull=False).count()
+    assert IngestOutbox.objects.filter(processed_at__isnull=False).count() == 5
+    assert [outbox_process(outbox_id=pk, batch=100) for pk in rows] == [False] * 5
+    assert Alert.objects.filter(incident__isnull=True).count() == 0
+    assert Incident.objects.count() == 1  # one service, grouped
+
+
+def test_without_skip_locked_the_worker_processes_its_own_row_only(client):
+    """SQLite has no SKIP LOCKED: a message processes its own row; each other row waits
+    for its own message."""
+    from django.db import connection
+
+    from incidents.ingest.outbox import outbox_process
+
     if connection.features.has_select_for_update_skip_locked:
-        assert done == 5
-        assert [outbox_process(outbox_id=pk, batch=100) for pk in rows] == [False] * 5
-    else:
-        assert done == 1
-        assert sum(outbox_process(outbox_id=pk, batch=100) for pk in rows) == 4
+        pytest.skip("this database claims batches (SKIP LOCKED)")
+    rows = _five_pending_rows(client)
+    assert outbox_process(outbox_id=rows[2], batch=100) is True
+    assert list(
+        IngestOutbox.objects.filter(processed_at__isnull=False).values_list("pk", flat=True)
+    ) == [rows[2]]
+    assert [outbox_process(outbox_id=pk, batch=100) for pk in rows] == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]
     assert Alert.objects.filter(incident__isnull=True).count() == 0
     assert Incident.objects.count() == 1  # one service, grouped
 
@@ -159,8 +160,7 @@ def test_the_worker_processes_pending_rows_in_a_batch(client, settings):
 def test_a_source_disabled_after_it_was_cached_is_refused_at_once(client, settings):
     settings.INGEST_SOURCE_CACHE_SECONDS = 3600
     source = make_source("generic")
-    down = f"redis://127.0.0.1:{free_port()}/0"
-    with broker(down, run_eager=False):
+    with broker_down():
         assert post(client, "generic", {"title": "A"}).status_code == 202  # now cached
         source.enabled = False
         source.save()

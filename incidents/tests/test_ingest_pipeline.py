@@ -21,6 +21,7 @@ from incidents.models import Alert, AlertGroup, Incident, IngestOutbox
 from incidents.services import incident_transition
 from incidents.signals import announce, incident_alerts_changed
 from runbooks.models import Runbook
+from runbooks.tests.factories import RunbookFactory
 
 from .ingest_helpers import eager, make_source, payload, post, secrets  # noqa: F401
 
@@ -296,7 +297,7 @@ def test_concurrent_generations_have_a_ceiling(client, settings):
     incidents = list(Incident.objects.order_by("pk"))
     # Two generations in flight (queued, as when the worker is busy): the third waits.
     for incident in incidents[:2]:
-        Runbook.objects.create(incident=incident, version=1, status="queued")
+        RunbookFactory(incident=incident, status="queued")
     later = timezone.now() + timedelta(hours=1)
     assert runbook_debounce(incident_id=incidents[2].pk, now=later) == 15
     assert incidents[2].runbooks.count() == 0

@@ -6,27 +6,20 @@ The rule watches a gauge the test sets on a local exporter that Prometheus scrap
 second, so the alert fires and resolves because of real samples, not a pushed payload.
 """
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from conftest import WORKER_LOG, free_port, need_service, wait_until
-from executor.tests.observability_servers import (
-    Exporter,
-    Proc,
-    prom_vector,
-    prometheus_binary,
-    prometheus_version,
-)
 from incidents.choices import AlertStatus, Severity, TimelineKind
 from incidents.models import Alert, Incident
+from testing.fakes.prometheus import Exporter, prom_vector, prometheus_binary, start_prometheus
+from testing.processes import Proc
+from testing.services import WORKER_LOG, need_service
+from testing.waiting import wait_until
 
 from .ingest_helpers import make_source, secrets  # noqa: F401
-from .test_ingest_alertmanager import alertmanager  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("secrets")]
 
@@ -48,23 +41,6 @@ groups:
           description: "app_error_ratio is {{ $value }} on {{ $labels.instance }}"
 """
 
-CONFIG = """
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - {rules}
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["{alertmanager}"]
-scrape_configs:
-  - job_name: exporter
-    static_configs:
-      - targets: ["127.0.0.1:{exporter_port}"]
-"""
-
 
 @pytest.fixture
 def exporter() -> Iterator[Exporter]:
@@ -75,71 +51,14 @@ def exporter() -> Iterator[Exporter]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, exporter: Exporter, alertmanager: str) -> Iterator[Proc]:  # noqa: F811
-    """Prometheus 2.x with the rule above, sending its alerts to the `alertmanager` fixture."""
+def prometheus(tmp_path: Path, exporter: Exporter, alertmanager: str) -> Iterator[Proc]:
+    """Prometheus with the rule above, sending its alerts to the `alertmanager` fixture."""
     binary = prometheus_binary()
     if not binary:
         need_service("Prometheus", "no prometheus binary (apt-get install prometheus)")
     workdir = tmp_path / "prometheus"
     workdir.mkdir()
-    rules = workdir / "rules.yml"
-    rules.write_text(RULES)
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        CONFIG.format(
-            rules=rules,
-            alertmanager=urlsplit(alertmanager).netloc,
-            exporter_port=exporter.port,
-        )
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "prometheus.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                # The base of every alert's generatorURL.
-                f"--web.external-url={url}",
-                # Send (and re-send) alerts to Alertmanager every second, not every minute.
-                "--rules.alert.resend-delay=1s",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    prom = Proc(url, proc, log, extra={"version": prometheus_version(binary)})
-
-    def api(path: str) -> dict:
-        if proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {proc.returncode}:\n{prom.log_tail()}")
-        try:
-            response = httpx.get(url + path, timeout=2)
-            return response.json()["data"] if response.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError, KeyError):
-            return {}
-
-    def rule_loaded() -> bool:
-        groups = api("/api/v1/rules").get("groups", [])
-        return any(r["name"] == "HighErrorRatio" for g in groups for r in g["rules"])
-
-    def alertmanager_discovered() -> bool:
-        active = api("/api/v1/alertmanagers").get("activeAlertmanagers", [])
-        return any(urlsplit(a["url"]).netloc == urlsplit(alertmanager).netloc for a in active)
-
-    def exporter_scraped() -> bool:
-        return [v for _, v in prom_vector(url, 'up{job="exporter"}')] == [1.0]
-
-    try:
-        wait_until(rule_loaded, timeout=60, what="Prometheus to load the alerting rule")
-        wait_until(alertmanager_discovered, timeout=30, what="Prometheus to find Alertmanager")
-        wait_until(exporter_scraped, timeout=30, what="Prometheus to scrape the exporter")
-    except BaseException:
-        prom.stop()
-        raise
+    prom = start_prometheus(binary, workdir, exporter.port, rules=RULES, alertmanager=alertmanager)
     yield prom
     prom.stop()
 

@@ -7,7 +7,7 @@ the retrying (rate limits, 5xx, timeouts) with its own backoff.
 
 Tests replace only the HTTP transport: set `http_client_factory` to return an
 `httpx2.Client` (the SDK's HTTP library) built on a mock transport; see
-`runbooks/tests/fake_anthropic.py`.
+`testing/fakes/anthropic.py`.
 """
 
 import json

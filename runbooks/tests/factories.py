@@ -1,7 +1,8 @@
-"""Runbooks in the state the pipeline leaves them: stored artifact, recorded sha256."""
+"""Runbooks in the states the pipeline leaves them; a ready one has its artifact stored."""
 
 import copy
 
+import factory
 from django.utils import timezone
 
 from incidents.tests.factories import IncidentFactory
@@ -36,18 +37,40 @@ def sample_document(**overrides) -> dict:
     return doc
 
 
+class RunbookFactory(factory.django.DjangoModelFactory):
+    """A queued runbook; `ready=True` stores its artifact as runbook_generate does, so the
+    executor loads and verifies it like any other."""
+
+    class Meta:
+        model = Runbook
+
+    incident = factory.SubFactory(IncidentFactory)
+    version = 1
+    status = RunbookStatus.QUEUED
+
+    class Params:
+        ready = factory.Trait(
+            status=RunbookStatus.READY,
+            author=RunbookAuthor.OFFLINE,
+            artifact=factory.LazyFunction(sample_document),
+            generated_at=factory.LazyFunction(timezone.now),
+        )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        if kwargs.get("artifact") is not None and not kwargs.get("artifact_key"):
+            key, digest = artifact_store(
+                incident_id=kwargs["incident"].pk,
+                version=kwargs["version"],
+                data=kwargs["artifact"],
+            )
+            kwargs.update(artifact_key=key, artifact_sha256=digest)
+        return super()._create(model_class, *args, **kwargs)
+
+
 def ready_runbook(document: dict | None = None, *, incident=None, version: int = 1) -> Runbook:
     """A ready runbook whose artifact is really stored, as runbook_generate leaves it."""
-    incident = incident or IncidentFactory()
-    document = document or sample_document()
-    key, digest = artifact_store(incident_id=incident.pk, version=version, data=document)
-    return Runbook.objects.create(
-        incident=incident,
-        version=version,
-        status=RunbookStatus.READY,
-        author=RunbookAuthor.OFFLINE,
-        artifact=document,
-        artifact_key=key,
-        artifact_sha256=digest,
-        generated_at=timezone.now(),
+    extra = {"incident": incident} if incident is not None else {}
+    return RunbookFactory(
+        ready=True, artifact=document or sample_document(), version=version, **extra
     )

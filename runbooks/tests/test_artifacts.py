@@ -6,7 +6,6 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-from conftest import s3_create_bucket, s3_storage_settings
 from runbooks.artifacts import (
     ArtifactTampered,
     artifact_load,
@@ -15,6 +14,7 @@ from runbooks.artifacts import (
     sha256_hex,
 )
 from runbooks.tests.factories import sample_document
+from testing.services import s3_create_bucket, s3_storage_settings
 
 
 def test_canonical_bytes_do_not_depend_on_key_order():

@@ -12,8 +12,7 @@ from incidents.models import Incident
 from runbooks.generation import generate_runbook_document
 from runbooks.tests.conftest import EVERY_KIND
 from runbooks.validation import validate_runbook
-
-from .fake_anthropic import error, fake_claude, message, recorded, recorded_document
+from testing.fakes.anthropic import error, fake_claude, message, recorded, recorded_document
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-from executor.services import ExecutorError, _load_verified
+from executor.services import ExecutorError
+from executor.services.executions import _load_verified
 from incidents.tests.factories import IncidentFactory
 from runbooks.artifacts import ArtifactTampered, artifact_load, artifact_store, sha256_hex
 from runbooks.choices import RunbookAuthor, RunbookStatus
@@ -15,8 +16,7 @@ from runbooks.services import runbook_generate, runbook_request
 from runbooks.tests.conftest import EVERY_KIND
 from runbooks.tests.factories import ready_runbook, sample_document
 from runbooks.validation import validate_runbook
-
-from .fake_anthropic import fake_claude, message, recorded, recorded_document
+from testing.fakes.anthropic import fake_claude, message, recorded, recorded_document
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])

@@ -20,8 +20,7 @@ from executor.choices import StepKind
 from executor.registry import catalog
 from runbooks.tests.factories import sample_document
 from runbooks.validation import validate_runbook
-
-from .fake_anthropic import recorded_document
+from testing.fakes.anthropic import recorded_document
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("every_kind_of_target")]
 

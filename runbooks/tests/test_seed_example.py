@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from runbooks.models import Runbook
-from runbooks.tests.fake_anthropic import fake_claude, recorded
+from testing.fakes.anthropic import fake_claude, recorded
 
 SEED_TEXT = (
     "Our Athena queries for attendance analytics are timing out since this morning. "

@@ -12,6 +12,7 @@ from django.utils import timezone
 from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus, Safety
 from executor.models import ActionRequest, CheckRun, Execution
 from executor.services import execution_run
+from executor.tests.factories import ActionRequestFactory, ExecutionFactory
 from incidents.choices import IncidentStatus, TimelineKind
 from incidents.events import timeline_record
 from incidents.models import Incident, StatusUpdate
@@ -20,10 +21,16 @@ from incidents.services import (
     incident_assign_role,
     incident_transition,
 )
-from incidents.tests.factories import IncidentFactory, UserFactory
+from incidents.tests.factories import (
+    AlertFactory,
+    AlertSourceFactory,
+    IncidentFactory,
+    StatusUpdateFactory,
+    UserFactory,
+)
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
-from runbooks.tests.factories import ready_runbook, sample_document
+from runbooks.tests.factories import RunbookFactory, ready_runbook, sample_document
 from web.status_drafts import status_update_draft
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -295,9 +302,7 @@ def test_an_unsafe_action_cannot_be_run_from_the_page(client_in, health_url):
 @pytest.mark.django_db
 def test_another_incidents_action_is_not_found(client_in):
     runbook = ready_runbook()
-    action = ActionRequest.objects.create(
-        runbook=runbook, incident=runbook.incident, action_id="a", action="alert.notify"
-    )
+    action = ActionRequestFactory(runbook=runbook, action_id="a", action="alert.notify")
     other = IncidentFactory()
     response = client_in.post(reverse("incidents:action_run", args=[other.pk, action.pk]))
     assert response.status_code == 404
@@ -306,7 +311,7 @@ def test_another_incidents_action_is_not_found(client_in):
 @pytest.mark.django_db
 def test_page_polls_while_work_runs_and_stops_when_settled(client_in):
     incident = IncidentFactory()
-    Runbook.objects.create(incident=incident, version=1, status=RunbookStatus.GENERATING)
+    RunbookFactory(incident=incident, status=RunbookStatus.GENERATING)
     live = reverse("incidents:live", args=[incident.pk])
     body = text(client_in.get(reverse("incidents:detail", args=[incident.pk])))
     assert f'hx-get="{live}" hx-trigger="every 2s"' in body
@@ -314,7 +319,7 @@ def test_page_polls_while_work_runs_and_stops_when_settled(client_in):
 
     Runbook.objects.filter(incident=incident).update(status=RunbookStatus.READY, artifact=DOCUMENT)
     runbook = Runbook.objects.get(incident=incident)
-    execution = Execution.objects.create(runbook=runbook, status=ExecutionStatus.RUNNING)
+    execution = ExecutionFactory(runbook=runbook, status=ExecutionStatus.RUNNING)
     poll = text(client_in.get(live, **HX))
     assert 'id="ticker"' in poll and 'hx-trigger="every 2s"' in poll
     assert "Running 1 checks" in poll
@@ -536,7 +541,7 @@ def _busy_incident(n: int, user) -> Incident:
     incident = IncidentFactory(commander=user, comms_lead=user, tech_lead=user, scribe=user)
     runbook = ready_runbook(incident=incident)
     ready_runbook(incident=incident, version=2)
-    execution = Execution.objects.create(runbook=runbook, status=ExecutionStatus.DONE)
+    execution = ExecutionFactory(runbook=runbook, status=ExecutionStatus.DONE)
     CheckRun.objects.bulk_create(
         CheckRun(
             execution=execution,
@@ -568,7 +573,7 @@ def _busy_incident(n: int, user) -> Incident:
     )
     for i in range(n):
         timeline_record(incident=incident, kind=TimelineKind.NOTE, actor=user, message=f"note {i}")
-        StatusUpdate.objects.create(incident=incident, audience="internal", body="x", author=user)
+        StatusUpdateFactory(incident=incident, audience="internal", body="x", author=user)
     return incident
 
 
@@ -630,18 +635,12 @@ def test_expired_approval_request_can_be_asked_for_again(client_in, user, health
 
 @pytest.mark.django_db
 def test_incident_page_shows_its_alerts_with_labels_and_source_links(client):
-    from django.utils import timezone
-
-    from incidents.models import Alert, AlertSource
-    from incidents.tests.factories import IncidentFactory, UserFactory
-
     client.force_login(UserFactory())
     incident = IncidentFactory()
-    source = AlertSource.objects.create(
+    source = AlertSourceFactory(
         name="Prod AM", slug="prod-am", kind="alertmanager", secret_env="AM_TOKEN"
     )
-    now = timezone.now()
-    Alert.objects.create(
+    AlertFactory(
         source=source,
         incident=incident,
         dedup_key="fp1",
@@ -652,8 +651,6 @@ def test_incident_page_shows_its_alerts_with_labels_and_source_links(client):
         service="checkout",
         labels={"alertname": "HighErrorRate", "instance": "web-1"},
         source_url="https://prom.example/graph?g0.expr=x",
-        first_seen=now,
-        last_seen=now,
         count=3,
     )
     body = client.get(f"/incidents/{incident.pk}/").content.decode()
@@ -720,7 +717,7 @@ def test_a_persons_transition_acknowledges_with_a_timeline_row(user):
 @pytest.mark.parametrize("status", [RunbookStatus.QUEUED, RunbookStatus.GENERATING])
 def test_regenerate_refuses_while_a_version_is_being_generated(client_in, status):
     incident = IncidentFactory()
-    Runbook.objects.create(incident=incident, version=1, status=status)
+    RunbookFactory(incident=incident, status=status)
     response = client_in.post(reverse("incidents:regenerate", args=[incident.pk]), **HX)
     assert response.status_code == 200
     assert "A runbook version is already being generated." in text(response)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from runbooks.tests.fake_anthropic import fake_claude, recorded, error
+    from testing.fakes.anthropic import error, fake_claude, recorded
 
     def test_something(settings):
         settings.ANTHROPIC_API_KEY = "test-key"
@@ -34,15 +34,16 @@ real (a zero retry-after is ignored by the SDK, which then backs off 0.5 s+).
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx2
 
 from runbooks.generation import claude as claude_module
+from testing.services import ROOT
 
-RECORDED = Path(__file__).resolve().parent / "recorded"
+# Answers recorded from the Messages API, kept beside the runbooks tests that use them.
+RECORDED = ROOT / "runbooks" / "tests" / "recorded"
 
 ResponseItem = httpx2.Response | dict | BaseException | Callable[[httpx2.Request], httpx2.Response]
 

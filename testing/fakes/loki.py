@@ -1,9 +1,5 @@
-"""Real Prometheus and Loki for the observability tests, and the small servers around them.
+"""Grafana Loki for the log tests: the real binary when installed, else a stand-in.
 
-- `Exporter`: a /metrics endpoint whose gauges the test sets, so Prometheus
-  scrapes values we control (a breach is a real value, not an invented one).
-- `start_prometheus`: Debian's /usr/bin/prometheus on a free port, scraping
-  itself and the exporter every second, storage in a temp dir.
 - `start_loki`: Grafana Loki (single process, in-memory ring, filesystem storage)
   when a Grafana Loki binary is installed. Debian's package named `loki` is a
   genetics program, so the binary is looked for by what `-version` prints.
@@ -11,177 +7,25 @@
   the one LogQL shape the connector sends; it reads string literals the way
   LogQL does (Go string literals) and answers anything else with a 400 parse
   error, as Loki does. It runs where Grafana Loki is not installed.
-- `SilentServer`: accepts TCP connections and never answers.
 """
 
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from conftest import free_port, wait_until
-
-# --- the exporter Prometheus scrapes ---------------------------------------------------
-
-
-class Exporter:
-    """Serves `/metrics` in the Prometheus text format from values the test sets."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, tuple], float] = {}
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = exporter.render().encode()
-                self.send_response(200 if self.path == "/metrics" else 404)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def set(self, name: str, value: float, **labels: str) -> None:
-        with self._lock:
-            self._values[(name, tuple(sorted(labels.items())))] = value
-
-    def render(self) -> str:
-        with self._lock:
-            items = sorted(self._values.items())
-        out, typed = [], set()
-        for (name, labels), value in items:
-            if name not in typed:
-                out.append(f"# TYPE {name} gauge")
-                typed.add(name)
-            inner = ",".join(f'{k}="{v}"' for k, v in labels)
-            out.append(f"{name}{{{inner}}} {value!r}" if inner else f"{name} {value!r}")
-        return "\n".join(out) + "\n"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-# --- processes -------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    url: str
-    proc: subprocess.Popen
-    log: Path
-    extra: dict = field(default_factory=dict)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-
-def _answers(proc: Proc, path: str) -> bool:
-    if proc.proc.poll() is not None:
-        raise RuntimeError(f"exited with {proc.proc.returncode}:\n{proc.log_tail()}")
-    try:
-        return httpx.get(proc.url + path, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def prometheus_binary() -> str | None:
-    return os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
-
-
-def prometheus_version(binary: str) -> str:
-    out = subprocess.run(
-        [binary, "--version"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
-    )
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else ""
-
-
-def start_prometheus(binary: str, workdir: Path, exporter_port: int) -> Proc:
-    """Prometheus on a free 127.0.0.1 port, scraping itself and the exporter every second."""
-    port = free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
-        "  - job_name: prometheus\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{port}']\n"
-        "  - job_name: exporter\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{exporter_port}']\n"
-    )
-    log = workdir / "prometheus.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    p = Proc(f"http://127.0.0.1:{port}", proc, log)
-    try:
-        wait_until(lambda: _answers(p, "/-/ready"), timeout=60, what="Prometheus /-/ready")
-        # The first scrape of both jobs: `up` has a sample (value 1) for each.
-        wait_until(
-            lambda: len([s for s in prom_vector(p.url, "up") if s[1] == 1.0]) == 2,
-            timeout=30,
-            what="the first scrape of both jobs",
-        )
-    except BaseException:
-        p.stop()
-        raise
-    return p
-
-
-def prom_vector(url: str, query: str) -> list[tuple[dict, float]]:
-    """An instant query straight against the API (test-side synchronisation only)."""
-    try:
-        r = httpx.post(url + "/api/v1/query", data={"query": query}, timeout=2.0)
-        data = r.json()["data"]["result"]
-    except (httpx.HTTPError, ValueError, KeyError):
-        return []
-    return [(item["metric"], float(item["value"][1])) for item in data]
-
+from testing.processes import Proc, answers
+from testing.servers import serve
+from testing.services import free_port
+from testing.waiting import wait_until
 
 _GRAFANA_LOKI_VERSION = re.compile(r"^loki, version (\S+)", re.MULTILINE)
 
@@ -254,7 +98,7 @@ def start_loki(binary: str, workdir: Path) -> Proc:
         )
     p = Proc(f"http://127.0.0.1:{http_port}", proc, log)
     try:
-        wait_until(lambda: _answers(p, "/ready"), timeout=90, what="Loki /ready")
+        wait_until(lambda: answers(p, "/ready"), timeout=90, what="Loki /ready")
     except BaseException:
         p.stop()
         raise
@@ -435,10 +279,8 @@ class LokiStandIn:
                         entries.extend((int(ts), line) for ts, line in s["values"])
                 return self._send(204, b"")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd, _ = serve(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def query_range(self, params: dict[str, str]) -> tuple[int, bytes]:
         try:
@@ -469,19 +311,3 @@ class LokiStandIn:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-# --- a server that accepts and never answers ---------------------------------------------
-
-
-class SilentServer:
-    """Listens on 127.0.0.1; the kernel completes each handshake, nobody ever reads or answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def stop(self) -> None:
-        self.sock.close()

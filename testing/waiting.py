@@ -1,0 +1,25 @@
+"""Synchronisation on state: poll a condition until it holds, never a fixed sleep."""
+
+import time
+from collections.abc import Callable
+
+from testing.services import port_open
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "") -> object:
+    """Poll a condition until it holds and return its value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def wait_for_port(host: str, port: int, *, timeout: float = 30.0, what: str = "") -> None:
+    """Wait until something accepts TCP connections on host:port."""
+    wait_until(lambda: port_open(host, port), timeout=timeout, what=what or f"{host}:{port}")
