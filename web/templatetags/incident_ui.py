@@ -13,6 +13,7 @@ from executor.choices import ActionStatus, CheckOutcome, Safety
 from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from incidents import metrics
+from incidents.event_text import event_text
 from incidents.choices import (
     INCIDENT_TRANSITIONS,
     SEVERITIES,
@@ -56,6 +57,12 @@ _ACTION_STATUS_CLASS = {
     ActionStatus.EXPIRED: "b-muted",
     ActionStatus.BLOCKED: "b-bad",
 }
+
+
+@register.filter
+def timeline_text(event: Any) -> str:
+    """The words of a timeline row, rendered from its kind and payload."""
+    return event_text(event)
 
 
 @register.filter
