@@ -13,7 +13,6 @@ from executor.choices import ActionStatus, CheckOutcome, Safety
 from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from incidents import metrics
-from incidents.event_text import event_text
 from incidents.choices import (
     INCIDENT_TRANSITIONS,
     SEVERITIES,
@@ -22,6 +21,7 @@ from incidents.choices import (
     SeverityInfo,
     severity_info,
 )
+from incidents.event_text import event_text
 from runbooks.choices import RunbookStatus
 
 register = template.Library()
