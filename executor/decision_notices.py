@@ -14,8 +14,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import decision_notice_event
 
 from .connectors import slack
 from .models import ActionRequest
@@ -119,15 +118,17 @@ def decision_notify(
         else:
             slack.post_webhook(target, message, deadline=deadline)
     except (StepError, StepBlocked, StepTimeout) as exc:
-        delivered, note = False, f"Slack was not told about {request.action_id} ({event}): {exc}"
+        delivered, error = False, str(exc)
     else:
-        delivered, note = True, f"Slack told: {message}"
-    timeline_record(
+        delivered, error = True, ""
+    decision_notice_event(
         incident=request.incident_id,
-        kind=TimelineKind.NOTIFICATION,
-        actor_label="executor",
-        message=note,
-        payload={"action_request_id": request.pk, "event": event, "delivered": delivered},
+        action_request_id=request.pk,
+        action_id=request.action_id,
+        event=event,
+        delivered=delivered,
+        text=message if delivered else "",
+        error=error,
     )
     return delivered
 

@@ -1,30 +1,44 @@
-"""The one way to append to an incident's timeline. Called from services only."""
+"""The one way to append to an incident's timeline: one function per kind of event.
+
+Each function stores the kind and its parameters in `payload`; the words shown are
+rendered from those by incidents.event_text. `message` keeps the rendered text of the
+moment too, for search and for readers of the column. Lower apps (runbooks, executor)
+pass plain values, since this app cannot import their models.
+"""
 
 from typing import Any
 
 from .choices import TimelineKind
+from .event_text import render_text
 from .models import Incident, TimelineEvent
+
+IncidentRef = Incident | int
 
 
 def timeline_event(
     *,
-    incident: Incident | int,
+    incident: IncidentRef,
     kind: TimelineKind | str,
-    message: str,
+    payload: dict | None = None,
     actor: Any = None,
     actor_label: str = "",
-    payload: dict | None = None,
+    message: str = "",
 ) -> TimelineEvent:
-    """An unsaved event; timeline_record saves one, timeline_record_many several at once."""
+    """An unsaved event; timeline_record saves one, timeline_record_many several at once.
+
+    `message` is only used when kind + payload cannot be rendered (a free-form row).
+    """
+    payload = payload or {}
     incident_id = incident if isinstance(incident, int) else incident.pk
     user = actor if getattr(actor, "is_authenticated", False) else None
+    text = render_text(kind, payload)
     return TimelineEvent(
         incident_id=incident_id,
         kind=kind,
         actor=user,
         actor_label=actor_label or ("" if user else "system"),
-        message=message[:4000],
-        payload=payload or {},
+        message=(message if text is None else text)[:4000],
+        payload=payload,
     )
 
 
@@ -35,20 +49,402 @@ def timeline_record_many(events: list[TimelineEvent]) -> list[TimelineEvent]:
 
 def timeline_record(
     *,
-    incident: Incident | int,
+    incident: IncidentRef,
     kind: TimelineKind | str,
-    message: str,
+    payload: dict | None = None,
     actor: Any = None,
     actor_label: str = "",
-    payload: dict | None = None,
+    message: str = "",
 ) -> TimelineEvent:
     event = timeline_event(
         incident=incident,
         kind=kind,
-        message=message,
+        payload=payload,
         actor=actor,
         actor_label=actor_label,
-        payload=payload,
+        message=message,
     )
     event.save()
     return event
+
+
+# --- incidents -------------------------------------------------------------------
+
+
+def incident_declared_event(
+    *, incident: Incident, actor: Any, severity: str, service: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.DECLARED,
+        actor=actor,
+        payload={"severity": severity, "service": service, "title": incident.title},
+    )
+
+
+def status_changed_event(
+    *, incident: IncidentRef, actor: Any, from_status: str, to_status: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.STATUS_CHANGED,
+        actor=actor,
+        payload={"from": from_status, "to": to_status},
+    )
+
+
+def acknowledged_event(*, incident: IncidentRef, actor: Any) -> TimelineEvent:
+    return timeline_record(incident=incident, kind=TimelineKind.ACKNOWLEDGED, actor=actor)
+
+
+def severity_changed_event(
+    *, incident: IncidentRef, actor: Any, from_severity: str, to_severity: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.SEVERITY_CHANGED,
+        actor=actor,
+        payload={"from": from_severity, "to": to_severity},
+    )
+
+
+def note_added_event(*, incident: IncidentRef, actor: Any, text: str) -> TimelineEvent:
+    return timeline_record(
+        incident=incident, kind=TimelineKind.NOTE, actor=actor, payload={"text": text}
+    )
+
+
+def role_assigned_event(
+    *,
+    incident: IncidentRef,
+    actor: Any,
+    role: str,
+    role_label: str,
+    user_id: int | None,
+    user_name: str | None,
+    previous_user_id: int | None,
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.ROLE_ASSIGNED,
+        actor=actor,
+        payload={
+            "role": role,
+            "role_label": role_label,
+            "user_id": user_id,
+            "user_name": user_name,
+            "previous_user_id": previous_user_id,
+        },
+    )
+
+
+def status_update_posted_event(
+    *,
+    incident: IncidentRef,
+    actor: Any,
+    status_update_id: int,
+    audience: str,
+    audience_label: str,
+    body: str,
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.STATUS_UPDATE,
+        actor=actor,
+        payload={
+            "status_update_id": status_update_id,
+            "audience": audience,
+            "audience_label": audience_label,
+            "body": body,
+            "sent": False,
+        },
+    )
+
+
+# --- alert ingest ----------------------------------------------------------------
+
+
+def alert_received_event(
+    *,
+    incident: IncidentRef,
+    source_slug: str,
+    sources: list[str],
+    count: int,
+    firing: int,
+    resolved: int,
+    refired: bool,
+    alerts: list[dict],
+) -> TimelineEvent:
+    """Unsaved: ingest appends a whole batch with timeline_record_many."""
+    return timeline_event(
+        incident=incident,
+        kind=TimelineKind.ALERT_RECEIVED,
+        actor_label=f"source:{source_slug}"[:64],
+        payload={
+            "sources": sources,
+            "count": count,
+            "firing": firing,
+            "resolved": resolved,
+            "refired": refired,
+            "alerts": alerts,
+        },
+    )
+
+
+def alerts_cleared_event(*, incident: IncidentRef, source_slug: str, alerts: int) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.ALERTS_CLEARED,
+        actor_label=f"source:{source_slug}"[:64],
+        payload={"alerts": alerts},
+    )
+
+
+# --- runbooks --------------------------------------------------------------------
+
+
+def runbook_queued_event(
+    *, incident: IncidentRef, actor: Any, runbook_id: int, version: int
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.RUNBOOK_QUEUED,
+        actor=actor,
+        payload={"runbook_id": runbook_id, "version": version},
+    )
+
+
+def generation_fallback_event(
+    *, incident: IncidentRef, runbook_id: int, notes: list[str]
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.GENERATION_FALLBACK,
+        actor_label="offline",
+        payload={"runbook_id": runbook_id, "notes": notes},
+    )
+
+
+def runbook_invalid_event(
+    *, incident: IncidentRef, runbook_id: int, version: int, author: str, errors: list[dict]
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.RUNBOOK_INVALID,
+        actor_label=author,
+        payload={
+            "runbook_id": runbook_id,
+            "version": version,
+            "error_count": len(errors),
+            "errors": errors[:20],
+        },
+    )
+
+
+def runbook_ready_event(
+    *,
+    incident: IncidentRef,
+    runbook_id: int,
+    version: int,
+    author: str,
+    document: dict,
+    sha256: str,
+    key: str,
+    notes: list[str],
+    usage: dict,
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.RUNBOOK_READY,
+        actor_label=author,
+        payload={
+            "runbook_id": runbook_id,
+            "version": version,
+            "author": author,
+            "incident_type": document["incident_type"],
+            "affected_system": document["affected_system"],
+            "confidence": document["confidence"],
+            "checks": len(document["checks"]),
+            "actions_count": len(document["recommended_actions"]),
+            "sha256": sha256,
+            "key": key,
+            "notes": notes,
+            "usage": usage,
+        },
+    )
+
+
+def runbook_failed_event(
+    *, incident: IncidentRef, runbook_id: int, version: int, error: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.RUNBOOK_FAILED,
+        actor_label="worker",
+        payload={"runbook_id": runbook_id, "version": version, "error": error[:300]},
+    )
+
+
+# --- executor --------------------------------------------------------------------
+
+
+def _execution_payload(runbook_id: int, execution_id: int, version: int) -> dict:
+    return {"runbook_id": runbook_id, "execution_id": execution_id, "version": version}
+
+
+def execution_refused_event(
+    *,
+    incident: IncidentRef,
+    actor: Any = None,
+    runbook_id: int,
+    execution_id: int,
+    version: int,
+    error: str,
+    crashed: bool,
+) -> TimelineEvent:
+    """Refused before running (crashed=False), or the run itself broke (crashed=True)."""
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.EXECUTION_REFUSED,
+        actor=actor,
+        actor_label="executor",
+        payload={
+            **_execution_payload(runbook_id, execution_id, version),
+            "error": error[:300] if crashed else error,
+            "crashed": crashed,
+        },
+    )
+
+
+def checks_started_event(
+    *,
+    incident: IncidentRef,
+    actor: Any,
+    runbook_id: int,
+    execution_id: int,
+    version: int,
+    checks: int,
+    trigger: str,
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.CHECKS_STARTED,
+        actor=actor,
+        actor_label="executor",
+        payload={
+            **_execution_payload(runbook_id, execution_id, version),
+            "checks": checks,
+            "trigger": trigger,
+        },
+    )
+
+
+def checks_done_event(
+    *,
+    incident: IncidentRef,
+    actor: Any,
+    runbook_id: int,
+    execution_id: int,
+    version: int,
+    counts: dict[str, int],
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.CHECKS_DONE,
+        actor=actor,
+        actor_label="executor",
+        payload={**_execution_payload(runbook_id, execution_id, version), "counts": counts},
+    )
+
+
+def actions_proposed_event(
+    *, incident: IncidentRef, runbook_id: int, actions: list[dict]
+) -> TimelineEvent:
+    """`actions`: one dict per request with id, action_id, action, status and reason."""
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.ACTION_PROPOSED,
+        actor_label="executor",
+        payload={"runbook_id": runbook_id, "actions": actions},
+    )
+
+
+def action_status_event(
+    *,
+    incident: IncidentRef,
+    action_request_id: int,
+    action_id: str,
+    action: str,
+    change: str,
+    actor: Any = None,
+    **details: Any,
+) -> TimelineEvent:
+    """An action request moved. `change` is one of started, queued, expired, reasked
+    (details: actor_name, reason), lost, finished (details: succeeded, late, summary, outcome).
+    """
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.ACTION_STATUS,
+        actor=actor,
+        actor_label="" if actor else "executor",
+        payload={
+            "action_request_id": action_request_id,
+            "action": action,
+            "action_id": action_id,
+            "change": change,
+            **details,
+        },
+    )
+
+
+def approval_decision_event(
+    *,
+    incident: IncidentRef,
+    approver: Any,
+    action_request_id: int,
+    action_id: str,
+    action: str,
+    decision: str,
+    reason: str,
+    approvals: int | None = None,
+    required: int | None = None,
+) -> TimelineEvent:
+    payload = {
+        "action_request_id": action_request_id,
+        "decision": decision,
+        "approver": approver.get_username(),
+        "action_id": action_id,
+        "action": action,
+        "reason": reason[:300],
+    }
+    if approvals is not None:
+        payload.update(approvals=approvals, required=required)
+    return timeline_record(
+        incident=incident, kind=TimelineKind.APPROVAL, actor=approver, payload=payload
+    )
+
+
+def decision_notice_event(
+    *,
+    incident: IncidentRef,
+    action_request_id: int,
+    action_id: str,
+    event: str,
+    delivered: bool,
+    text: str = "",
+    error: str = "",
+) -> TimelineEvent:
+    """Whether Slack was told about an approval decision: `text` when it was, else `error`."""
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.NOTIFICATION,
+        actor_label="executor",
+        payload={
+            "action_request_id": action_request_id,
+            "action_id": action_id,
+            "event": event,
+            "delivered": delivered,
+            "text": text,
+            "error": error,
+        },
+    )

@@ -5,8 +5,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity, TimelineKind
-from .events import timeline_record
+from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity
+from .events import (
+    acknowledged_event,
+    incident_declared_event,
+    note_added_event,
+    role_assigned_event,
+    severity_changed_event,
+    status_changed_event,
+    status_update_posted_event,
+)
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared
 from .transitions import IllegalTransition, transition
@@ -47,12 +55,8 @@ def incident_declare(
             detected_at=timezone.now(),
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
-        timeline_record(
-            incident=incident,
-            kind=TimelineKind.DECLARED,
-            actor=actor,
-            message=f"Declared {severity}: {incident.title}",
-            payload={"severity": severity, "service": incident.service},
+        incident_declared_event(
+            incident=incident, actor=actor, severity=severity, service=incident.service
         )
         if generate_runbook:
             announce(incident_declared, incident=incident, actor=actor)
@@ -86,12 +90,8 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
             ) from exc
         if not moved:
             raise IncidentError("The incident changed meanwhile; reload and try again.")
-        timeline_record(
-            incident=current,
-            kind=TimelineKind.STATUS_CHANGED,
-            actor=actor,
-            message=f"Status {current.status} → {to_status}",
-            payload={"from": current.status, "to": to_status},
+        status_changed_event(
+            incident=current, actor=actor, from_status=current.status, to_status=to_status
         )
         # A person moving it has seen it; the system clearing alerts (no actor) has not.
         if current.acknowledged_at is None and getattr(actor, "is_authenticated", False):
@@ -106,12 +106,7 @@ def incident_acknowledge(*, incident: Incident, actor: Any = None) -> Incident:
             acknowledged_at=timezone.now()
         )
         if updated:
-            timeline_record(
-                incident=incident,
-                kind=TimelineKind.ACKNOWLEDGED,
-                actor=actor,
-                message="Acknowledged",
-            )
+            acknowledged_event(incident=incident, actor=actor)
     incident.refresh_from_db()
     return incident
 
@@ -123,12 +118,8 @@ def incident_set_severity(*, incident: Incident, severity: str, actor: Any = Non
         current = Incident.objects.select_for_update().get(pk=incident.pk)
         if current.severity != severity:
             Incident.objects.filter(pk=current.pk).update(severity=severity)
-            timeline_record(
-                incident=current,
-                kind=TimelineKind.SEVERITY_CHANGED,
-                actor=actor,
-                message=f"Severity {current.severity} → {severity}",
-                payload={"from": current.severity, "to": severity},
+            severity_changed_event(
+                incident=current, actor=actor, from_severity=current.severity, to_severity=severity
             )
     incident.refresh_from_db()
     return incident
@@ -138,7 +129,7 @@ def incident_add_note(*, incident: Incident, text: str, actor: Any = None) -> No
     text = (text or "").strip()
     if not text:
         raise IncidentError("A note needs some text.")
-    timeline_record(incident=incident, kind=TimelineKind.NOTE, actor=actor, message=text)
+    note_added_event(incident=incident, actor=actor, text=text)
 
 
 # --- roles and status updates ---------------------------------------------------
@@ -174,16 +165,14 @@ def incident_assign_role(
             **{f"{role}_id": user.pk if user else None, "updated_at": timezone.now()}
         )
         name = user.get_username() if user else None
-        timeline_record(
+        role_assigned_event(
             incident=current,
-            kind=TimelineKind.ROLE_ASSIGNED,
             actor=actor,
-            message=f"{name} is now {label}" if name else f"No {label} any more",
-            payload={
-                "role": role,
-                "user_id": user.pk if user else None,
-                "previous_user_id": before.pk if before else None,
-            },
+            role=role,
+            role_label=label,
+            user_id=user.pk if user else None,
+            user_name=name,
+            previous_user_id=before.pk if before else None,
         )
     incident.refresh_from_db()
     return incident
@@ -206,11 +195,12 @@ def status_update_post(*, incident: Incident, audience: str, body: str, actor: A
             author=actor if getattr(actor, "is_authenticated", False) else None,
         )
         label = update.get_audience_display()
-        timeline_record(
+        status_update_posted_event(
             incident=incident,
-            kind=TimelineKind.STATUS_UPDATE,
             actor=actor,
-            message=f"{label}: {body}",
-            payload={"status_update_id": update.pk, "audience": audience, "sent": False},
+            status_update_id=update.pk,
+            audience=audience,
+            audience_label=label,
+            body=body,
         )
     return update

@@ -7,8 +7,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import (
+    generation_fallback_event,
+    runbook_failed_event,
+    runbook_invalid_event,
+    runbook_queued_event,
+    runbook_ready_event,
+)
 from incidents.models import Incident
 from incidents.signals import announce
 from incidents.transitions import transition
@@ -45,12 +50,8 @@ def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
             status=RunbookStatus.QUEUED,
             requested_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
-        timeline_record(
-            incident=incident,
-            kind=TimelineKind.RUNBOOK_QUEUED,
-            actor=actor,
-            message=f"Runbook v{runbook.version} queued",
-            payload={"runbook_id": runbook.pk, "version": runbook.version},
+        runbook_queued_event(
+            incident=incident, actor=actor, runbook_id=runbook.pk, version=runbook.version
         )
         announce(runbook_requested, runbook_id=runbook.pk)
     return runbook
@@ -123,13 +124,7 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     }
     with transaction.atomic():
         if result.author == RunbookAuthor.OFFLINE and settings.ANTHROPIC_API_KEY and result.notes:
-            timeline_record(
-                incident=incident,
-                kind=TimelineKind.GENERATION_FALLBACK,
-                actor_label="offline",
-                message="Fell back to the offline planner: " + "; ".join(result.notes),
-                payload={"runbook_id": runbook.pk, "notes": result.notes},
-            )
+            generation_fallback_event(incident=incident, runbook_id=runbook.pk, notes=result.notes)
         if result.validation_errors or result.document is None:
             errors = [i.as_dict() for i in result.validation_errors]
             if not _move(
@@ -142,13 +137,12 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
                 **common,
             ):
                 return _given_up(runbook)
-            timeline_record(
+            runbook_invalid_event(
                 incident=incident,
-                kind=TimelineKind.RUNBOOK_INVALID,
-                actor_label=result.author,
-                message=f"Runbook v{runbook.version} is invalid ({len(errors)} errors); "
-                "nothing was run",
-                payload={"runbook_id": runbook.pk, "errors": errors[:20]},
+                runbook_id=runbook.pk,
+                version=runbook.version,
+                author=result.author,
+                errors=errors,
             )
             runbook.refresh_from_db()
             return runbook
@@ -167,27 +161,20 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             **common,
         ):
             return _given_up(runbook)
-        doc = result.document
-        timeline_record(
+        runbook_ready_event(
             incident=incident,
-            kind=TimelineKind.RUNBOOK_READY,
-            actor_label=result.author,
-            message=(
-                f"Runbook v{runbook.version} ready ({result.author}): {doc['incident_type']} on "
-                f"{doc['affected_system']}, confidence {doc['confidence']:.0%}, "
-                f"{len(doc['checks'])} checks, {len(doc['recommended_actions'])} actions"
-            ),
-            payload={
-                "runbook_id": runbook.pk,
-                "sha256": digest,
-                "key": key,
-                "notes": result.notes,
-                "usage": {
-                    "input": usage.input_tokens,
-                    "output": usage.output_tokens,
-                    "cache_read": usage.cache_read_tokens,
-                    "cache_write": usage.cache_write_tokens,
-                },
+            runbook_id=runbook.pk,
+            version=runbook.version,
+            author=result.author,
+            document=result.document,
+            sha256=digest,
+            key=key,
+            notes=result.notes,
+            usage={
+                "input": usage.input_tokens,
+                "output": usage.output_tokens,
+                "cache_read": usage.cache_read_tokens,
+                "cache_write": usage.cache_write_tokens,
             },
         )
         announce(runbook_ready, runbook_id=runbook.pk)
@@ -206,11 +193,10 @@ def runbook_mark_failed(*, runbook_id: int, error: str) -> Runbook:
         )
         runbook = Runbook.objects.get(pk=runbook_id)
         if updated:
-            timeline_record(
+            runbook_failed_event(
                 incident=runbook.incident_id,
-                kind=TimelineKind.RUNBOOK_FAILED,
-                actor_label="worker",
-                message=f"Runbook v{runbook.version} failed: {error[:300]}",
-                payload={"runbook_id": runbook_id},
+                runbook_id=runbook_id,
+                version=runbook.version,
+                error=error,
             )
     return runbook

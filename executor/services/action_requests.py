@@ -5,15 +5,13 @@ Every status change goes through `action_move`, a conditional UPDATE along the t
 """
 
 import time
-from collections import Counter
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import actions_proposed_event
 from runbooks.models import Runbook
 
 from ..choices import ActionStatus, CheckOutcome, StepKind
@@ -87,26 +85,19 @@ def action_requests_create(
             continue  # already proposed for this runbook
         created.append(request)
     if created:
-        by_status = Counter(r.status for r in created)
-        timeline_record(
+        actions_proposed_event(
             incident=incident,
-            kind=TimelineKind.ACTION_PROPOSED,
-            actor_label="executor",
-            message=f"{len(created)} action{'s' if len(created) != 1 else ''} proposed: "
-            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items())),
-            payload={
-                "runbook_id": runbook.pk,
-                "actions": [
-                    {
-                        "id": r.pk,
-                        "action_id": r.action_id,
-                        "action": r.action,
-                        "status": r.status,
-                        "reason": r.approval_reason or r.error,
-                    }
-                    for r in created
-                ],
-            },
+            runbook_id=runbook.pk,
+            actions=[
+                {
+                    "id": r.pk,
+                    "action_id": r.action_id,
+                    "action": r.action,
+                    "status": r.status,
+                    "reason": r.approval_reason or r.error,
+                }
+                for r in created
+            ],
         )
     return created
 
@@ -131,7 +122,7 @@ def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> A
             requested_at=timezone.now(),
         ):
             raise ExecutorError("Someone else started this action meanwhile.")
-        record_status(request, f"{request.action_id} ({request.action}) started", actor)
+        record_status(request, "started", actor)
         transaction.on_commit(lambda: queue_action_run(request.pk))
     request.refresh_from_db()
     return request
@@ -173,12 +164,13 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
             finished_at=timezone.now(),
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        verb = "succeeded" if succeeded else "failed"
-        # If the sweeper already gave it up as lost, say that the outcome came late.
-        late = "" if recorded else " (after it had been marked lost; the request keeps that state)"
+        # If the sweeper already gave it up as lost, the event says the outcome came late.
         record_status(
             request,
-            f"{request.action_id} ({request.action}) {verb}{late}: {outcome.summary}",
+            "finished",
+            succeeded=succeeded,
+            late=not recorded,
+            summary=outcome.summary,
             outcome=outcome.outcome,
         )
     request.refresh_from_db()

@@ -11,8 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import approval_decision_event
 
 from .. import decision_notices
 from ..choices import ActionStatus, Decision
@@ -99,28 +98,23 @@ def action_request_approve(
             raise ExecutorError("You have already approved this request.") from exc
         given = current_approvals(request).count()
         needed = approvals_required(request)
-        progress = f" ({given} of {needed} approvals)" if needed > 1 else ""
-        timeline_record(
+        approval_decision_event(
             incident=request.incident_id,
-            kind=TimelineKind.APPROVAL,
-            actor=approver,
-            message=f"{approver.get_username()} approved {request.action_id} ({request.action})"
-            f"{progress}" + (f": {reason[:300]}" if reason else ""),
-            payload={
-                "action_request_id": request.pk,
-                "decision": Decision.APPROVE,
-                "approvals": given,
-                "required": needed,
-            },
+            approver=approver,
+            action_request_id=request.pk,
+            action_id=request.action_id,
+            action=request.action,
+            decision=Decision.APPROVE,
+            reason=reason,
+            approvals=given,
+            required=needed,
         )
         if given >= needed and action_move(
             request, ActionStatus.APPROVED, from_statuses=[ActionStatus.AWAITING_APPROVAL]
         ):
             # approved → running in the same transaction: the worker's claim needs `running`.
             action_move(request, ActionStatus.RUNNING, from_statuses=[ActionStatus.APPROVED])
-            record_status(
-                request, f"{request.action_id} ({request.action}) approved and queued", approver
-            )
+            record_status(request, "queued", approver)
             transaction.on_commit(lambda: queue_action_run(request.pk))
             queued = True
         _after_decision(
@@ -165,13 +159,14 @@ def action_request_reject(
             reason=reason[:2000],
             round=request.approval_round,
         )
-        timeline_record(
+        approval_decision_event(
             incident=request.incident_id,
-            kind=TimelineKind.APPROVAL,
-            actor=approver,
-            message=f"{approver.get_username()} rejected {request.action_id} ({request.action}): "
-            f"{reason[:300]}",
-            payload={"action_request_id": request.pk, "decision": Decision.REJECT},
+            approver=approver,
+            action_request_id=request.pk,
+            action_id=request.action_id,
+            action=request.action,
+            decision=Decision.REJECT,
+            reason=reason,
         )
         _after_decision(request, "rejected", approver, reason=reason)
     request.refresh_from_db()
@@ -194,11 +189,7 @@ def action_requests_expire(*, now: datetime | None = None) -> int:
                 finished_at=now,
             ):
                 expired += 1
-                record_status(
-                    request,
-                    f"Approval request for {request.action_id} ({request.action}) expired "
-                    "unanswered; ask again to run it",
-                )
+                record_status(request, "expired")
                 _after_decision(request, "expired", None)
     return expired
 
@@ -242,10 +233,7 @@ def action_request_reask(
         ):
             raise ExecutorError("This request changed meanwhile; reload it.")
         record_status(
-            request,
-            f"{actor.get_username()} asked again for approval of {request.action_id} "
-            f"({request.action}); dry-run made afresh" + (f": {reason[:300]}" if reason else ""),
-            actor,
+            request, "reasked", actor, actor_name=actor.get_username(), reason=reason[:300]
         )
     request.refresh_from_db()
     return request

@@ -4,8 +4,7 @@ from typing import Any
 
 from celery import current_app
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import action_status_event
 from incidents.transitions import transition
 
 from ..choices import ACTION_TRANSITIONS
@@ -37,14 +36,16 @@ def action_move(
     )
 
 
-def record_status(request: ActionRequest, message: str, actor: Any = None, **payload: Any) -> None:
-    timeline_record(
+def record_status(request: ActionRequest, change: str, actor: Any = None, **details: Any) -> None:
+    """The request moved; `change` and `details` as incidents.events.action_status_event takes."""
+    action_status_event(
         incident=request.incident_id,
-        kind=TimelineKind.ACTION_STATUS,
+        action_request_id=request.pk,
+        action_id=request.action_id,
+        action=request.action,
+        change=change,
         actor=actor,
-        actor_label="" if actor else "executor",
-        message=message,
-        payload={"action_request_id": request.pk, "action": request.action, **payload},
+        **details,
     )
 
 

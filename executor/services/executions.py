@@ -7,8 +7,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.choices import TimelineKind
-from incidents.events import timeline_record
+from incidents.events import (
+    checks_done_event,
+    checks_started_event,
+    execution_refused_event,
+)
 from incidents.transitions import transition
 from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
 from runbooks.choices import RunbookStatus
@@ -51,18 +54,14 @@ def _load_verified(runbook: Runbook) -> dict:
     return document
 
 
-def _record_execution(
-    execution: Execution, runbook: Runbook, kind: str, message: str, actor: Any = None, **extra: Any
-) -> None:
-    """One timeline event about an execution, naming its runbook and execution."""
-    timeline_record(
-        incident=runbook.incident_id,
-        kind=kind,
-        actor=actor,
-        actor_label="executor",
-        message=message,
-        payload={"runbook_id": runbook.pk, "execution_id": execution.pk, **extra},
-    )
+def _execution_ids(execution: Execution, runbook: Runbook) -> dict[str, int]:
+    """What every timeline event about an execution names: incident, runbook, execution."""
+    return {
+        "incident": runbook.incident_id,
+        "runbook_id": runbook.pk,
+        "execution_id": execution.pk,
+        "version": runbook.version,
+    }
 
 
 def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
@@ -77,12 +76,7 @@ def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = No
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         execution_mark_failed(execution_id=execution.pk, error=error)
-        _record_execution(
-            execution,
-            runbook,
-            TimelineKind.EXECUTION_REFUSED,
-            f"Checks of runbook v{runbook.version} failed: {error[:300]}",
-        )
+        execution_refused_event(**_execution_ids(execution, runbook), error=error, crashed=True)
         raise
 
 
@@ -94,22 +88,17 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
             _execution_move(
                 execution.pk, ExecutionStatus.REFUSED, error=str(exc), finished_at=timezone.now()
             )
-            _record_execution(
-                execution,
-                runbook,
-                TimelineKind.EXECUTION_REFUSED,
-                f"Refused to run runbook v{runbook.version}: {exc}",
-                actor,
+            execution_refused_event(
+                **_execution_ids(execution, runbook), actor=actor, error=str(exc), crashed=False
             )
         execution.refresh_from_db()
         return execution
 
-    _record_execution(
-        execution,
-        runbook,
-        TimelineKind.CHECKS_STARTED,
-        f"Running {len(document['checks'])} checks of runbook v{runbook.version} ({trigger})",
-        actor,
+    checks_started_event(
+        **_execution_ids(execution, runbook),
+        actor=actor,
+        checks=len(document["checks"]),
+        trigger=trigger,
     )
     scope = target_scope(runbook.incident.service)
     steps = [
@@ -139,14 +128,7 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         # Lost only to the sweeper, which gave the worker up: its verdict stands.
         _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=timezone.now())
         counts = dict(Counter(o.outcome for o in outcomes))
-        _record_execution(
-            execution,
-            runbook,
-            TimelineKind.CHECKS_DONE,
-            "Checks done: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
-            actor,
-            counts=counts,
-        )
+        checks_done_event(**_execution_ids(execution, runbook), actor=actor, counts=counts)
     if trigger == "pipeline":
         # Dry-run plans may read the targets: outside the transaction, holding no lock.
         action_requests_create(runbook=runbook, document=document, scope=scope)

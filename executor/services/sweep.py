@@ -43,10 +43,7 @@ def sweep_stale(*, now: datetime | None = None) -> dict[str, int]:
                 finished_at=now,
             ):
                 counts["actions_lost"] += 1
-                record_status(
-                    request,
-                    f"{request.action_id}: worker lost: outcome unknown, verify before retrying",
-                )
+                record_status(request, "lost")
     # Queued but never claimed: it provably did not start, so it is safe to queue again.
     unclaimed = dict(status=ActionStatus.RUNNING, started_at__isnull=True, updated_at__lt=cutoff)
     for pk in ActionRequest.objects.filter(**unclaimed).values_list("pk", flat=True):

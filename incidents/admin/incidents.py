@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from ..event_text import event_text
 from ..models import Incident, TimelineEvent
 from .alerts import AlertInline
 from .mixins import ChosenOnlyRelatedFilter, NewestRowsInline, ReadOnlyAdmin
@@ -11,7 +12,7 @@ class TimelineInline(NewestRowsInline, admin.TabularInline):
     """The incident's newest timeline rows, linking to all of them."""
 
     model = TimelineEvent
-    fields = ("created_at", "kind", "who", "message")
+    fields = ("created_at", "kind", "who", "text")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     show_change_link = False
@@ -19,6 +20,10 @@ class TimelineInline(NewestRowsInline, admin.TabularInline):
     def get_queryset(self, request):
         # "who" reads the actor: one join instead of a query per row.
         return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="message")
+    def text(self, event: TimelineEvent) -> str:
+        return event_text(event)
 
 
 @admin.register(Incident)
@@ -56,9 +61,13 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    list_display = ("created_at", "incident", "kind", "who", "message")
+    list_display = ("created_at", "incident", "kind", "who", "text")
     list_filter = (("incident", ChosenOnlyRelatedFilter), "kind")
     search_fields = ("message",)
     list_select_related = ("incident", "actor")
     # The list is mostly seen filtered to one incident: no COUNT of every incident's rows.
     show_full_result_count = False
+
+    @admin.display(description="message")
+    def text(self, event: TimelineEvent) -> str:
+        return event_text(event)

@@ -16,8 +16,8 @@ from django.db import connection, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from incidents.choices import AlertStatus, IncidentStatus, TimelineKind
-from incidents.events import timeline_event, timeline_record, timeline_record_many
+from incidents.choices import AlertStatus, IncidentStatus
+from incidents.events import alert_received_event, alerts_cleared_event, timeline_record_many
 from incidents.models import Alert, AlertGroup, AlertSource, Incident
 from incidents.services import (
     IncidentError,
@@ -275,27 +275,19 @@ def _finish(b: _Batch) -> None:
         firing = firing_by[incident_id]
         resolved = len(alerts) - len(firing)
         sources = sorted({a.source.slug for a in alerts})
-        parts = []
-        if firing:
-            parts.append(f"{len(firing)} firing")
-        if resolved:
-            parts.append(f"{resolved} resolved")
-        again = " (firing again after the alerts had cleared)" if incident_id in refired else ""
         events.append(
-            timeline_event(
+            alert_received_event(
                 incident=incident,
-                kind=TimelineKind.ALERT_RECEIVED,
-                actor_label=f"source:{sources[0]}"[:64],
-                message=f"{len(alerts)} alert update(s): {', '.join(parts)}{again}",
-                payload={
-                    "sources": sources,
-                    "firing": len(firing),
-                    "resolved": resolved,
-                    "alerts": [
-                        {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
-                        for a in alerts[:20]
-                    ],
-                },
+                source_slug=sources[0],
+                sources=sources,
+                count=len(alerts),
+                firing=len(firing),
+                resolved=resolved,
+                refired=incident_id in refired,
+                alerts=[
+                    {"id": a.pk, "title": a.title, "status": a.status, "severity": a.severity}
+                    for a in alerts[:20]
+                ],
             )
         )
     timeline_record_many(events)
@@ -329,13 +321,7 @@ def _maybe_clear(incident: Incident, source: AlertSource, now: datetime) -> None
     if not AlertGroup.objects.filter(pk=group.pk, cleared_at__isnull=True).update(cleared_at=now):
         return
     total = Alert.objects.filter(incident=incident).count()
-    timeline_record(
-        incident=incident,
-        kind=TimelineKind.ALERTS_CLEARED,
-        actor_label=f"source:{source.slug}"[:64],
-        message=f"Alerts cleared: all {total} alert(s) have resolved. A person resolves the incident.",
-        payload={"alerts": total},
-    )
+    alerts_cleared_event(incident=incident, source_slug=source.slug, alerts=total)
     if source.move_to_monitoring_when_cleared and incident.status in (
         IncidentStatus.INVESTIGATING,
         IncidentStatus.IDENTIFIED,

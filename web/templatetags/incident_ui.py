@@ -20,6 +20,7 @@ from incidents.choices import (
     Severity,
     SeverityInfo,
 )
+from incidents.event_text import event_text
 from runbooks.choices import RunbookStatus
 
 register = template.Library()
@@ -55,6 +56,12 @@ _ACTION_STATUS_CLASS = {
     ActionStatus.EXPIRED: "b-muted",
     ActionStatus.BLOCKED: "b-bad",
 }
+
+
+@register.filter
+def timeline_text(event: Any) -> str:
+    """The words of a timeline row, rendered from its kind and payload."""
+    return event_text(event)
 
 
 @register.filter

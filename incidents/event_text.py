@@ -1,0 +1,184 @@
+"""The words shown for a timeline event, rendered from its kind and payload.
+
+Rows written before events carried their parameters only have `message`; any row the
+renderer cannot read (unknown kind, missing parameter) shows that stored text instead.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from .choices import TimelineKind
+
+
+def _declared(p: dict) -> str:
+    return f"Declared {p['severity']}: {p['title']}"
+
+
+def _status_changed(p: dict) -> str:
+    return f"Status {p['from']} → {p['to']}"
+
+
+def _acknowledged(p: dict) -> str:
+    return "Acknowledged"
+
+
+def _severity_changed(p: dict) -> str:
+    return f"Severity {p['from']} → {p['to']}"
+
+
+def _note(p: dict) -> str:
+    return p["text"]
+
+
+def _role_assigned(p: dict) -> str:
+    name, label = p["user_name"], p["role_label"]
+    return f"{name} is now {label}" if name else f"No {label} any more"
+
+
+def _status_update(p: dict) -> str:
+    return f"{p['audience_label']}: {p['body']}"
+
+
+def _runbook_queued(p: dict) -> str:
+    return f"Runbook v{p['version']} queued"
+
+
+def _generation_fallback(p: dict) -> str:
+    return "Fell back to the offline planner: " + "; ".join(p["notes"])
+
+
+def _runbook_invalid(p: dict) -> str:
+    return f"Runbook v{p['version']} is invalid ({p['error_count']} errors); nothing was run"
+
+
+def _runbook_ready(p: dict) -> str:
+    return (
+        f"Runbook v{p['version']} ready ({p['author']}): {p['incident_type']} on "
+        f"{p['affected_system']}, confidence {p['confidence']:.0%}, "
+        f"{p['checks']} checks, {p['actions_count']} actions"
+    )
+
+
+def _runbook_failed(p: dict) -> str:
+    return f"Runbook v{p['version']} failed: {p['error'][:300]}"
+
+
+def _execution_refused(p: dict) -> str:
+    error = p["error"]
+    if p["crashed"]:
+        return f"Checks of runbook v{p['version']} failed: {error[:300]}"
+    return f"Refused to run runbook v{p['version']}: {error}"
+
+
+def _checks_started(p: dict) -> str:
+    return f"Running {p['checks']} checks of runbook v{p['version']} ({p['trigger']})"
+
+
+def _checks_done(p: dict) -> str:
+    counts = p["counts"]
+    return "Checks done: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
+
+
+def _action_proposed(p: dict) -> str:
+    by_status = Counter(a["status"] for a in p["actions"])
+    n = len(p["actions"])
+    return f"{n} action{'s' if n != 1 else ''} proposed: " + ", ".join(
+        f"{count} {s.replace('_', ' ')}" for s, count in sorted(by_status.items())
+    )
+
+
+def _action_status(p: dict) -> str:
+    change, named = p["change"], f"{p['action_id']} ({p['action']})"
+    if change == "started":
+        return f"{named} started"
+    if change == "queued":
+        return f"{named} approved and queued"
+    if change == "expired":
+        return f"Approval request for {named} expired unanswered; ask again to run it"
+    if change == "reasked":
+        reason = p["reason"]
+        return f"{p['actor_name']} asked again for approval of {named}; dry-run made afresh" + (
+            f": {reason[:300]}" if reason else ""
+        )
+    if change == "lost":
+        return f"{p['action_id']}: worker lost: outcome unknown, verify before retrying"
+    if change == "finished":
+        verb = "succeeded" if p["succeeded"] else "failed"
+        # The sweeper had already given it up as lost: say the outcome came late.
+        late = " (after it had been marked lost; the request keeps that state)" if p["late"] else ""
+        return f"{named} {verb}{late}: {p['summary']}"
+    raise KeyError(change)
+
+
+def _approval(p: dict) -> str:
+    named, reason = f"{p['action_id']} ({p['action']})", p["reason"]
+    if p["decision"] == "reject":
+        return f"{p['approver']} rejected {named}: {reason[:300]}"
+    needed = p["required"]
+    progress = f" ({p['approvals']} of {needed} approvals)" if needed > 1 else ""
+    return f"{p['approver']} approved {named}{progress}" + (f": {reason[:300]}" if reason else "")
+
+
+def _notification(p: dict) -> str:
+    if p["delivered"]:
+        return f"Slack told: {p['text']}"
+    return f"Slack was not told about {p['action_id']} ({p['event']}): {p['error']}"
+
+
+def _alert_received(p: dict) -> str:
+    parts = []
+    if p["firing"]:
+        parts.append(f"{p['firing']} firing")
+    if p["resolved"]:
+        parts.append(f"{p['resolved']} resolved")
+    again = " (firing again after the alerts had cleared)" if p["refired"] else ""
+    return f"{p['count']} alert update(s): {', '.join(parts)}{again}"
+
+
+def _alerts_cleared(p: dict) -> str:
+    return (
+        f"Alerts cleared: all {p['alerts']} alert(s) have resolved. A person resolves the incident."
+    )
+
+
+RENDERERS: dict[str, Callable[[dict], str]] = {
+    TimelineKind.DECLARED: _declared,
+    TimelineKind.ACKNOWLEDGED: _acknowledged,
+    TimelineKind.STATUS_CHANGED: _status_changed,
+    TimelineKind.SEVERITY_CHANGED: _severity_changed,
+    TimelineKind.NOTE: _note,
+    TimelineKind.RUNBOOK_QUEUED: _runbook_queued,
+    TimelineKind.RUNBOOK_READY: _runbook_ready,
+    TimelineKind.RUNBOOK_INVALID: _runbook_invalid,
+    TimelineKind.RUNBOOK_FAILED: _runbook_failed,
+    TimelineKind.GENERATION_FALLBACK: _generation_fallback,
+    TimelineKind.CHECKS_STARTED: _checks_started,
+    TimelineKind.CHECKS_DONE: _checks_done,
+    TimelineKind.EXECUTION_REFUSED: _execution_refused,
+    TimelineKind.ACTION_PROPOSED: _action_proposed,
+    TimelineKind.ACTION_STATUS: _action_status,
+    TimelineKind.APPROVAL: _approval,
+    TimelineKind.NOTIFICATION: _notification,
+    TimelineKind.ROLE_ASSIGNED: _role_assigned,
+    TimelineKind.STATUS_UPDATE: _status_update,
+    TimelineKind.ALERT_RECEIVED: _alert_received,
+    TimelineKind.ALERTS_CLEARED: _alerts_cleared,
+}
+
+
+def render_text(kind: str, payload: dict | None) -> str | None:
+    """The text for kind + payload, or None when they do not hold what the kind needs."""
+    renderer = RENDERERS.get(kind)
+    if renderer is None or not isinstance(payload, dict):
+        return None
+    try:
+        return renderer(payload)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def event_text(event: Any) -> str:
+    """What a timeline row says: rendered from kind + payload, else its stored message."""
+    rendered = render_text(event.kind, event.payload)
+    return event.message if rendered is None else rendered
