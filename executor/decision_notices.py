@@ -59,7 +59,7 @@ def decision_message(
     a second approval in between would read as still waiting while the action runs.
     """
     incident = request.incident
-    what = f"{request.action_id} ({request.action})" + (
+    what = f"{request.step_id} ({request.action})" + (
         f" on {request.target}" if request.target else ""
     )
     where = f"incident #{incident.pk} [{incident.severity}] {incident.title}"
@@ -119,7 +119,7 @@ def decision_notify(
         else:
             slack.post_webhook(target, message, deadline=deadline)
     except (StepError, StepBlocked, StepTimeout) as exc:
-        delivered, note = False, f"Slack was not told about {request.action_id} ({event}): {exc}"
+        delivered, note = False, f"Slack was not told about {request.step_id} ({event}): {exc}"
     else:
         delivered, note = True, f"Slack told: {message}"
     timeline_record(

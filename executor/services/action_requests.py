@@ -36,7 +36,7 @@ def dry_run_plan(prepared: PreparedStep) -> str:
 def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
     """A stored request's step through the boundary's checks again (registry, params, target)."""
     return prepare_step(
-        step={"id": request.action_id, "action": request.action, "params": params},
+        step={"id": request.step_id, "action": request.action, "params": params},
         position=0,
         kind=StepKind.ACTION,
         service=request.incident.service,
@@ -67,7 +67,7 @@ def action_requests_create(
                 request = ActionRequest.objects.create(
                     runbook=runbook,
                     incident=incident,
-                    action_id=prepared.step_id,
+                    step_id=prepared.step_id,
                     action=prepared.action,
                     params=prepared.params,
                     target=prepared.target.name if prepared.target else "",
@@ -99,7 +99,7 @@ def action_requests_create(
                 "actions": [
                     {
                         "id": r.pk,
-                        "action_id": r.action_id,
+                        "step_id": r.step_id,
                         "action": r.action,
                         "status": r.status,
                         "reason": r.approval_reason or r.error,
@@ -131,7 +131,7 @@ def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> A
             requested_at=timezone.now(),
         ):
             raise ExecutorError("Someone else started this action meanwhile.")
-        record_status(request, f"{request.action_id} ({request.action}) started", actor)
+        record_status(request, f"{request.step_id} ({request.action}) started", actor)
         transaction.on_commit(lambda: queue_action_run(request.pk))
     request.refresh_from_db()
     return request
@@ -178,7 +178,7 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
         late = "" if recorded else " (after it had been marked lost; the request keeps that state)"
         record_status(
             request,
-            f"{request.action_id} ({request.action}) {verb}{late}: {outcome.summary}",
+            f"{request.step_id} ({request.action}) {verb}{late}: {outcome.summary}",
             outcome=outcome.outcome,
         )
     request.refresh_from_db()

@@ -104,7 +104,7 @@ def action_request_approve(
             incident=request.incident_id,
             kind=TimelineKind.APPROVAL,
             actor=approver,
-            message=f"{approver.get_username()} approved {request.action_id} ({request.action})"
+            message=f"{approver.get_username()} approved {request.step_id} ({request.action})"
             f"{progress}" + (f": {reason[:300]}" if reason else ""),
             payload={
                 "action_request_id": request.pk,
@@ -119,7 +119,7 @@ def action_request_approve(
             # approved → running in the same transaction: the worker's claim needs `running`.
             action_move(request, ActionStatus.RUNNING, from_statuses=[ActionStatus.APPROVED])
             record_status(
-                request, f"{request.action_id} ({request.action}) approved and queued", approver
+                request, f"{request.step_id} ({request.action}) approved and queued", approver
             )
             transaction.on_commit(lambda: queue_action_run(request.pk))
             queued = True
@@ -169,7 +169,7 @@ def action_request_reject(
             incident=request.incident_id,
             kind=TimelineKind.APPROVAL,
             actor=approver,
-            message=f"{approver.get_username()} rejected {request.action_id} ({request.action}): "
+            message=f"{approver.get_username()} rejected {request.step_id} ({request.action}): "
             f"{reason[:300]}",
             payload={"action_request_id": request.pk, "decision": Decision.REJECT},
         )
@@ -196,7 +196,7 @@ def action_requests_expire(*, now: datetime | None = None) -> int:
                 expired += 1
                 record_status(
                     request,
-                    f"Approval request for {request.action_id} ({request.action}) expired "
+                    f"Approval request for {request.step_id} ({request.action}) expired "
                     "unanswered; ask again to run it",
                 )
                 _after_decision(request, "expired", None)
@@ -243,7 +243,7 @@ def action_request_reask(
             raise ExecutorError("This request changed meanwhile; reload it.")
         record_status(
             request,
-            f"{actor.get_username()} asked again for approval of {request.action_id} "
+            f"{actor.get_username()} asked again for approval of {request.step_id} "
             f"({request.action}); dry-run made afresh" + (f": {reason[:300]}" if reason else ""),
             actor,
         )

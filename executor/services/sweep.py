@@ -45,7 +45,7 @@ def sweep_stale(*, now: datetime | None = None) -> dict[str, int]:
                 counts["actions_lost"] += 1
                 record_status(
                     request,
-                    f"{request.action_id}: worker lost: outcome unknown, verify before retrying",
+                    f"{request.step_id}: worker lost: outcome unknown, verify before retrying",
                 )
     # Queued but never claimed: it provably did not start, so it is safe to queue again.
     unclaimed = dict(status=ActionStatus.RUNNING, started_at__isnull=True, updated_at__lt=cutoff)
