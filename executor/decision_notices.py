@@ -21,20 +21,20 @@ from .connectors import slack
 from .models import ActionRequest
 from .policy import approvals_required, current_approvals
 from .results import StepBlocked, StepError, StepTimeout
-from .targets import Target
+from .targets import ResolvedTarget
 
 logger = logging.getLogger(__name__)
 
 SLACK_DEADLINE_SECONDS = 10.0
 
 
-def slack_target() -> tuple[Target, str] | None:
+def slack_target() -> tuple[ResolvedTarget, str] | None:
     """The notification channel as a target (webhook or bot), or None when Slack is not set up."""
     if settings.SLACK_WEBHOOK_URL:
-        return Target("slack-notifications", "slack", settings.SLACK_WEBHOOK_URL), ""
+        return ResolvedTarget("slack-notifications", "slack", settings.SLACK_WEBHOOK_URL), ""
     if settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL:
         # The variable's name, not its value: the token is read when the post is made.
-        bot = Target(
+        bot = ResolvedTarget(
             "slack-notifications",
             "slack",
             settings.SLACK_API_URL,
