@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from celery import shared_task
+from celery import current_app
 from django.conf import settings
 
 from incidents.choices import TimelineKind
@@ -26,6 +26,9 @@ from .targets import ResolvedTarget
 logger = logging.getLogger(__name__)
 
 SLACK_DEADLINE_SECONDS = 10.0
+# The worker's task that posts a decision (executor.tasks defines it). Queued by name:
+# the tasks module imports the services, which call this module, so none imports the tasks.
+NOTIFY_DECISION_TASK = "executor.notify_decision"
 
 
 def slack_target() -> tuple[ResolvedTarget, str] | None:
@@ -87,7 +90,7 @@ def decision_notify_queue(**payload: Any) -> None:
     if slack_target() is None:
         return
     try:
-        notify_decision_task.delay(**payload)
+        current_app.tasks[NOTIFY_DECISION_TASK].delay(**payload)
     except Exception:  # a broker hiccup must not turn a recorded decision into an error page
         logger.exception("could not queue the decision notification %s", payload)
 
@@ -130,8 +133,3 @@ def decision_notify(
         payload={"action_request_id": request.pk, "event": event, "delivered": delivered},
     )
     return delivered
-
-
-@shared_task(name="executor.notify_decision")
-def notify_decision_task(**decision: Any) -> bool:
-    return decision_notify(**decision)
