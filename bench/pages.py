@@ -200,7 +200,7 @@ def _busy_incidents(user) -> list[int]:
             ActionRequest(
                 runbook=runbook,
                 incident_id=pk,
-                action_id=f"act_{i}",
+                step_id=f"act_{i}",
                 action="alert.notify",
                 safety="reversible",
                 runbook_marked_safe=i % 2 == 0,

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from celery import shared_task
+from celery import current_app
 from django.conf import settings
 
 from incidents.events import decision_notice_event
@@ -20,20 +20,23 @@ from .connectors import slack
 from .models import ActionRequest
 from .policy import approvals_required, current_approvals
 from .results import StepBlocked, StepError, StepTimeout
-from .targets import Target
+from .targets import ResolvedTarget
 
 logger = logging.getLogger(__name__)
 
 SLACK_DEADLINE_SECONDS = 10.0
+# The worker's task that posts a decision (executor.tasks defines it). Queued by name:
+# the tasks module imports the services, which call this module, so none imports the tasks.
+NOTIFY_DECISION_TASK = "executor.notify_decision"
 
 
-def slack_target() -> tuple[Target, str] | None:
+def slack_target() -> tuple[ResolvedTarget, str] | None:
     """The notification channel as a target (webhook or bot), or None when Slack is not set up."""
     if settings.SLACK_WEBHOOK_URL:
-        return Target("slack-notifications", "slack", settings.SLACK_WEBHOOK_URL), ""
+        return ResolvedTarget("slack-notifications", "slack", settings.SLACK_WEBHOOK_URL), ""
     if settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL:
         # The variable's name, not its value: the token is read when the post is made.
-        bot = Target(
+        bot = ResolvedTarget(
             "slack-notifications",
             "slack",
             settings.SLACK_API_URL,
@@ -58,7 +61,7 @@ def decision_message(
     a second approval in between would read as still waiting while the action runs.
     """
     incident = request.incident
-    what = f"{request.action_id} ({request.action})" + (
+    what = f"{request.step_id} ({request.action})" + (
         f" on {request.target}" if request.target else ""
     )
     where = f"incident #{incident.pk} [{incident.severity}] {incident.title}"
@@ -86,7 +89,7 @@ def decision_notify_queue(**payload: Any) -> None:
     if slack_target() is None:
         return
     try:
-        notify_decision_task.delay(**payload)
+        current_app.tasks[NOTIFY_DECISION_TASK].delay(**payload)
     except Exception:  # a broker hiccup must not turn a recorded decision into an error page
         logger.exception("could not queue the decision notification %s", payload)
 
@@ -124,15 +127,10 @@ def decision_notify(
     decision_notice_event(
         incident=request.incident_id,
         action_request_id=request.pk,
-        action_id=request.action_id,
+        action_id=request.step_id,
         event=event,
         delivered=delivered,
         text=message if delivered else "",
         error=error,
     )
     return delivered
-
-
-@shared_task(name="executor.notify_decision")
-def notify_decision_task(**decision: Any) -> bool:
-    return decision_notify(**decision)

@@ -18,7 +18,7 @@ from django.conf import settings
 from .choices import CheckOutcome, StepKind
 from .registry import ActionSpec, get_spec
 from .results import StepBlocked, StepError, StepResult, StepTimeout
-from .targets import Target, TargetScope, resolve_target
+from .targets import ResolvedTarget, TargetScope, resolve_target
 
 
 @dataclass
@@ -30,7 +30,7 @@ class PreparedStep:
     params: dict
     position: int
     spec: ActionSpec | None = None
-    target: Target | None = None
+    target: ResolvedTarget | None = None
     blocked: str = ""
 
 

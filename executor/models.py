@@ -60,7 +60,7 @@ class CheckRun(models.Model):
 class ActionRequest(models.Model):
     runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="action_requests")
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_requests")
-    action_id = models.CharField(max_length=64)
+    step_id = models.CharField(max_length=64)
     action = models.CharField(max_length=64)
     params = models.JSONField(default=dict, blank=True)
     target = models.CharField(max_length=64, blank=True)
@@ -95,7 +95,7 @@ class ActionRequest(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["runbook", "action_id"], name="actionrequest_runbook_action"
+                fields=["runbook", "step_id"], name="actionrequest_runbook_action"
             ),
         ]
         indexes = [
@@ -104,7 +104,7 @@ class ActionRequest(models.Model):
         permissions = [("approve_actionrequest", "Can approve or reject action requests")]
 
     def __str__(self) -> str:
-        return f"{self.action_id}: {self.action} ({self.status})"
+        return f"{self.step_id}: {self.action} ({self.status})"
 
     @property
     def requester_label(self) -> str:

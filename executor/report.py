@@ -37,7 +37,7 @@ def format_report(runbook: Runbook, execution: Execution | None) -> str:
         for run in execution.check_runs.all():
             lines.append(f"  [{run.outcome.upper()}] {run.check_id}: {run.summary}")
     lines.append("Recommended Actions:")
-    requests = {r.action_id: r for r in runbook.action_requests.all()}
+    requests = {r.step_id: r for r in runbook.action_requests.all()}
     for step in doc.get("recommended_actions", []):
         request = requests.get(step.get("id"))
         label = _action_label(request) if request else "NOT PROPOSED"

@@ -30,7 +30,12 @@ KINDS = ("postgres", "sqlite", "redis", "http", "prometheus", "loki", "slack", "
 
 
 @dataclass(frozen=True)
-class Target:
+class ResolvedTarget:
+    """A target as a step uses it: built-in, from the environment or from a catalog row.
+
+    The catalog row itself is `executor.models.Target`.
+    """
+
     name: str
     kind: str
     url: str
@@ -124,22 +129,24 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query="", fragment=""))
 
 
-def _builtin_targets() -> dict[str, Target]:
+def _builtin_targets() -> dict[str, ResolvedTarget]:
     # The timeline is always there: notifications land on it when Slack is not configured.
-    targets = {"timeline": Target("timeline", "timeline", "", demo=True)}
+    targets = {"timeline": ResolvedTarget("timeline", "timeline", "", demo=True)}
     if not settings.EXECUTOR_DEMO_TARGETS:
         return targets
     db = connection.settings_dict
-    targets["app"] = Target("app", "http", settings.SITE_URL.rstrip("/") + "/healthz", demo=True)
+    targets["app"] = ResolvedTarget(
+        "app", "http", settings.SITE_URL.rstrip("/") + "/healthz", demo=True
+    )
     if db["ENGINE"].endswith("sqlite3"):
-        targets["app-db"] = Target("app-db", "sqlite", f"sqlite:///{db['NAME']}", demo=True)
+        targets["app-db"] = ResolvedTarget("app-db", "sqlite", f"sqlite:///{db['NAME']}", demo=True)
     elif db["ENGINE"].endswith("postgresql"):
         host = db.get("HOST") or "localhost"
         port = db.get("PORT") or 5432
         user = quote(db.get("USER") or "", safe="")
         pw = quote(db.get("PASSWORD") or "", safe="")
         auth = f"{user}:{pw}@" if pw else (f"{user}@" if user else "")
-        targets["app-db"] = Target(
+        targets["app-db"] = ResolvedTarget(
             "app-db", "postgres", f"postgresql://{auth}{host}:{port}/{db['NAME']}", demo=True
         )
     return targets
@@ -149,7 +156,7 @@ def _builtin_targets() -> dict[str, Target]:
 _SECRET_IS_URL = {"postgres", "redis", "slack"}
 
 
-def _from_row(row) -> Target:
+def _from_row(row) -> ResolvedTarget:
     secret_value = os.environ.get(row.secret_env, "") if row.secret_env else ""
     url, secret_env = row.base, row.secret_env
     if row.kind == "slack":
@@ -163,17 +170,17 @@ def _from_row(row) -> Target:
     options = dict(row.options or {})
     if row.kind == "fly" and row.base and "://" not in row.base:
         options.setdefault("app", row.base)
-    return Target(row.name, row.kind, url, secret_env, options=options)
+    return ResolvedTarget(row.name, row.kind, url, secret_env, options=options)
 
 
-def configured_targets() -> dict[str, Target]:
+def configured_targets() -> dict[str, ResolvedTarget]:
     """Every target: built-in, then the environment's, then the catalog's (last one wins)."""
     targets = _builtin_targets()
     for name, conf in settings.EXECUTOR_TARGETS.items():
         kind = (conf.get("kind") or "").lower()
         if kind not in KINDS:
             continue  # an unknown kind is never a target
-        targets[name] = Target(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
+        targets[name] = ResolvedTarget(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
     for row in TargetRow.objects.filter(enabled=True):
         targets[row.name] = _from_row(row)
     return targets
@@ -213,15 +220,15 @@ class TargetScope:
     target some service claims. `service` is the catalog name, "" when unscoped.
     """
 
-    targets: dict[str, Target]
+    targets: dict[str, ResolvedTarget]
     own: frozenset[str] | None
     elsewhere: frozenset[str]
     service: str = ""
 
-    def usable(self) -> list[Target]:
+    def usable(self) -> list[ResolvedTarget]:
         return [t for t in self.targets.values() if t.name not in self.elsewhere]
 
-    def offered(self, kinds: tuple[str, ...]) -> list[Target]:
+    def offered(self, kinds: tuple[str, ...]) -> list[ResolvedTarget]:
         """Targets of these kinds, best first: the service's own, then real over demo, by name."""
         own = self.own or frozenset()
         return sorted(
@@ -229,7 +236,7 @@ class TargetScope:
             key=lambda t: (t.name not in own, t.demo, t.name),
         )
 
-    def resolve(self, *, name: str | None, kinds: tuple[str, ...]) -> Target:
+    def resolve(self, *, name: str | None, kinds: tuple[str, ...]) -> ResolvedTarget:
         """The target a step names, or the best one of a kind it can use; StepBlocked if none."""
         if name:
             target = self.targets.get(name)
@@ -247,7 +254,7 @@ class TargetScope:
             raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
         return self._for_service(candidates[0])
 
-    def _for_service(self, target: Target) -> Target:
+    def _for_service(self, target: ResolvedTarget) -> ResolvedTarget:
         return replace(target, service=self.service) if self.service else target
 
 
@@ -266,7 +273,7 @@ def target_scope(service: str = "") -> TargetScope:
 
 def resolve_target(
     *, name: str | None, kinds: tuple[str, ...], service: str = "", scope: TargetScope | None = None
-) -> Target:
+) -> ResolvedTarget:
     """The target a step names, or the first configured one of a kind it can use.
 
     Raises StepBlocked with a reason a responder can act on.

@@ -1,7 +1,10 @@
 """Thin Celery wrappers: take ids, call a service, leave rows in a state that says what happened."""
 
+from typing import Any
+
 from celery import shared_task
 
+from .decision_notices import NOTIFY_DECISION_TASK, decision_notify
 from .services.action_requests import action_request_execute
 from .services.approvals import action_requests_expire
 from .services.common import RUN_ACTION_TASK
@@ -26,3 +29,8 @@ def sweep_stale_task() -> dict:
     counts = sweep_stale()
     counts["expired"] = action_requests_expire()
     return counts
+
+
+@shared_task(name=NOTIFY_DECISION_TASK)
+def notify_decision_task(**decision: Any) -> bool:
+    return decision_notify(**decision)

@@ -54,7 +54,7 @@ def status_update_draft(*, incident: Incident, audience: str) -> str:
     done = list(
         incident.action_requests.filter(status=ActionStatus.SUCCEEDED)
         .order_by("finished_at")
-        .values_list("action_id", flat=True)
+        .values_list("step_id", flat=True)
     )
     service = incident.service or "the affected service"
 

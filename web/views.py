@@ -407,7 +407,7 @@ def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpRespon
         ran = action_request_run(action_request=action, actor=request.user)
         return f"{ran.get_status_display().lower()}."
 
-    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.action_id}: ")
+    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.step_id}: ")
 
 
 @require_POST
@@ -423,4 +423,4 @@ def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResp
         reask(action_request=action, actor=request.user)
         return "approval requested again."
 
-    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.action_id}: ")
+    return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.step_id}: ")

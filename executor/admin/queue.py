@@ -106,7 +106,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     )
     search_fields = (
         "action",
-        "action_id",
+        "step_id",
         "target",
         "incident__title",
         "incident__service",
@@ -138,7 +138,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                 "fields": (
                     "incident_link",
                     "runbook",
-                    "action_id",
+                    "step_id",
                     "action",
                     "target",
                     "safety",
@@ -188,7 +188,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     def action_and_target(self, obj: ActionRequest) -> str:
         return format_html(
             "<strong>{}</strong><br><code>{}</code> → <code>{}</code>",
-            obj.action_id,
+            obj.step_id,
             obj.action,
             obj.target or "(none)",
         )
@@ -282,11 +282,11 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             except services.ExecutorError as exc:
                 self.message_user(
                     request,
-                    f"#{action_request.pk} {action_request.action_id}: {exc}",
+                    f"#{action_request.pk} {action_request.step_id}: {exc}",
                     messages.ERROR,
                 )
             else:
-                done.append(f"#{action_request.pk} {action_request.action_id}")
+                done.append(f"#{action_request.pk} {action_request.step_id}")
         if done:
             past = "Approved" if verb == "approve" else "Rejected"
             self.message_user(request, f"{past}: {', '.join(done)}", messages.SUCCESS)

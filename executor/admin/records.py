@@ -32,5 +32,5 @@ class ApprovalAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("decided_at", "action_request", "approver", "decision", "reason")
     list_filter = ("decision",)
     list_select_related = ("action_request", "approver")
-    search_fields = ("reason", "approver__username", "action_request__action_id")
+    search_fields = ("reason", "approver__username", "action_request__step_id")
     readonly_fields = ("action_request", "approver", "decision", "reason", "decided_at")

@@ -132,7 +132,7 @@ def request(
 
     `send` goes to httpx as is (json=, content=, data=, params=). Timeouts come
     from the deadline; transport errors become `errors(exc, what)`, scrubbed.
-    `scrub` (the target's `Target.scrub`) is applied to the answer's text.
+    `scrub` (the target's `ResolvedTarget.scrub`) is applied to the answer's text.
     """
     try:
         with (

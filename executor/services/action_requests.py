@@ -34,7 +34,7 @@ def dry_run_plan(prepared: PreparedStep) -> str:
 def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
     """A stored request's step through the boundary's checks again (registry, params, target)."""
     return prepare_step(
-        step={"id": request.action_id, "action": request.action, "params": params},
+        step={"id": request.step_id, "action": request.action, "params": params},
         position=0,
         kind=StepKind.ACTION,
         service=request.incident.service,
@@ -65,7 +65,7 @@ def action_requests_create(
                 request = ActionRequest.objects.create(
                     runbook=runbook,
                     incident=incident,
-                    action_id=prepared.step_id,
+                    step_id=prepared.step_id,
                     action=prepared.action,
                     params=prepared.params,
                     target=prepared.target.name if prepared.target else "",
@@ -91,7 +91,7 @@ def action_requests_create(
             actions=[
                 {
                     "id": r.pk,
-                    "action_id": r.action_id,
+                    "action_id": r.step_id,
                     "action": r.action,
                     "status": r.status,
                     "reason": r.approval_reason or r.error,

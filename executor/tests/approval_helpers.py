@@ -50,7 +50,7 @@ def pending_requests(
     )
     execution = services.execution_run(runbook_id=runbook.pk)
     assert execution.status == ExecutionStatus.DONE, execution.error
-    return {r.action_id: r for r in runbook.action_requests.select_related("incident")}
+    return {r.step_id: r for r in runbook.action_requests.select_related("incident")}
 
 
 def notify_request(

@@ -13,7 +13,7 @@ import redis
 from executor.connectors import redis as rconn
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.services import free_port
 
 DB = 11
@@ -65,7 +65,7 @@ def count(client: redis.Redis, pattern: str) -> int:
 def test_invalidate_unlinks_matching_keys_and_leaves_the_rest(client, prefix, url):
     fill(client, prefix, "session", 1200)
     fill(client, prefix, "user", 100)
-    target = Target("cache", "redis", url)
+    target = ResolvedTarget("cache", "redis", url)
     params = {"pattern": f"{prefix}:session:*"}
     assert SPEC.validate_params(params) == []
 
@@ -82,7 +82,7 @@ def test_invalidate_unlinks_matching_keys_and_leaves_the_rest(client, prefix, ur
 
 def test_invalidate_stops_at_max_keys_and_says_so(client, prefix, url):
     fill(client, prefix, "session", 1200)
-    target = Target("cache", "redis", url)
+    target = ResolvedTarget("cache", "redis", url)
 
     result = SPEC.run(
         {"pattern": f"{prefix}:session:*", "max_keys": 500}, target, time.monotonic() + 10
@@ -96,7 +96,7 @@ def test_invalidate_stops_at_max_keys_and_says_so(client, prefix, url):
 
 def test_plan_counts_with_scan_and_deletes_nothing(client, prefix, url):
     fill(client, prefix, "session", 1200)
-    target = Target("cache", "redis", url)
+    target = ResolvedTarget("cache", "redis", url)
 
     plan = SPEC.plan({"pattern": f"{prefix}:session:*"}, target)
     assert "1,200 keys match now" in plan
@@ -121,12 +121,12 @@ def test_patterns_without_a_literal_prefix_are_refused(pattern, client, prefix, 
     with pytest.raises(StepBlocked):
         rconn.check_pattern(pattern)
     with pytest.raises(StepBlocked):
-        SPEC.run({"pattern": pattern}, Target("cache", "redis", url), time.monotonic() + 5)
+        SPEC.run({"pattern": pattern}, ResolvedTarget("cache", "redis", url), time.monotonic() + 5)
     assert count(client, f"{prefix}:keep:*") == 3
 
 
 def test_unreachable_redis_is_an_error_without_the_password():
-    target = Target("cache", "redis", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    target = ResolvedTarget("cache", "redis", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
     with pytest.raises(StepError) as info:
         SPEC.run({"pattern": "x:*"}, target, time.monotonic() + 5)
     assert not isinstance(info.value, StepTimeout)
@@ -157,7 +157,7 @@ def test_a_server_that_never_answers_times_out_at_the_deadline():
         with pytest.raises(StepTimeout):
             SPEC.run(
                 {"pattern": "x:*"},
-                Target("cache", "redis", f"redis://127.0.0.1:{port}/0"),
+                ResolvedTarget("cache", "redis", f"redis://127.0.0.1:{port}/0"),
                 started + 1.0,
             )
         assert time.monotonic() - started < 2.5
@@ -171,4 +171,4 @@ def test_a_server_that_never_answers_times_out_at_the_deadline():
 
 def test_deadline_already_passed_is_a_timeout(url):
     with pytest.raises(StepTimeout):
-        SPEC.run({"pattern": "x:*"}, Target("cache", "redis", url), time.monotonic() - 1)
+        SPEC.run({"pattern": "x:*"}, ResolvedTarget("cache", "redis", url), time.monotonic() - 1)

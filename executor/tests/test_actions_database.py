@@ -21,14 +21,14 @@ from executor.connectors import postgres as pg
 from executor.connectors import sqlite as lite
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepResult, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.services import free_port
 from testing.waiting import wait_until
 
 INJECTION = "users; DROP TABLE users"
 
 
-def run(name: str, params: dict, target: Target, seconds: float = 10.0) -> StepResult:
+def run(name: str, params: dict, target: ResolvedTarget, seconds: float = 10.0) -> StepResult:
     spec = REGISTRY[name]
     assert spec.validate_params(params) == []
     result = spec.run(params, target, time.monotonic() + seconds)
@@ -58,12 +58,12 @@ def schema(admin: psycopg.Connection) -> Iterator[str]:
 
 
 @pytest.fixture
-def target(pg_url: str, request: pytest.FixtureRequest) -> Target:
+def target(pg_url: str, request: pytest.FixtureRequest) -> ResolvedTarget:
     # Table parameters stay within the target's own schemas: the test's schema is one.
     if "schema" in request.fixturenames:
         own = {"schemas": [request.getfixturevalue("schema"), "public"]}
-        return Target("db", "postgres", pg_url, options=own)
-    return Target("db", "postgres", pg_url)
+        return ResolvedTarget("db", "postgres", pg_url, options=own)
+    return ResolvedTarget("db", "postgres", pg_url)
 
 
 @pytest.fixture
@@ -241,7 +241,7 @@ def test_unreachable_server_is_an_error_and_the_password_stays_out(pg_url):
     port = free_port()  # nothing listens there
     parts = urlsplit(pg_url)
     url = urlunsplit(parts._replace(netloc=f"postgres:hunter2@127.0.0.1:{port}"))
-    target = Target("down", "postgres", url)
+    target = ResolvedTarget("down", "postgres", url)
     with pytest.raises(StepError) as info:
         run("database.connection_count", {}, target)
     assert not isinstance(info.value, StepTimeout)
@@ -258,7 +258,7 @@ def test_password_never_reaches_results_or_plans(pg_url, admin, schema):
     # Trust auth ignores the password, so the connection works and we can look at the output.
     parts = urlsplit(pg_url)
     url = with_user(pg_url, parts.username or "postgres", "hunter2")
-    target = Target("db", "postgres", url, options={"schemas": [schema]})
+    target = ResolvedTarget("db", "postgres", url, options={"schemas": [schema]})
     make_table(admin, schema, "t1", 5)
     outputs = []
     for name, params in [
@@ -298,7 +298,7 @@ def test_connection_count_matches_pg_stat_activity(role_url, target, admin):
 
 
 def test_a_slow_query_is_found_then_cancelled_by_pid(role_url, admin):
-    target = Target("db", "postgres", role_url)
+    target = ResolvedTarget("db", "postgres", role_url)
     sleeper = Sleeper(role_url)
     try:
         wait_until(lambda: sleeper.running_for_ms(admin) > 300, what="the sleeper to run")
@@ -326,7 +326,7 @@ def test_a_slow_query_is_found_then_cancelled_by_pid(role_url, admin):
 
 
 def test_slow_queries_ignores_queries_under_the_threshold(role_url, admin):
-    target = Target("db", "postgres", role_url)
+    target = ResolvedTarget("db", "postgres", role_url)
     sleeper = Sleeper(role_url)
     try:
         wait_until(lambda: sleeper.running_for_ms(admin) > 0, what="the sleeper to run")
@@ -339,7 +339,7 @@ def test_slow_queries_ignores_queries_under_the_threshold(role_url, admin):
 
 
 def test_kill_query_older_than_cancels_old_queries_only(role_url, admin):
-    target = Target("db", "postgres", role_url)
+    target = ResolvedTarget("db", "postgres", role_url)
     old = Sleeper(role_url)
     try:
         wait_until(lambda: old.running_for_ms(admin) > 2500, what="the old query to age")
@@ -397,7 +397,7 @@ def test_pg_stat_statements_installed_but_not_preloaded_is_said_so(admin, pg_url
             preloaded = (
                 "pg_stat_statements" in c.execute("SHOW shared_preload_libraries").fetchone()[0]
             )
-        result = run("database.slow_queries", {}, Target("db", "postgres", url))
+        result = run("database.slow_queries", {}, ResolvedTarget("db", "postgres", url))
         statements = result.data["statements"]
         if preloaded:
             assert statements["available"] is True
@@ -453,7 +453,7 @@ def test_plans_without_a_target_are_readable():
 
 
 @pytest.fixture
-def sqlite_target(tmp_path) -> Target:
+def sqlite_target(tmp_path) -> ResolvedTarget:
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total INT)")
@@ -465,7 +465,7 @@ def sqlite_target(tmp_path) -> Target:
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
     conn.close()
     # The form the built-in app-db target writes: sqlite:/// + an absolute path.
-    return Target("lite", "sqlite", f"sqlite:///{path}")
+    return ResolvedTarget("lite", "sqlite", f"sqlite:///{path}")
 
 
 def _sqlite_has_dbstat() -> bool:
@@ -523,13 +523,13 @@ def test_sqlite_refuses_bad_names_and_reports_missing_tables(sqlite_target):
 def test_sqlite_url_with_three_slashes_names_the_same_file(sqlite_target):
     path = sqlite_target.url[len("sqlite:///") :]
     assert path.startswith("/")
-    short = Target("lite", "sqlite", "sqlite://" + path)  # sqlite:///abs/path
+    short = ResolvedTarget("lite", "sqlite", "sqlite://" + path)  # sqlite:///abs/path
     assert run("database.table_stats", {"table": "orders"}, short).data["rows"] == 250
 
 
 def test_sqlite_checks_never_create_a_database(tmp_path):
     path = tmp_path / "absent.db"
-    target = Target("lite", "sqlite", f"sqlite:///{path}")
+    target = ResolvedTarget("lite", "sqlite", f"sqlite:///{path}")
     with pytest.raises(StepError):
         run("database.table_stats", {"table": "orders"}, target)
     with pytest.raises(StepError):

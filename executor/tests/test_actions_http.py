@@ -11,7 +11,7 @@ import pytest
 
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.servers import handler_server
 from testing.services import free_port
 
@@ -72,11 +72,11 @@ def server() -> Iterator[Server]:
         state.release.set()
 
 
-def target(server: Server, path: str = "/healthz", **kw) -> Target:
-    return Target("app", "http", server.base + path, **kw)
+def target(server: Server, path: str = "/healthz", **kw) -> ResolvedTarget:
+    return ResolvedTarget("app", "http", server.base + path, **kw)
 
 
-def check(params: dict, t: Target, seconds: float = 5.0):
+def check(params: dict, t: ResolvedTarget, seconds: float = 5.0):
     assert SPEC.validate_params(params) == []
     result = SPEC.run(params, t, time.monotonic() + seconds)
     json.dumps(result.data)
@@ -118,11 +118,11 @@ def test_slow_server_times_out_within_the_deadline(server):
 
 
 def test_connection_refused_and_unknown_host_are_errors():
-    refused = Target("app", "http", f"http://127.0.0.1:{free_port()}/healthz")
+    refused = ResolvedTarget("app", "http", f"http://127.0.0.1:{free_port()}/healthz")
     with pytest.raises(StepError, match="cannot connect") as info:
         check({}, refused)
     assert not isinstance(info.value, StepTimeout)
-    unknown = Target("app", "http", "http://nothing-here.invalid/healthz")
+    unknown = ResolvedTarget("app", "http", "http://nothing-here.invalid/healthz")
     with pytest.raises(StepError, match="cannot connect"):
         check({}, unknown)
 
@@ -159,7 +159,7 @@ def test_token_is_sent_as_bearer_and_never_shown(server, monkeypatch):
 
 def test_url_credentials_are_used_but_never_shown(server):
     url = server.base.replace("http://", "http://ops:hunter2@") + "/healthz"
-    t = Target("app", "http", url)
+    t = ResolvedTarget("app", "http", url)
     result = check({}, t)
     assert result.data["status"] == 200
     assert server.requests[-1]["auth"] == "Basic b3BzOmh1bnRlcjI="  # ops:hunter2

@@ -14,7 +14,7 @@ import pytest
 
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.fakes.slack import TOKEN, WEBHOOK_PATH, FakeSlack, slack_server
 from testing.services import free_port
 
@@ -28,17 +28,19 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def webhook(slack: FakeSlack) -> Target:
-    return Target("slack", "slack", slack.base + WEBHOOK_PATH)
+def webhook(slack: FakeSlack) -> ResolvedTarget:
+    return ResolvedTarget("slack", "slack", slack.base + WEBHOOK_PATH)
 
 
 @pytest.fixture
-def bot(slack: FakeSlack, monkeypatch) -> Target:
+def bot(slack: FakeSlack, monkeypatch) -> ResolvedTarget:
     monkeypatch.setenv("IR_TEST_SLACK_TOKEN", TOKEN)
-    return Target("slack-bot", "slack", slack.base + "/api", secret_env="IR_TEST_SLACK_TOKEN")
+    return ResolvedTarget(
+        "slack-bot", "slack", slack.base + "/api", secret_env="IR_TEST_SLACK_TOKEN"
+    )
 
 
-def notify(params: dict, target: Target, seconds: float = 5.0):
+def notify(params: dict, target: ResolvedTarget, seconds: float = 5.0):
     assert SPEC.validate_params(params) == []
     return SPEC.run(params, target, time.monotonic() + seconds)
 
@@ -48,7 +50,7 @@ def shown(result) -> str:
 
 
 def test_timeline_target_records_without_network():
-    target = Target("timeline", "timeline", "")
+    target = ResolvedTarget("timeline", "timeline", "")
     result = notify({"message": "Rolled back the deploy"}, target)
     assert result.outcome == "ok"
     assert result.summary == "Recorded on the incident timeline: Rolled back the deploy"
@@ -133,7 +135,7 @@ def test_bot_needs_a_channel(slack, bot):
 
 
 def test_unreachable_slack_is_an_error_and_passed_deadline_a_timeout(webhook):
-    down = Target("slack", "slack", f"http://127.0.0.1:{free_port()}{WEBHOOK_PATH}")
+    down = ResolvedTarget("slack", "slack", f"http://127.0.0.1:{free_port()}{WEBHOOK_PATH}")
     with pytest.raises(StepError) as info:
         notify({"message": "hello"}, down)
     assert not isinstance(info.value, StepTimeout)

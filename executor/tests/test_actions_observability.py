@@ -20,7 +20,7 @@ from executor.connectors import prometheus as pconn
 from executor.engine import PreparedStep, run_checks
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.fakes.loki import loki_count, loki_push
 from testing.fakes.prometheus import prom_vector
 from testing.services import free_port
@@ -30,21 +30,21 @@ METRICS = REGISTRY["metrics.query"]
 LOGS = REGISTRY["logs.search"]
 
 
-def prom_target(url: str, **kw) -> Target:
+def prom_target(url: str, **kw) -> ResolvedTarget:
     # The test Prometheus scrapes every second, so the range query may step by 1 s.
-    return Target("prom", "prometheus", url, options={"min_step_seconds": 1}, **kw)
+    return ResolvedTarget("prom", "prometheus", url, options={"min_step_seconds": 1}, **kw)
 
 
-def loki_target(url: str, **kw) -> Target:
-    return Target("logs", "loki", url, **kw)
+def loki_target(url: str, **kw) -> ResolvedTarget:
+    return ResolvedTarget("logs", "loki", url, **kw)
 
 
-def run_metrics(target: Target, seconds: float = 10.0, **params):
+def run_metrics(target: ResolvedTarget, seconds: float = 10.0, **params):
     assert METRICS.validate_params(params) == [], METRICS.validate_params(params)
     return METRICS.run(params, target, time.monotonic() + seconds)
 
 
-def run_logs(target: Target, seconds: float = 10.0, **params):
+def run_logs(target: ResolvedTarget, seconds: float = 10.0, **params):
     assert LOGS.validate_params(params) == [], LOGS.validate_params(params)
     return LOGS.run(params, target, time.monotonic() + seconds)
 
@@ -396,11 +396,11 @@ def test_the_stand_in_saw_the_documented_request(loki_standin):
 def test_service_label_comes_from_the_target(loki_standin):
     service = unique_service()
     loki_push(loki_standin.url, {"app": service}, ["started", "crashed"])
-    target = Target("logs", "loki", loki_standin.url, options={"service_label": "app"})
+    target = ResolvedTarget("logs", "loki", loki_standin.url, options={"service_label": "app"})
     result = run_logs(target, service=service, pattern="crashed", lookback_minutes=5)
     assert result.data["query"] == f'{{app="{service}"}} |= "crashed"'
     assert result.data["count"] == 1
-    bad = Target("logs", "loki", loki_standin.url, options={"service_label": 'app"} |~ "'})
+    bad = ResolvedTarget("logs", "loki", loki_standin.url, options={"service_label": 'app"} |~ "'})
     with pytest.raises(StepBlocked, match="label name"):
         run_logs(bad, service=service, pattern="crashed")
 
@@ -477,7 +477,7 @@ def test_loki_that_never_answers_times_out_within_the_deadline(silent_server):
 
 
 def test_logs_plan_is_the_exact_query():
-    target = Target("logs", "loki", "https://user:pw@logs.example:3100")
+    target = ResolvedTarget("logs", "loki", "https://user:pw@logs.example:3100")
     plan = LOGS.plan({"service": "checkout", "pattern": 'say "hi" \\o/'}, target)
     assert 'query={service="checkout"} |= "say \\"hi\\" \\\\o/"' in plan
     assert "https://user:***@logs.example:3100" in plan and ":pw@" not in plan

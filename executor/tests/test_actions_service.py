@@ -23,7 +23,7 @@ from executor.connectors import http as hconn
 from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from testing.fakes.fly import APP, NEW_IMAGE, OLD_IMAGE, TOKEN, FakeFly, fly_server
 from testing.services import free_port
 
@@ -39,8 +39,8 @@ def flyapi(monkeypatch) -> Iterator[FakeFly]:
         yield fake
 
 
-def target_for(fake: FakeFly, **options) -> Target:
-    return Target(
+def target_for(fake: FakeFly, **options) -> ResolvedTarget:
+    return ResolvedTarget(
         "fly",
         "fly",
         f"{fake.base}/v1/apps/{APP}",
@@ -49,7 +49,7 @@ def target_for(fake: FakeFly, **options) -> Target:
     )
 
 
-def run(spec, params: dict, target: Target, seconds: float = 5):
+def run(spec, params: dict, target: ResolvedTarget, seconds: float = 5):
     assert spec.validate_params(params) == []
     result = spec.run(params, target, time.monotonic() + seconds)
     blob = result.summary + result.text + json.dumps(result.data)
@@ -108,15 +108,17 @@ def test_first_failure_is_an_error(flyapi):
 
 
 def test_app_from_options_and_refusals(flyapi, monkeypatch):
-    with_options = Target(
+    with_options = ResolvedTarget(
         "fly", "fly", flyapi.base, secret_env="IR_TEST_FLY_TOKEN", options={"app": APP}
     )
     assert run(RESTART, {"machine_ids": [ids(flyapi)[0]]}, with_options).outcome == "ok"
 
-    no_app = Target("fly", "fly", flyapi.base, secret_env="IR_TEST_FLY_TOKEN")
+    no_app = ResolvedTarget("fly", "fly", flyapi.base, secret_env="IR_TEST_FLY_TOKEN")
     with pytest.raises(StepBlocked, match="Fly app"):
         run(RESTART, {}, no_app)
-    bad_app = Target("fly", "fly", f"{flyapi.base}/v1/apps/Bad_App", secret_env="IR_TEST_FLY_TOKEN")
+    bad_app = ResolvedTarget(
+        "fly", "fly", f"{flyapi.base}/v1/apps/Bad_App", secret_env="IR_TEST_FLY_TOKEN"
+    )
     with pytest.raises(StepBlocked):
         run(RESTART, {}, bad_app)
     monkeypatch.delenv("IR_TEST_FLY_TOKEN")
@@ -138,7 +140,7 @@ def test_machine_ids_are_checked_by_schema_and_connector(flyapi, bad):
 
 
 def test_unreachable_api_and_passed_deadline(flyapi):
-    down = Target(
+    down = ResolvedTarget(
         "fly",
         "fly",
         f"http://127.0.0.1:{free_port()}/v1/apps/{APP}",
@@ -173,7 +175,7 @@ def test_401_names_the_token_variable_never_the_token(flyapi, monkeypatch):
 
 
 def test_404_for_an_unknown_app(flyapi):
-    other = Target(
+    other = ResolvedTarget(
         "fly", "fly", f"{flyapi.base}/v1/apps/no-such-app", secret_env="IR_TEST_FLY_TOKEN"
     )
     with pytest.raises(StepError, match="404: app not found"):
@@ -431,15 +433,15 @@ def test_a_catalog_target_may_give_just_the_app_name(flyapi):
     target = configured_targets()["billing-fly"]
     assert fly.api(target) == (flyapi.base, APP)
     assert run(RESTART, {"machine_ids": [ids(flyapi)[0]]}, target).outcome == "ok"
-    public = Target("p", "fly", APP, secret_env="IR_TEST_FLY_TOKEN")
+    public = ResolvedTarget("p", "fly", APP, secret_env="IR_TEST_FLY_TOKEN")
     assert fly.api(public) == (fly.DEFAULT_API, APP)
     for bad in ("Bad_App", "../x", "billing-api/machines"):
         with pytest.raises(StepBlocked):
-            fly.api(Target("p", "fly", bad))
+            fly.api(ResolvedTarget("p", "fly", bad))
 
 
 def test_credentials_in_a_fly_url_are_refused_not_shown():
-    target = Target("fly", "fly", "https://user:s3cret@api.machines.dev/v1/apps/myapp")
+    target = ResolvedTarget("fly", "fly", "https://user:s3cret@api.machines.dev/v1/apps/myapp")
     plan = REGISTRY["service.restart"].plan({}, target)
     assert "s3cret" not in plan
     with pytest.raises(StepBlocked, match="secret variable"):

@@ -22,7 +22,7 @@ from executor.models import Service
 from executor.models import Target as TargetRow
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError
-from executor.targets import Target, target_scope
+from executor.targets import ResolvedTarget, target_scope
 from testing.services import free_port
 from testing.waiting import wait_until
 
@@ -72,7 +72,7 @@ NOT_IDENTIFIERS = [
 
 @pytest.mark.parametrize("params", CATALOG_PARAMS + NOT_IDENTIFIERS)
 def test_catalog_tables_are_refused_by_the_schema_and_in_plan_and_run(params):
-    unreachable = Target("db", "postgres", f"postgresql://u@127.0.0.1:{free_port()}/x")
+    unreachable = ResolvedTarget("db", "postgres", f"postgresql://u@127.0.0.1:{free_port()}/x")
     for spec in (STATS, ANALYZE):
         assert spec.validate_params(params), f"{spec.name} accepted {params}"
         # Past the schema, refused before any connection (a connection would be a StepError).
@@ -114,7 +114,7 @@ def last_analyze(admin: psycopg.Connection, schema: str, table: str) -> object:
 
 
 def test_catalog_names_are_refused_by_the_connector_itself(pg_url):
-    target = Target("db", "postgres", pg_url)
+    target = ResolvedTarget("db", "postgres", pg_url)
     with pg.connect(target, soon()) as s:
         for params in CATALOG_PARAMS:
             with pytest.raises(StepBlocked):
@@ -128,13 +128,13 @@ def test_catalog_names_are_refused_by_the_connector_itself(pg_url):
 
 def test_an_unqualified_name_resolving_to_a_system_schema_is_refused(pg_url):
     # information_schema first on the search path: sql_features resolves into it.
-    target = Target("db", "postgres", with_options(pg_url, "information_schema,public"))
+    target = ResolvedTarget("db", "postgres", with_options(pg_url, "information_schema,public"))
     with pytest.raises(StepBlocked, match="information_schema.sql_features"):
         STATS.run({"table": "sql_features"}, target, soon())
     plan = ANALYZE.plan({"table": "sql_features"}, target)
     assert plan.startswith("Would refuse") and "system catalog" in plan
     # Listed as the target's own, a system schema still is not.
-    listed = Target(
+    listed = ResolvedTarget(
         "db", "postgres", pg_url, options={"schemas": ["information_schema", "pg_catalog"]}
     )
     with pg.connect(listed, soon()) as s:
@@ -144,7 +144,7 @@ def test_an_unqualified_name_resolving_to_a_system_schema_is_refused(pg_url):
 
 
 def test_tables_outside_the_targets_schemas_are_refused(pg_url, admin, schema):
-    default = Target("db", "postgres", pg_url)  # own schemas: the search path's (public)
+    default = ResolvedTarget("db", "postgres", pg_url)  # own schemas: the search path's (public)
     for params in ({"table": "orders", "schema": schema},):
         with pytest.raises(StepBlocked, match="not one of target db's schemas"):
             STATS.run(params, default, soon())
@@ -152,23 +152,23 @@ def test_tables_outside_the_targets_schemas_are_refused(pg_url, admin, schema):
             ANALYZE.run(params, default, soon())
         assert ANALYZE.plan(params, default).startswith("Would refuse")
     # Unqualified, through a search path that reaches the schema, it is still not the target's.
-    on_path = Target(
+    on_path = ResolvedTarget(
         "db", "postgres", with_options(pg_url, f"{schema},public"), options={"schemas": ["public"]}
     )
     with pytest.raises(StepBlocked, match=f"{schema}.orders"):
         ANALYZE.run({"table": "orders"}, on_path, soon())
     assert last_analyze(admin, schema, "orders") is None
     # The target's own schemas, by option or by its search path, are fine.
-    listed = Target("db", "postgres", pg_url, options={"schemas": [schema]})
+    listed = ResolvedTarget("db", "postgres", pg_url, options={"schemas": [schema]})
     assert STATS.run({"table": "orders", "schema": schema}, listed, soon()).data["schema"] == schema
-    by_path = Target("db", "postgres", with_options(pg_url, f"{schema},public"))
+    by_path = ResolvedTarget("db", "postgres", with_options(pg_url, f"{schema},public"))
     result = ANALYZE.run({"table": "orders"}, by_path, soon())
     assert result.data["schema"] == schema
     assert last_analyze(admin, schema, "orders") is not None
 
 
 def test_a_quoted_or_differently_cased_schema_does_not_reach_another_table(pg_url, admin, schema):
-    target = Target("db", "postgres", pg_url, options={"schemas": [schema]})
+    target = ResolvedTarget("db", "postgres", pg_url, options={"schemas": [schema]})
     with pytest.raises(StepBlocked):
         STATS.run({"table": "orders", "schema": schema.upper()}, target, soon())
     with pytest.raises(StepError, match="does not exist"):
@@ -176,7 +176,7 @@ def test_a_quoted_or_differently_cased_schema_does_not_reach_another_table(pg_ur
 
 
 @pytest.fixture
-def sqlite_target(tmp_path) -> Target:
+def sqlite_target(tmp_path) -> ResolvedTarget:
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)")
@@ -184,7 +184,7 @@ def sqlite_target(tmp_path) -> Target:
         conn.execute("INSERT INTO orders (v) VALUES ('a')")
         conn.execute("ANALYZE")  # creates sqlite_stat1; AUTOINCREMENT made sqlite_sequence
     conn.close()
-    return Target("lite", "sqlite", f"sqlite:///{path}")
+    return ResolvedTarget("lite", "sqlite", f"sqlite:///{path}")
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def other_db_sleeper(admin: psycopg.Connection, pg_url: str) -> Iterator[Sleeper
 
 
 def test_kill_older_than_never_touches_another_database(pg_url, admin, other_db_sleeper):
-    target = Target("db", "postgres", pg_url)
+    target = ResolvedTarget("db", "postgres", pg_url)
     pid = other_db_sleeper.pid
     assert f"pid {pid}" not in KILL.plan({"older_than_seconds": 1}, target)
     result = KILL.run({"older_than_seconds": 1}, target, soon(10))
@@ -267,7 +267,7 @@ def test_kill_older_than_never_touches_another_database(pg_url, admin, other_db_
 
 
 def test_kill_by_pid_of_another_database_is_refused(pg_url, admin, other_db_sleeper):
-    target = Target("db", "postgres", pg_url)
+    target = ResolvedTarget("db", "postgres", pg_url)
     pid = other_db_sleeper.pid
     with pytest.raises(StepBlocked, match="another database"):
         KILL.run({"pid": pid}, target, soon())
@@ -279,7 +279,7 @@ def test_kill_by_pid_of_another_database_is_refused(pg_url, admin, other_db_slee
 
 
 def test_kill_never_cancels_its_own_session(pg_url):
-    target = Target("db", "postgres", pg_url)
+    target = ResolvedTarget("db", "postgres", pg_url)
     with pg.connect(target, soon()) as s:
         own = s.backend_pid
         assert pg.cancel(s, own) is False
@@ -310,7 +310,7 @@ MATCH_EVERYTHING = [
 @pytest.mark.parametrize("query", MATCH_EVERYTHING)
 def test_selectors_without_a_metric_are_refused(query):
     assert METRICS.validate_params({"query": query}) == []  # the shape is valid PromQL
-    closed = Target("prom", "prometheus", f"http://127.0.0.1:{free_port()}")
+    closed = ResolvedTarget("prom", "prometheus", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StepBlocked, match="names no metric"):
         pconn.check_query(query, closed)
     # Refused before any request: a connection attempt would be a StepError instead.
@@ -330,17 +330,17 @@ SCOPED = [
 
 @pytest.mark.parametrize("query", SCOPED)
 def test_selectors_scoped_to_the_incidents_service_pass(query):
-    mine = Target("prom", "prometheus", "http://p:9090", service="checkout")
+    mine = ResolvedTarget("prom", "prometheus", "http://p:9090", service="checkout")
     assert pconn.check_query(query, mine) == query
     assert not METRICS.plan({"query": query}, mine).startswith("Would refuse")
     for other in ("", "billing", "Checkout"):
-        elsewhere = Target("prom", "prometheus", "http://p:9090", service=other)
+        elsewhere = ResolvedTarget("prom", "prometheus", "http://p:9090", service=other)
         with pytest.raises(StepBlocked, match="names no metric"):
             pconn.check_query(query, elsewhere)
 
 
 def test_scope_needs_an_exact_equality_on_a_service_label():
-    mine = Target("prom", "prometheus", "http://p:9090", service="checkout")
+    mine = ResolvedTarget("prom", "prometheus", "http://p:9090", service="checkout")
     for query in (
         '{service=~"checkout"}',
         '{service=~"checkout|billing"}',
@@ -352,7 +352,7 @@ def test_scope_needs_an_exact_equality_on_a_service_label():
         with pytest.raises(StepBlocked, match="names no metric"):
             pconn.check_query(query, mine)
     # The label that names a service comes from the target's options.
-    app = Target(
+    app = ResolvedTarget(
         "prom", "prometheus", "http://p:9090", service="checkout", options={"service_label": "app"}
     )
     assert pconn.check_query('{app="checkout"}', app)

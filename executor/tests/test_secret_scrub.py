@@ -15,7 +15,7 @@ from executor.models import CheckRun
 from executor.registry import REGISTRY
 from executor.results import StepError
 from executor.services import execution_run
-from executor.targets import Target
+from executor.targets import ResolvedTarget
 from runbooks.tests.factories import ready_runbook, sample_document
 from testing.servers import handler_server
 
@@ -68,21 +68,25 @@ def http_url(base: str) -> str:
 
 def test_scrub_takes_out_every_form_of_every_secret(monkeypatch):
     monkeypatch.setenv("IR_TEST_ECHO_TOKEN", BEARER)
-    target = Target("echo", "http", http_url("http://h:1"), secret_env="IR_TEST_ECHO_TOKEN")
+    target = ResolvedTarget("echo", "http", http_url("http://h:1"), secret_env="IR_TEST_ECHO_TOKEN")
     forms = [f for f in secret_forms() if f not in SLACK_PATH]
     text = " ".join(forms) + " " + target.url + " " + json.dumps(forms)
     assert_clean(target.scrub(text))
-    slack = Target("chat", "slack", "https://hooks.slack.com/services/" + "/".join(SLACK_PATH))
+    slack = ResolvedTarget(
+        "chat", "slack", "https://hooks.slack.com/services/" + "/".join(SLACK_PATH)
+    )
     assert_clean(slack.scrub("POST /services/" + "/".join(SLACK_PATH) + " " + quote(slack.url)))
-    hidden = Target("hook", "http", "https://h.example/ab12/cd34", options={"secret_in_path": True})
+    hidden = ResolvedTarget(
+        "hook", "http", "https://h.example/ab12/cd34", options={"secret_in_path": True}
+    )
     assert "ab12" not in hidden.scrub("POST /ab12/cd34") and "cd34" not in hidden.display_url
-    plain = Target("app", "http", "http://127.0.0.1:8000/healthz")
+    plain = ResolvedTarget("app", "http", "http://127.0.0.1:8000/healthz")
     assert plain.scrub("GET /healthz 200 in 8000 ms") == "GET /healthz 200 in 8000 ms"
 
 
 def test_an_echoing_health_endpoint_leaks_nothing(echo, monkeypatch):
     monkeypatch.setenv("IR_TEST_ECHO_TOKEN", BEARER)
-    target = Target("echo", "http", http_url(echo), secret_env="IR_TEST_ECHO_TOKEN")
+    target = ResolvedTarget("echo", "http", http_url(echo), secret_env="IR_TEST_ECHO_TOKEN")
     from executor.engine import PreparedStep, run_step
 
     step = PreparedStep(
@@ -95,7 +99,7 @@ def test_an_echoing_health_endpoint_leaks_nothing(echo, monkeypatch):
 
 
 def test_an_echoing_slack_webhook_leaks_nothing(echo):
-    target = Target("chat", "slack", echo + "/services/" + "/".join(SLACK_PATH))
+    target = ResolvedTarget("chat", "slack", echo + "/services/" + "/".join(SLACK_PATH))
     spec = REGISTRY["alert.notify"]
     try:
         result = spec.run({"message": "hello"}, target, time.monotonic() + 5)

@@ -26,7 +26,7 @@ def _requests_for(document: dict) -> dict[str, ActionRequest]:
     runbook = ready_runbook(document)
     execution = services.execution_run(runbook_id=runbook.pk)
     assert execution.status == ExecutionStatus.DONE
-    return {r.action_id: r for r in runbook.action_requests.all()}
+    return {r.step_id: r for r in runbook.action_requests.all()}
 
 
 def test_registry_overrides_claudes_safe_flag(settings):

@@ -32,7 +32,7 @@ def _action(status: str) -> ActionRequest:
     return ActionRequest.objects.create(
         runbook=runbook,
         incident=runbook.incident,
-        action_id="a1",
+        step_id="a1",
         action="alert.notify",
         status=status,
     )

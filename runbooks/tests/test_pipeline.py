@@ -33,7 +33,7 @@ def test_declared_incident_gets_a_stored_runbook_and_its_checks_run(pipeline, se
     assert execution.status == ExecutionStatus.DONE
     runs = list(execution.check_runs.all())
     assert [r.check_id for r in runs] == [c["id"] for c in runbook.artifact["checks"]]
-    assert {r.action_id for r in runbook.action_requests.all()} == {
+    assert {r.step_id for r in runbook.action_requests.all()} == {
         a["id"] for a in runbook.artifact["recommended_actions"]
     }
     kinds = list(incident.timeline.order_by("created_at", "id").values_list("kind", flat=True))

@@ -163,19 +163,19 @@ def test_responder_path_through_an_incident(chromium, live_server, settings, ops
     shot("regenerated")
 
     # A safe action: the confirm step repeats the plan; its result shows up in place.
-    safe = page.locator("[data-testid=action][data-action-id=notify_responders]")
+    safe = page.locator("[data-testid=action][data-step-id=notify_responders]")
     expect(safe.locator("[data-testid=safety]")).to_have_text("SAFE")
     safe.locator("[data-testid=run]").click()
     expect(safe.locator(".confirm form pre")).to_contain_text("Would record on the incident")
     shot("run-confirm")
     safe.locator("[data-testid=confirm-run]").click()
-    safe = page.locator("[data-testid=action][data-action-id=notify_responders]")
+    safe = page.locator("[data-testid=action][data-step-id=notify_responders]")
     expect(safe.locator("[data-testid=action-status]")).to_have_text("Succeeded")
     expect(safe.locator("[data-testid=action-result]")).to_contain_text("Result:")
     shot("safe-action-ran")
 
     # The unsafe one waits for an approver, with the reason and a link to the admin.
-    unsafe = page.locator("[data-testid=action][data-action-id=cancel_stuck_queries]")
+    unsafe = page.locator("[data-testid=action][data-step-id=cancel_stuck_queries]")
     expect(unsafe.locator("[data-testid=safety]")).to_have_text("UNSAFE")
     expect(unsafe).to_contain_text("destructive action: the registry always requires approval")
     expect(unsafe.locator("[data-testid=awaiting]")).to_contain_text("Waiting for approval")
@@ -218,7 +218,7 @@ def test_responder_path_through_an_incident(chromium, live_server, settings, ops
     incident.refresh_from_db()
     assert incident.status == "resolved" and incident.commander == alice
     assert incident.action_requests.filter(
-        action_id="notify_responders", status=ActionStatus.SUCCEEDED
+        step_id="notify_responders", status=ActionStatus.SUCCEEDED
     ).exists()
 
     context.close()

@@ -250,14 +250,14 @@ def test_incident_page_shows_runbook_checks_and_actions(client_in, health_url):
     check = CheckRun.objects.get()
     assert check.outcome == CheckOutcome.OK, check.summary
     assert "check_health" in body and check.summary in body
-    notify = ActionRequest.objects.get(action_id="notify_team")
-    vendor = ActionRequest.objects.get(action_id="page_vendor")
+    notify = ActionRequest.objects.get(step_id="notify_team")
+    vendor = ActionRequest.objects.get(step_id="page_vendor")
     assert (notify.status, vendor.status) == (ActionStatus.PROPOSED, ActionStatus.AWAITING_APPROVAL)
-    card = body[body.index('data-action-id="notify_team"') :]
+    card = body[body.index('data-step-id="notify_team"') :]
     assert "SAFE" in card[:600] and "reversible per the executor" in card
     assert "Would record on the incident timeline" in card  # the dry run
     assert reverse("incidents:action_run", args=[incident.pk, notify.pk]) in body
-    unsafe = body[body.index('data-action-id="page_vendor"') :]
+    unsafe = body[body.index('data-step-id="page_vendor"') :]
     assert "UNSAFE" in unsafe[:600] and "the runbook marked this action unsafe" in unsafe
     assert "Waiting for approval" in unsafe
     assert reverse("admin:executor_actionrequest_change", args=[vendor.pk]) in unsafe
@@ -270,7 +270,7 @@ def test_incident_page_shows_runbook_checks_and_actions(client_in, health_url):
 def test_running_a_safe_action_shows_its_result_in_the_live_parts(client_in, user, health_url):
     incident = IncidentFactory()
     run_pipeline(incident)
-    notify = ActionRequest.objects.get(action_id="notify_team")
+    notify = ActionRequest.objects.get(step_id="notify_team")
     response = client_in.post(
         reverse("incidents:action_run", args=[incident.pk, notify.pk]),
         HTTP_HX_CURRENT_URL=f"http://testserver/incidents/{incident.pk}/",
@@ -290,7 +290,7 @@ def test_running_a_safe_action_shows_its_result_in_the_live_parts(client_in, use
 def test_an_unsafe_action_cannot_be_run_from_the_page(client_in, health_url):
     incident = IncidentFactory()
     run_pipeline(incident)
-    vendor = ActionRequest.objects.get(action_id="page_vendor")
+    vendor = ActionRequest.objects.get(step_id="page_vendor")
     response = client_in.post(
         reverse("incidents:action_run", args=[incident.pk, vendor.pk]), follow=True
     )
@@ -302,7 +302,7 @@ def test_an_unsafe_action_cannot_be_run_from_the_page(client_in, health_url):
 @pytest.mark.django_db
 def test_another_incidents_action_is_not_found(client_in):
     runbook = ready_runbook()
-    action = ActionRequestFactory(runbook=runbook, action_id="a", action="alert.notify")
+    action = ActionRequestFactory(runbook=runbook, step_id="a", action="alert.notify")
     other = IncidentFactory()
     response = client_in.post(reverse("incidents:action_run", args=[other.pk, action.pk]))
     assert response.status_code == 404
@@ -558,7 +558,7 @@ def _busy_incident(n: int, user) -> Incident:
         ActionRequest(
             runbook=runbook,
             incident=incident,
-            action_id=f"act_{i}",
+            step_id=f"act_{i}",
             action="alert.notify",
             safety=Safety.REVERSIBLE,
             runbook_marked_safe=i % 2 == 0,
@@ -619,7 +619,7 @@ def test_list_page_queries_do_not_grow_with_rows(client_in, user, django_assert_
 def test_expired_approval_request_can_be_asked_for_again(client_in, user, health_url):
     incident = IncidentFactory()
     run_pipeline(incident)
-    vendor = ActionRequest.objects.get(action_id="page_vendor")
+    vendor = ActionRequest.objects.get(step_id="page_vendor")
     ActionRequest.objects.filter(pk=vendor.pk).update(status=ActionStatus.EXPIRED)
     url = reverse("incidents:action_reask", args=[incident.pk, vendor.pk])
     body = text(client_in.get(reverse("incidents:detail", args=[incident.pk])))

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
-                f"#{request.pk} {request.action_id} ({request.action}): "
+                f"#{request.pk} {request.step_id} ({request.action}): "
                 f"{request.get_status_display().lower()}"
             )
         )
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             needed = policy.approvals_required(r)
             self.stdout.write(
                 f"#{r.pk} [{r.incident.severity}] incident #{r.incident_id} {r.incident.title}\n"
-                f"    {r.action_id}: {r.action} → {r.target or '(none)'}  params={r.params}\n"
+                f"    {r.step_id}: {r.action} → {r.target or '(none)'}  params={r.params}\n"
                 f"    status={r.status}  approvals={r.approvals_given}/{needed}  asked by {asked}, "
                 f"waited {waited}, expires in {expires}\n"
                 f"    why: {r.approval_reason or '-'}\n"
