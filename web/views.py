@@ -424,3 +424,20 @@ def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResp
         return "approval requested again."
 
     return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.action_id}: ")
+
+
+@require_POST
+@ui_login_required
+def safe_mode_view(request: HttpRequest) -> HttpResponse:
+    """An approver turns safe mode on or off; leaving it needs a reason."""
+    from executor.safe_mode import SafeModeError, safe_mode_disable, safe_mode_enable
+
+    turn = safe_mode_enable if request.POST.get("enabled") == "on" else safe_mode_disable
+    try:
+        change = turn(actor=request.user, reason=request.POST.get("reason", ""))
+    except SafeModeError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Safe mode is {'on' if change.enabled else 'off'}.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/") and not back.startswith("//") else "/")
