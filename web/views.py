@@ -434,7 +434,7 @@ def safe_mode_view(request: HttpRequest) -> HttpResponse:
 
     turn = safe_mode_enable if request.POST.get("enabled") == "on" else safe_mode_disable
     try:
-        change = turn(actor=request.user, reason=request.POST.get("reason", ""))
+        change = turn(actor=request.user, reason=request.POST.get("safe_mode_reason", ""))
     except SafeModeError as exc:
         messages.error(request, str(exc))
     else:

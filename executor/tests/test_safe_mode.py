@@ -119,7 +119,7 @@ def test_pages_and_admin_show_the_banner(client, alice):
     client.force_login(alice)
     assert "Turn safe mode on" in client.get(reverse("incidents:list")).content.decode()
     response = client.post(
-        reverse("incidents:safe_mode"), {"enabled": "on", "reason": "storm", "next": "/"}
+        reverse("incidents:safe_mode"), {"enabled": "on", "safe_mode_reason": "storm", "next": "/"}
     )
     assert response.status_code == 302 and safe_mode_state() is not None
     for url in (reverse("incidents:list"), reverse("admin:index")):
@@ -131,12 +131,12 @@ def test_the_page_refuses_leaving_without_a_reason_or_for_non_approvers(client, 
     safe_mode_enable(actor=alice, reason="storm")
     bob = UserFactory(username="bob")
     client.force_login(bob)
-    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "reason": "calm"})
+    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "safe_mode_reason": "calm"})
     assert safe_mode_state() is not None
     client.force_login(alice)
-    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "reason": ""})
+    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "safe_mode_reason": ""})
     assert safe_mode_state() is not None
-    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "reason": "calm"})
+    client.post(reverse("incidents:safe_mode"), {"enabled": "off", "safe_mode_reason": "calm"})
     assert safe_mode_state() is None
 
 
