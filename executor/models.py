@@ -216,3 +216,41 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SafeModeChange(models.Model):
+    """One turn of the safe-mode switch: on or off, by whom and why. Append-only; the
+    current state is the latest row (none at all means off)."""
+
+    enabled = models.BooleanField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="safe_mode_changes",
+    )
+    automatic = models.BooleanField(default=False)  # turned on by a threshold, not a person
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"safe mode {'on' if self.enabled else 'off'} by {self.who}: {self.reason[:60]}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("safe mode changes are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("safe mode changes are append-only")
+
+    @property
+    def who(self) -> str:
+        if self.actor_id:
+            return self.actor.get_username()
+        return "automatic" if self.automatic else "system"

@@ -83,3 +83,16 @@ def approval_ttl(severity: str) -> timedelta:
     if minutes is None:
         minutes = severity_info(severity).approval_ttl_minutes
     return timedelta(minutes=float(minutes))
+
+
+def safe_mode_refusal(safety: str) -> str:
+    """Why an action of this safety class may not run now (safe mode), or "" if it may.
+
+    Read-only checks always run; everything else waits, approved actions included.
+    """
+    if safety == Safety.READ_ONLY:
+        return ""
+    from .safe_mode import safe_mode_describe, safe_mode_state  # safe_mode imports policy
+
+    state = safe_mode_state()
+    return safe_mode_describe(state) if state else ""

@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "incident_response.context_processors.safe_mode",
             ],
         },
     },
@@ -196,6 +197,10 @@ EXECUTOR_DEMO_TARGETS = env.bool("EXECUTOR_DEMO_TARGETS", default=True)
 # --- approvals ------------------------------------------------------------------
 # Destructive actions on SEV1/SEV2 incidents need this many distinct approvers.
 APPROVALS_REQUIRED_DESTRUCTIVE = env.int("APPROVALS_REQUIRED_DESTRUCTIVE", default=1)
+# Safe mode turns itself on at these extremes (0 = never): open SEV1 incidents at once,
+# alerts seen in the last minute.
+SAFE_MODE_AUTO_SEV1_OPEN = env.int("SAFE_MODE_AUTO_SEV1_OPEN", default=0)
+SAFE_MODE_AUTO_ALERTS_PER_MINUTE = env.int("SAFE_MODE_AUTO_ALERTS_PER_MINUTE", default=0)
 # How long a pending approval request waits is in the severity table (incidents.choices);
 # APPROVAL_TTL_SEV1_MINUTES … overrides it for one severity.
 APPROVAL_TTL_MINUTES = {

@@ -83,7 +83,8 @@ class Incident(models.Model):
 class TimelineEvent(models.Model):
     """Append-only: rows are only ever created, through incidents.events."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    # PROTECT: an incident with a history is kept, never deleted with it.
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     kind = models.CharField(max_length=32, choices=TimelineKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

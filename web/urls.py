@@ -8,6 +8,7 @@ app_name = "incidents"
 urlpatterns = [
     path("", views.incident_list, name="list"),
     path("declare/", views.incident_declare_view, name="declare"),
+    path("safe-mode/", views.safe_mode_view, name="safe_mode"),
     path("incidents/<int:pk>/", views.incident_detail, name="detail"),
     path("incidents/<int:pk>/live/", views.incident_live, name="live"),
     path("incidents/<int:pk>/acknowledge/", views.incident_acknowledge_view, name="acknowledge"),

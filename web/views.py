@@ -19,11 +19,13 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from executor import services as executor_services
 from executor.models import ActionRequest
 from executor.models import Service as CatalogService
+from executor.safe_mode import SafeModeError, safe_mode_disable, safe_mode_enable
 from executor.services import ExecutorError, action_request_run
 from incidents.models import Incident
 from incidents.services import (
@@ -424,3 +426,19 @@ def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResp
         return "approval requested again."
 
     return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.step_id}: ")
+
+
+@require_POST
+@ui_login_required
+def safe_mode_view(request: HttpRequest) -> HttpResponse:
+    """An approver turns safe mode on or off; leaving it needs a reason."""
+    turn = safe_mode_enable if request.POST.get("enabled") == "on" else safe_mode_disable
+    try:
+        change = turn(actor=request.user, reason=request.POST.get("safe_mode_reason", ""))
+    except SafeModeError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Safe mode is {'on' if change.enabled else 'off'}.")
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+    return redirect(back if safe and back.startswith("/") else "/")

@@ -3,4 +3,4 @@
 Importing the modules registers their admins.
 """
 
-from . import catalog, queue, records  # noqa: F401
+from . import catalog, queue, records, safe_mode  # noqa: F401

@@ -14,10 +14,10 @@ from django.utils import timezone
 from incidents.events import actions_proposed_event
 from runbooks.models import Runbook
 
-from ..choices import ActionStatus, CheckOutcome, StepKind
+from ..choices import ActionStatus, CheckOutcome, Safety, StepKind
 from ..engine import PreparedStep, prepare_step, run_step
 from ..models import ActionRequest
-from ..policy import approval_reason, approval_ttl, is_stricter
+from ..policy import approval_reason, approval_ttl, is_stricter, safe_mode_refusal
 from ..targets import TargetScope, target_scope
 from .common import ExecutorError, action_move, queue_action_run, record_status
 
@@ -49,11 +49,15 @@ def action_requests_create(
     scope = scope or target_scope(incident.service)
     created: list[ActionRequest] = []
     now = timezone.now()
+    # Generation goes on in safe mode, but nothing it proposes is offered to run.
+    safe_mode = safe_mode_refusal(Safety.DESTRUCTIVE)
     for i, step in enumerate(document["recommended_actions"]):
         prepared = prepare_step(step=step, position=i, kind=StepKind.ACTION, scope=scope)
         spec = prepared.spec
         marked_safe = step.get("safe") is True
         safety = spec.safety if spec else ""
+        if not prepared.blocked and safe_mode and safe_mode_refusal(safety):
+            prepared.blocked = f"not offered to run: {safe_mode}"
         if prepared.blocked:
             status, reason, plan = ActionStatus.BLOCKED, "", ""
         else:
@@ -145,6 +149,9 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
             f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
             f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"
         )
+    # Checked when the run starts, not when it was approved: safe mode stops queued runs too.
+    if refusal := safe_mode_refusal(request.safety):
+        prepared.blocked = f"refused: {refusal}"
     started = time.monotonic()
     outcome = run_step(prepared, timeout=settings.EXECUTOR_ACTION_TIMEOUT)
     succeeded = outcome.outcome in (CheckOutcome.OK, CheckOutcome.WARN)

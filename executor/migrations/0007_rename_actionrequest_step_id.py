@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("executor", "0004_approval_rounds"),
+        ("executor", "0006_safe_mode"),
     ]
 
     operations = [

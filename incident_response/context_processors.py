@@ -1,0 +1,18 @@
+"""Template context every page shares."""
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def safe_mode(request: HttpRequest) -> dict[str, Any]:
+    """The safe-mode banner's state: every page and the admin show it while it is on."""
+    from executor.policy import is_approver
+    from executor.safe_mode import safe_mode_describe, safe_mode_state
+
+    state = safe_mode_state()
+    return {
+        "safe_mode": state,
+        "safe_mode_text": safe_mode_describe(state) if state else "",
+        "safe_mode_can_toggle": is_approver(getattr(request, "user", None)),
+    }
