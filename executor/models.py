@@ -80,6 +80,15 @@ class ActionRequest(models.Model):
         related_name="action_requests",
     )
     requested_at = models.DateTimeField(null=True, blank=True)
+    # The person whose request produced the proposal (who declared the incident or asked
+    # for the runbook version): four eyes counts them as a requester too.
+    caused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Each ask for approval is a round; re-asking after expiry starts a new one.
     approval_round = models.PositiveSmallIntegerField(default=1)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -372,7 +372,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             extra.update(
                 decide_url=reverse("admin:executor_actionrequest_decide", args=[obj.pk]),
                 can_decide=can_approve and obj.status == ActionStatus.AWAITING_APPROVAL,
-                own_request=obj.requested_by_id == request.user.pk,
+                own_request=policy.is_requester(request.user, obj),
                 can_reask=obj.status == ActionStatus.EXPIRED,
                 queue_obj=obj,
                 queue_plan=obj.plan,

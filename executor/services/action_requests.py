@@ -51,6 +51,8 @@ def action_requests_create(
     scope = scope or target_scope(incident.service)
     created: list[ActionRequest] = []
     now = timezone.now()
+    # The human behind the proposal: who asked for this version, else who declared it.
+    caused_by_id = runbook.requested_by_id or incident.created_by_id
     for i, step in enumerate(document["recommended_actions"]):
         prepared = prepare_step(step=step, position=i, kind=StepKind.ACTION, scope=scope)
         spec = prepared.spec
@@ -78,6 +80,7 @@ def action_requests_create(
                     status=status,
                     plan=plan,
                     error=prepared.blocked,
+                    caused_by_id=caused_by_id,
                     requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
                     expires_at=(now + approval_ttl(incident.severity))
                     if status == ActionStatus.AWAITING_APPROVAL
@@ -121,8 +124,24 @@ def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> A
             raise ExecutorError(
                 f"This action is {request.get_status_display().lower()}; it cannot be run now."
             )
-        if approval_reason(request.safety, request.runbook_marked_safe):
-            raise ExecutorError("This action needs approval before it can run.")
+        why = approval_reason(request.safety, request.runbook_marked_safe)
+        if why:
+            # The click asked for it: whoever clicked is its requester and cannot approve it.
+            if not action_move(
+                request,
+                ActionStatus.AWAITING_APPROVAL,
+                from_statuses=[ActionStatus.PROPOSED],
+                approval_reason=why,
+                requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                requested_at=timezone.now(),
+                expires_at=timezone.now() + approval_ttl(request.incident.severity),
+            ):
+                raise ExecutorError("Someone else changed this action meanwhile.")
+            record_status(
+                request, f"{request.action_id} ({request.action}) needs approval: {why}", actor
+            )
+            request.refresh_from_db()
+            return request
         if not action_move(
             request,
             ActionStatus.RUNNING,
