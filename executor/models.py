@@ -62,6 +62,10 @@ class ActionRequest(models.Model):
     action = models.CharField(max_length=64)
     params = models.JSONField(default=dict, blank=True)
     target = models.CharField(max_length=64, blank=True)
+    # The target as resolved when planned (executor.services.pinning): what the approver saw.
+    target_kind = models.CharField(max_length=12, blank=True)
+    target_url = models.CharField(max_length=500, blank=True)
+    target_fingerprint = models.CharField(max_length=64, blank=True)
     safety = models.CharField(max_length=12, choices=Safety.choices, blank=True)
     runbook_marked_safe = models.BooleanField(default=False)
     rationale = models.TextField(blank=True)

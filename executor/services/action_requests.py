@@ -22,6 +22,7 @@ from ..models import ActionRequest
 from ..policy import approval_reason, approval_ttl, is_stricter
 from ..targets import TargetScope, target_scope
 from .common import ExecutorError, action_move, queue_action_run, record_status
+from .pinning import pin_change, pin_of
 
 
 def dry_run_plan(prepared: PreparedStep) -> str:
@@ -31,6 +32,11 @@ def dry_run_plan(prepared: PreparedStep) -> str:
     except Exception as exc:
         plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
     return str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT]
+
+
+def pinned_params(request: ActionRequest) -> dict:
+    """The request's params naming the target its plan was made for, never one chosen afresh."""
+    return {**request.params, "target": request.target} if request.target else request.params
 
 
 def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
@@ -73,6 +79,7 @@ def action_requests_create(
                     action=prepared.action,
                     params=prepared.params,
                     target=prepared.target.name if prepared.target else "",
+                    **pin_of(prepared.target).fields(),
                     safety=safety,
                     runbook_marked_safe=marked_safe,
                     rationale=str(step.get("rationale", ""))[:2000],
@@ -166,9 +173,12 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
     if not claimed:
         return request
     # Run against the target the plan named, never one chosen afresh after approval.
-    params = {**request.params, "target": request.target} if request.target else request.params
-    prepared = prepare_request(request, params)
-    if prepared.spec and is_stricter(prepared.spec.safety, request.safety):
+    prepared = prepare_request(request, pinned_params(request))
+    changed = "" if prepared.blocked else pin_change(request, prepared.target)
+    if changed:
+        # Approved (or clicked) for the target as planned: never act somewhere else.
+        prepared.blocked = f"{changed}; not run: ask for it again"
+    elif prepared.spec and is_stricter(prepared.spec.safety, request.safety):
         prepared.blocked = (
             f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
             f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"
