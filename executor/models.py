@@ -64,6 +64,10 @@ class ActionRequest(models.Model):
     action = models.CharField(max_length=64)
     params = models.JSONField(default=dict, blank=True)
     target = models.CharField(max_length=64, blank=True)
+    # The target as resolved when planned (executor.services.pinning): what the approver saw.
+    target_kind = models.CharField(max_length=12, blank=True)
+    target_url = models.CharField(max_length=500, blank=True)
+    target_fingerprint = models.CharField(max_length=64, blank=True)
     safety = models.CharField(max_length=12, choices=Safety.choices, blank=True)
     runbook_marked_safe = models.BooleanField(default=False)
     rationale = models.TextField(blank=True)
@@ -82,6 +86,15 @@ class ActionRequest(models.Model):
         related_name="action_requests",
     )
     requested_at = models.DateTimeField(null=True, blank=True)
+    # The person whose request produced the proposal (who declared the incident or asked
+    # for the runbook version): four eyes counts them as a requester too.
+    caused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Each ask for approval is a round; re-asking after expiry starts a new one.
     approval_round = models.PositiveSmallIntegerField(default=1)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -63,11 +63,16 @@ def is_approver(user: Any) -> bool:
 
 
 def is_requester(user: Any, request: Any) -> bool:
-    return bool(request.requested_by_id and request.requested_by_id == getattr(user, "pk", None))
+    """Whether `user` asked for the action: clicked run or ask again (`requested_by`), or
+    caused its proposal by declaring the incident or requesting the runbook (`caused_by`)."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return False
+    return pk in (request.requested_by_id, getattr(request, "caused_by_id", None))
 
 
 def may_approve(user: Any, request: Any) -> bool:
-    """An approver who did not ask for the action themselves (four eyes)."""
+    """An approver who neither asked for the action nor caused its proposal (four eyes)."""
     return is_approver(user) and not is_requester(user, request)
 
 

@@ -101,6 +101,12 @@ def _action_status(p: dict) -> str:
         return f"{p['actor_name']} asked again for approval of {named}; dry-run made afresh" + (
             f": {reason[:300]}" if reason else ""
         )
+    if change == "blocked":
+        return f"{named} blocked: {p['reason']}"
+    if change == "target_changed":
+        return f"Approval of {named} asked again with a fresh dry-run: {p['reason']}"
+    if change == "needs_approval":
+        return f"{named} needs approval: {p['reason']}"
     if change == "lost":
         return f"{p['action_id']}: worker lost: outcome unknown, verify before retrying"
     if change == "finished":

@@ -380,7 +380,8 @@ def action_status_event(
     **details: Any,
 ) -> TimelineEvent:
     """An action request moved. `change` is one of started, queued, expired, reasked
-    (details: actor_name, reason), lost, finished (details: succeeded, late, summary, outcome).
+    (details: actor_name, reason), lost, finished (details: succeeded, late, summary, outcome),
+    blocked, target_changed, needs_approval (details: reason).
     """
     return timeline_record(
         incident=incident,

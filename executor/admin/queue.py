@@ -141,6 +141,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                     "step_id",
                     "action",
                     "target",
+                    "pinned_target",
                     "safety",
                     "runbook_marked_safe",
                     "params_full",
@@ -187,10 +188,22 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="Action → target", ordering="action")
     def action_and_target(self, obj: ActionRequest) -> str:
         return format_html(
-            "<strong>{}</strong><br><code>{}</code> → <code>{}</code>",
+            "<strong>{}</strong><br><code>{}</code> → <code>{}</code>{}",
             obj.step_id,
             obj.action,
             obj.target or "(none)",
+            self.pinned_target(obj) if obj.target_kind else "",
+        )
+
+    @admin.display(description="Target as planned")
+    def pinned_target(self, obj: ActionRequest) -> str:
+        """Where the approval sends it: the kind and URL (secrets taken out) of the plan."""
+        if not obj.target_kind:
+            return "—"
+        return format_html(
+            '<br><span class="queue-target">{} · <code>{}</code></span>',
+            obj.target_kind,
+            obj.target_url or "(no URL)",
         )
 
     @admin.display(description="Params")
@@ -372,7 +385,7 @@ class ActionRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             extra.update(
                 decide_url=reverse("admin:executor_actionrequest_decide", args=[obj.pk]),
                 can_decide=can_approve and obj.status == ActionStatus.AWAITING_APPROVAL,
-                own_request=obj.requested_by_id == request.user.pk,
+                own_request=policy.is_requester(request.user, obj),
                 can_reask=obj.status == ActionStatus.EXPIRED,
                 queue_obj=obj,
                 queue_plan=obj.plan,

@@ -20,6 +20,7 @@ from ..models import ActionRequest
 from ..policy import approval_reason, approval_ttl, is_stricter, safe_mode_refusal
 from ..targets import TargetScope, target_scope
 from .common import ExecutorError, action_move, queue_action_run, record_status
+from .pinning import pin_change, pin_of
 
 
 def dry_run_plan(prepared: PreparedStep) -> str:
@@ -29,6 +30,11 @@ def dry_run_plan(prepared: PreparedStep) -> str:
     except Exception as exc:
         plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
     return str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT]
+
+
+def pinned_params(request: ActionRequest) -> dict:
+    """The request's params naming the target its plan was made for, never one chosen afresh."""
+    return {**request.params, "target": request.target} if request.target else request.params
 
 
 def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
@@ -51,6 +57,8 @@ def action_requests_create(
     now = timezone.now()
     # Generation goes on in safe mode, but nothing it proposes is offered to run.
     safe_mode = safe_mode_refusal(Safety.DESTRUCTIVE)
+    # The human behind the proposal: who asked for this version, else who declared it.
+    caused_by_id = runbook.requested_by_id or incident.created_by_id
     for i, step in enumerate(document["recommended_actions"]):
         prepared = prepare_step(step=step, position=i, kind=StepKind.ACTION, scope=scope)
         spec = prepared.spec
@@ -73,6 +81,7 @@ def action_requests_create(
                     action=prepared.action,
                     params=prepared.params,
                     target=prepared.target.name if prepared.target else "",
+                    **pin_of(prepared.target).fields(),
                     safety=safety,
                     runbook_marked_safe=marked_safe,
                     rationale=str(step.get("rationale", ""))[:2000],
@@ -80,6 +89,7 @@ def action_requests_create(
                     status=status,
                     plan=plan,
                     error=prepared.blocked,
+                    caused_by_id=caused_by_id,
                     requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
                     expires_at=(now + approval_ttl(incident.severity))
                     if status == ActionStatus.AWAITING_APPROVAL
@@ -116,8 +126,22 @@ def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> A
             raise ExecutorError(
                 f"This action is {request.get_status_display().lower()}; it cannot be run now."
             )
-        if approval_reason(request.safety, request.runbook_marked_safe):
-            raise ExecutorError("This action needs approval before it can run.")
+        why = approval_reason(request.safety, request.runbook_marked_safe)
+        if why:
+            # The click asked for it: whoever clicked is its requester and cannot approve it.
+            if not action_move(
+                request,
+                ActionStatus.AWAITING_APPROVAL,
+                from_statuses=[ActionStatus.PROPOSED],
+                approval_reason=why,
+                requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                requested_at=timezone.now(),
+                expires_at=timezone.now() + approval_ttl(request.incident.severity),
+            ):
+                raise ExecutorError("Someone else changed this action meanwhile.")
+            record_status(request, "needs_approval", actor, reason=why)
+            request.refresh_from_db()
+            return request
         if not action_move(
             request,
             ActionStatus.RUNNING,
@@ -142,9 +166,12 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
     if not claimed:
         return request
     # Run against the target the plan named, never one chosen afresh after approval.
-    params = {**request.params, "target": request.target} if request.target else request.params
-    prepared = prepare_request(request, params)
-    if prepared.spec and is_stricter(prepared.spec.safety, request.safety):
+    prepared = prepare_request(request, pinned_params(request))
+    changed = "" if prepared.blocked else pin_change(request, prepared.target)
+    if changed:
+        # Approved (or clicked) for the target as planned: never act somewhere else.
+        prepared.blocked = f"{changed}; not run: ask for it again"
+    elif prepared.spec and is_stricter(prepared.spec.safety, request.safety):
         prepared.blocked = (
             f"the registry now classes {request.action} as {prepared.spec.safety}, stricter "
             f"than the {request.safety or 'unknown'} it was proposed as; ask for approval again"

@@ -24,8 +24,9 @@ from ..policy import (
     is_approver,
     may_approve,
 )
-from .action_requests import dry_run_plan, prepare_request
+from .action_requests import dry_run_plan, pinned_params, prepare_request
 from .common import ExecutorError, action_move, queue_action_run, record_status
+from .pinning import pin_change, pin_of
 
 
 def _locked(action_request: ActionRequest) -> ActionRequest:
@@ -67,6 +68,7 @@ def action_request_approve(
         raise ExecutorError("You do not have permission to approve actions.")
     reason = (reason or "").strip()
     queued = False
+    _refuse_if_target_moved(action_request, approver)
     with transaction.atomic():
         request = _locked(action_request)
         if request.status == ActionStatus.EXPIRED or (
@@ -127,6 +129,59 @@ def action_request_approve(
         )
     request.refresh_from_db()
     return request
+
+
+def _refuse_if_target_moved(action_request: ActionRequest, approver: Any) -> None:
+    """Before an approval counts, the target must be the one the plan showed. If it was
+    re-pointed, the request is asked again (committed) and this approval refused.
+
+    Only an approver who may decide triggers it; other refusals are the caller's to give.
+    """
+    with transaction.atomic():
+        request = _locked(action_request)
+        if (
+            request.status != ActionStatus.AWAITING_APPROVAL
+            or (request.expires_at and request.expires_at <= timezone.now())
+            or not may_approve(approver, request)
+        ):
+            return
+        refusal = _target_moved(request, approver)
+    if refusal:
+        raise ExecutorError(refusal)
+
+
+def _target_moved(request: ActionRequest, actor: Any) -> str:
+    """If the target was re-pointed since the plan, ask again with a fresh dry-run (or block
+    it when it no longer resolves) and say why; "" when it is the target the approver saw."""
+    prepared = prepare_request(request, pinned_params(request))
+    changed = pin_change(request, None if prepared.blocked else prepared.target)
+    if not changed:
+        return ""
+    now = timezone.now()
+    if prepared.blocked:
+        action_move(
+            request,
+            ActionStatus.BLOCKED,
+            from_statuses=[ActionStatus.AWAITING_APPROVAL],
+            error=f"{changed}: {prepared.blocked}"[:4000],
+            finished_at=now,
+        )
+        record_status(request, "blocked", reason=changed)
+        return f"Not approved: {changed} ({prepared.blocked}); the request is blocked."
+    # Same status, a new round: approvals given for the old target no longer count.
+    ActionRequest.objects.filter(pk=request.pk, status=ActionStatus.AWAITING_APPROVAL).update(
+        plan=dry_run_plan(prepared),
+        **pin_of(prepared.target).fields(),
+        approval_round=F("approval_round") + 1,
+        requested_at=now,
+        expires_at=now + approval_ttl(request.incident.severity),
+        updated_at=now,
+    )
+    record_status(request, "target_changed", actor, reason=changed)
+    return (
+        f"Not approved: {changed}. The dry-run was made afresh for the target as it is now; "
+        "review it and approve again."
+    )
 
 
 def action_request_reject(
@@ -222,6 +277,7 @@ def action_request_reask(
             from_statuses=[ActionStatus.EXPIRED],
             plan=dry_run_plan(prepared),
             target=prepared.target.name if prepared.target else "",
+            **pin_of(prepared.target).fields(),
             safety=prepared.spec.safety,
             approval_reason=why or "asked again after an expired approval request",
             requested_by=actor,
