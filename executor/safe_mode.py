@@ -84,7 +84,7 @@ def safe_mode_disable(*, actor: Any, reason: str) -> SafeModeChange:
     reason = (reason or "").strip()
     if not reason:
         raise SafeModeError("Say why it is safe to leave safe mode: a reason is required.")
-    return _turn(enabled=False, actor=None if actor is None else actor, reason=reason)
+    return _turn(enabled=False, actor=actor, reason=reason)
 
 
 def safe_mode_auto_reason(now: Any = None) -> str:
