@@ -48,7 +48,7 @@ class ActionRequestFactory(factory.django.DjangoModelFactory):
 
     runbook = factory.SubFactory(RunbookFactory, ready=True)
     incident = factory.SelfAttribute("runbook.incident")
-    action_id = factory.Sequence(lambda n: f"step_{n}")
+    step_id = factory.Sequence(lambda n: f"step_{n}")
     action = "alert.notify"
     status = ActionStatus.PROPOSED
 
