@@ -127,7 +127,7 @@ def decision_notify(
     decision_notice_event(
         incident=request.incident_id,
         action_request_id=request.pk,
-        action_id=request.step_id,
+        step_id=request.step_id,
         event=event,
         delivered=delivered,
         text=message if delivered else "",

@@ -88,8 +88,13 @@ def _action_proposed(p: dict) -> str:
     )
 
 
+def _step(p: dict) -> str:
+    """The runbook step's id; rows written before the rename call it action_id."""
+    return p["step_id"] if "step_id" in p else p["action_id"]
+
+
 def _action_status(p: dict) -> str:
-    change, named = p["change"], f"{p['action_id']} ({p['action']})"
+    change, named = p["change"], f"{_step(p)} ({p['action']})"
     if change == "started":
         return f"{named} started"
     if change == "queued":
@@ -108,7 +113,7 @@ def _action_status(p: dict) -> str:
     if change == "needs_approval":
         return f"{named} needs approval: {p['reason']}"
     if change == "lost":
-        return f"{p['action_id']}: worker lost: outcome unknown, verify before retrying"
+        return f"{_step(p)}: worker lost: outcome unknown, verify before retrying"
     if change == "finished":
         verb = "succeeded" if p["succeeded"] else "failed"
         # The sweeper had already given it up as lost: say the outcome came late.
@@ -118,7 +123,7 @@ def _action_status(p: dict) -> str:
 
 
 def _approval(p: dict) -> str:
-    named, reason = f"{p['action_id']} ({p['action']})", p["reason"]
+    named, reason = f"{_step(p)} ({p['action']})", p["reason"]
     if p["decision"] == "reject":
         return f"{p['approver']} rejected {named}: {reason[:300]}"
     needed = p["required"]
@@ -129,7 +134,7 @@ def _approval(p: dict) -> str:
 def _notification(p: dict) -> str:
     if p["delivered"]:
         return f"Slack told: {p['text']}"
-    return f"Slack was not told about {p['action_id']} ({p['event']}): {p['error']}"
+    return f"Slack was not told about {_step(p)} ({p['event']}): {p['error']}"
 
 
 def _alert_received(p: dict) -> str:

@@ -360,7 +360,7 @@ def checks_done_event(
 def actions_proposed_event(
     *, incident: IncidentRef, runbook_id: int, actions: list[dict]
 ) -> TimelineEvent:
-    """`actions`: one dict per request with id, action_id, action, status and reason."""
+    """`actions`: one dict per request with id, step_id, action, status and reason."""
     return timeline_record(
         incident=incident,
         kind=TimelineKind.ACTION_PROPOSED,
@@ -373,7 +373,7 @@ def action_status_event(
     *,
     incident: IncidentRef,
     action_request_id: int,
-    action_id: str,
+    step_id: str,
     action: str,
     change: str,
     actor: Any = None,
@@ -391,7 +391,7 @@ def action_status_event(
         payload={
             "action_request_id": action_request_id,
             "action": action,
-            "action_id": action_id,
+            "step_id": step_id,
             "change": change,
             **details,
         },
@@ -403,7 +403,7 @@ def approval_decision_event(
     incident: IncidentRef,
     approver: Any,
     action_request_id: int,
-    action_id: str,
+    step_id: str,
     action: str,
     decision: str,
     reason: str,
@@ -414,7 +414,7 @@ def approval_decision_event(
         "action_request_id": action_request_id,
         "decision": decision,
         "approver": approver.get_username(),
-        "action_id": action_id,
+        "step_id": step_id,
         "action": action,
         "reason": reason[:300],
     }
@@ -429,7 +429,7 @@ def decision_notice_event(
     *,
     incident: IncidentRef,
     action_request_id: int,
-    action_id: str,
+    step_id: str,
     event: str,
     delivered: bool,
     text: str = "",
@@ -442,7 +442,7 @@ def decision_notice_event(
         actor_label="executor",
         payload={
             "action_request_id": action_request_id,
-            "action_id": action_id,
+            "step_id": step_id,
             "event": event,
             "delivered": delivered,
             "text": text,

@@ -105,7 +105,7 @@ def action_requests_create(
             actions=[
                 {
                     "id": r.pk,
-                    "action_id": r.step_id,
+                    "step_id": r.step_id,
                     "action": r.action,
                     "status": r.status,
                     "reason": r.approval_reason or r.error,

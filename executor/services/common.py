@@ -41,7 +41,7 @@ def record_status(request: ActionRequest, change: str, actor: Any = None, **deta
     action_status_event(
         incident=request.incident_id,
         action_request_id=request.pk,
-        action_id=request.step_id,
+        step_id=request.step_id,
         action=request.action,
         change=change,
         actor=actor,

@@ -76,6 +76,26 @@ CASES = [
     ),
     (
         TimelineKind.ACTION_STATUS,
+        {"step_id": "a1", "action": "noop", "change": "started"},
+        "a1 (noop) started",
+    ),
+    (
+        TimelineKind.ACTION_STATUS,
+        {"step_id": "a1", "action": "noop", "change": "blocked", "reason": "target moved"},
+        "a1 (noop) blocked: target moved",
+    ),
+    (
+        TimelineKind.ACTION_STATUS,
+        {"step_id": "a1", "action": "noop", "change": "target_changed", "reason": "url changed"},
+        "Approval of a1 (noop) asked again with a fresh dry-run: url changed",
+    ),
+    (
+        TimelineKind.ACTION_STATUS,
+        {"step_id": "a1", "action": "noop", "change": "needs_approval", "reason": "destructive"},
+        "a1 (noop) needs approval: destructive",
+    ),
+    (  # written before step ids were called so
+        TimelineKind.ACTION_STATUS,
         {"action_id": "a1", "action": "noop", "change": "started"},
         "a1 (noop) started",
     ),
@@ -188,7 +208,7 @@ def test_event_functions_store_parameters_and_rendered_message():
     assert declared.payload == {"severity": "SEV2", "service": "queue", "title": "Queue stuck"}
     assert declared.message == "Declared SEV2: Queue stuck" == event_text(declared)
     status = events.action_status_event(
-        incident=incident.pk, action_request_id=7, action_id="a1", action="noop", change="lost"
+        incident=incident.pk, action_request_id=7, step_id="a1", action="noop", change="lost"
     )
     assert status.actor_label == "executor"
     assert status.message == "a1: worker lost: outcome unknown, verify before retrying"
