@@ -114,7 +114,12 @@ class ActionRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "requested_at"], name="actionrequest_status_req"),
         ]
-        permissions = [("approve_actionrequest", "Can approve or reject action requests")]
+        permissions = [
+            ("approve_actionrequest", "Can approve or reject action requests"),
+            # Held by responders (the `responders` group): declare and change incidents,
+            # post updates, regenerate runbooks and run the actions that need no approval.
+            ("run_action", "Can act on incidents and run actions that need no approval"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step_id}: {self.action} ({self.status})"

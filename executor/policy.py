@@ -17,6 +17,8 @@ from incidents.choices import severity_info
 from .choices import Decision, Safety
 
 APPROVE_PERMISSION = "executor.approve_actionrequest"
+# Acting on an incident (declare, change, post, regenerate, run an action): responders.
+RESPOND_PERMISSION = "executor.run_action"
 
 # Stricter is higher: an action whose class rose since its plan must be asked for again.
 SAFETY_RANK: dict[str, int] = {Safety.READ_ONLY: 0, Safety.REVERSIBLE: 1, Safety.DESTRUCTIVE: 2}
@@ -59,6 +61,17 @@ def is_approver(user: Any) -> bool:
         and getattr(user, "is_active", False)
         and getattr(user, "is_staff", False)
         and user.has_perm(APPROVE_PERMISSION)
+    )
+
+
+def is_responder(user: Any) -> bool:
+    """An active user holding the respond permission (the `responders` group grants it);
+    anyone signed in may look, only a responder may act."""
+    return bool(
+        user
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and user.has_perm(RESPOND_PERMISSION)
     )
 
 

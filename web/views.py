@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from executor import services as executor_services
 from executor.models import ActionRequest
 from executor.models import Service as CatalogService
+from executor.policy import is_responder
 from executor.safe_mode import SafeModeError, safe_mode_disable, safe_mode_enable
 from executor.services import ExecutorError, action_request_run
 from incidents.models import Incident
@@ -68,6 +69,25 @@ def ui_login_required(view: Callable) -> Callable:
     return wrapper
 
 
+NOT_A_RESPONDER = (
+    "Only responders may act on incidents: ask an administrator to add you to the "
+    "responders group. You can still view everything."
+)
+
+
+def responder_required(view: Callable) -> Callable:
+    """Acting needs the respond permission (the `responders` group); looking does not.
+    A GET passes, so a page that also shows a form stays open to every signed-in user."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET" and not is_responder(request.user):
+            return HttpResponseForbidden(NOT_A_RESPONDER, content_type="text/plain")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 # --- list and declare -----------------------------------------------------------------
 
 
@@ -105,6 +125,7 @@ def _service_names() -> list[str]:
 
 
 @ui_login_required
+@responder_required
 def incident_declare_view(request: HttpRequest) -> HttpResponse:
     form = DeclareForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -261,6 +282,7 @@ def _service_post(
 
 @require_POST
 @ui_login_required
+@responder_required
 def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     incident_acknowledge(incident=_incident(pk), actor=request.user)
     messages.success(request, "Acknowledged.")
@@ -269,6 +291,7 @@ def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
     def call() -> str:
         incident = incident_set_severity(
@@ -281,6 +304,7 @@ def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
     def call() -> str:
         incident = incident_transition(
@@ -293,6 +317,7 @@ def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def incident_note_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -309,6 +334,7 @@ def incident_note_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def incident_roles_view(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(pk)
     form = RolesForm(request.POST)
@@ -355,6 +381,7 @@ def status_update_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = StatusUpdateForm(request.POST)
     if form.is_valid():
@@ -379,6 +406,7 @@ def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_login_required
+@responder_required
 def runbook_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         runbook = runbook_request(incident=_incident(pk), actor=request.user)
@@ -402,6 +430,7 @@ def _action(pk: int, action_pk: int) -> ActionRequest:
 
 @require_POST
 @ui_login_required
+@responder_required
 def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     action = _action(pk, action_pk)
 
@@ -414,6 +443,7 @@ def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpRespon
 
 @require_POST
 @ui_login_required
+@responder_required
 def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     """Ask for approval again once a request expired (when the executor offers it)."""
     reask = getattr(executor_services, "action_request_reask", None)

@@ -112,8 +112,11 @@ def test_responder_path_through_an_incident(chromium, live_server, settings, ops
 
     settings.SITE_URL = live_server.url  # the demo health check probes this very server
     settings.ANTHROPIC_API_KEY = ""
+    from web.tests.test_views import responder
+
     alice = UserFactory(username="alice", password=PASSWORD)
     UserFactory(username="bob", password=PASSWORD)
+    alice = responder("alice")  # she acts on the incident
     _seed_other_incidents()
 
     context = chromium.new_context(viewport=DESKTOP)

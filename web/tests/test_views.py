@@ -61,9 +61,24 @@ DOCUMENT = sample_document(
 )
 
 
+def responder(username: str):
+    """A member of the `responders` group, as its data migration makes it (a flushed
+    database lost the group: make it again, idempotently)."""
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django.contrib.auth.models import Group
+
+    migration = importlib.import_module("executor.migrations.0007_responders_group")
+    migration.create_group(django_apps, None)
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name="responders"))
+    return type(user).objects.get(pk=user.pk)  # fresh permission cache
+
+
 @pytest.fixture
 def user(db):
-    return UserFactory(username="alice")
+    return responder("alice")
 
 
 @pytest.fixture
@@ -722,3 +737,64 @@ def test_regenerate_refuses_while_a_version_is_being_generated(client_in, status
     assert response.status_code == 200
     assert "A runbook version is already being generated." in text(response)
     assert incident.runbooks.count() == 1
+
+
+# --- responders -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_user_may_look_but_not_act(client, health_url):
+    incident = IncidentFactory(severity="SEV3")
+    run_pipeline(incident)
+    notify = ActionRequest.objects.get(action_id="notify_team")
+    client.force_login(UserFactory(username="viewer"))
+    for name in ("incidents:list", "incidents:declare"):
+        assert client.get(reverse(name)).status_code == 200
+    assert client.get(reverse("incidents:detail", args=[incident.pk])).status_code == 200
+    acts = [
+        (reverse("incidents:declare"), {"title": "x", "severity": "SEV1"}),
+        (reverse("incidents:acknowledge", args=[incident.pk]), {}),
+        (reverse("incidents:severity", args=[incident.pk]), {"severity": "SEV1"}),
+        (reverse("incidents:note", args=[incident.pk]), {"body": "hello"}),
+        (reverse("incidents:transition", args=[incident.pk]), {"status": "resolved"}),
+        (reverse("incidents:roles", args=[incident.pk]), {}),
+        (reverse("incidents:status_update", args=[incident.pk]), {"body": "all good"}),
+        (reverse("incidents:regenerate", args=[incident.pk]), {}),
+        (reverse("incidents:action_run", args=[incident.pk, notify.pk]), {}),
+    ]
+    for url, data in acts:
+        response = client.post(url, data)
+        assert response.status_code == 403, url
+        assert "Only responders may act on incidents" in response.content.decode()
+    incident.refresh_from_db()
+    notify.refresh_from_db()
+    assert incident.severity == "SEV3" and incident.acknowledged_at is None
+    assert notify.status == ActionStatus.PROPOSED
+    assert incident.runbooks.count() == 1
+    assert Incident.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_member_outside_the_group_may_not_act_either(client):
+    incident = IncidentFactory(severity="SEV3")
+    client.force_login(UserFactory(username="staffer", is_staff=True))
+    response = client.post(reverse("incidents:severity", args=[incident.pk]), {"severity": "SEV1"})
+    assert response.status_code == 403
+    incident.refresh_from_db()
+    assert incident.severity == "SEV3"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_responder_and_a_superuser_may_act(client):
+    from django.contrib.auth import get_user_model
+
+    incident = IncidentFactory(severity="SEV3")
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    for user, severity in ((responder("carol"), "SEV2"), (admin, "SEV1")):
+        client.force_login(user)
+        response = client.post(
+            reverse("incidents:severity", args=[incident.pk]), {"severity": severity}
+        )
+        assert response.status_code in (200, 302)
+        incident.refresh_from_db()
+        assert incident.severity == severity
