@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from incidents.choices import IncidentStatus, Severity, TimelineKind
@@ -90,7 +91,7 @@ def safe_mode_disable(*, actor: Any, reason: str) -> SafeModeChange:
 def safe_mode_auto_reason(now: Any = None) -> str:
     """Why the extremes the settings name are reached now, or "" when they are not."""
     now = now or timezone.now()
-    sev1_limit = int(getattr(settings, "SAFE_MODE_AUTO_SEV1_OPEN", 0) or 0)
+    sev1_limit = settings.SAFE_MODE_AUTO_SEV1_OPEN
     if sev1_limit:
         open_sev1 = (
             Incident.objects.filter(severity=Severity.SEV1)
@@ -99,7 +100,7 @@ def safe_mode_auto_reason(now: Any = None) -> str:
         )
         if open_sev1 >= sev1_limit:
             return f"{open_sev1} SEV1 incidents open at once (limit {sev1_limit})"
-    alert_limit = int(getattr(settings, "SAFE_MODE_AUTO_ALERTS_PER_MINUTE", 0) or 0)
+    alert_limit = settings.SAFE_MODE_AUTO_ALERTS_PER_MINUTE
     if alert_limit:
         recent = Alert.objects.filter(last_seen__gte=now - timedelta(minutes=1)).count()
         if recent >= alert_limit:
@@ -125,6 +126,4 @@ def _incident_saved(sender: Any, instance: Incident, **kwargs: Any) -> None:
 
 def connect_signals() -> None:
     """Watch incidents for the automatic trigger (called once, from the app's ready())."""
-    from django.db.models.signals import post_save
-
     post_save.connect(_incident_saved, sender=Incident, dispatch_uid="executor.safe_mode.auto")

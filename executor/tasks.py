@@ -5,6 +5,7 @@ from typing import Any
 from celery import shared_task
 
 from .decision_notices import NOTIFY_DECISION_TASK, decision_notify
+from .safe_mode import safe_mode_auto_check
 from .services.action_requests import action_request_execute
 from .services.approvals import action_requests_expire
 from .services.common import RUN_ACTION_TASK
@@ -34,3 +35,9 @@ def sweep_stale_task() -> dict:
 @shared_task(name=NOTIFY_DECISION_TASK)
 def notify_decision_task(**decision: Any) -> bool:
     return decision_notify(**decision)
+
+
+@shared_task(name="executor.safe_mode_check", ignore_result=True)
+def safe_mode_check_task() -> bool:
+    """The automatic safe-mode trigger for what no save announces (the alert rate)."""
+    return safe_mode_auto_check() is not None

@@ -173,6 +173,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "executor.sweep_stale", "schedule": 60.0},
     "sweep-ingest-outbox": {"task": "incidents.sweep_outbox", "schedule": 30.0},
     "sweep-pipeline": {"task": "incident_response.sweep_pipeline", "schedule": 30.0},
+    "safe-mode-check": {"task": "executor.safe_mode_check", "schedule": 15.0},
 }
 
 # --- runbook generation -------------------------------------------------------

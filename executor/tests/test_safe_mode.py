@@ -147,3 +147,18 @@ def test_the_admin_turns_it_on_and_off(client, alice):
     assert safe_mode_state() is not None
     client.post(url, {"reason": "calm"})  # unchecked: leave
     assert safe_mode_state() is None
+
+
+def test_the_periodic_check_turns_it_on_at_the_alert_rate(settings):
+    from executor.tasks import safe_mode_check_task
+    from incidents.tests.factories import AlertFactory
+
+    settings.SAFE_MODE_AUTO_ALERTS_PER_MINUTE = 3
+    AlertFactory.create_batch(2)
+    assert safe_mode_check_task() is False
+    assert safe_mode_state() is None
+    AlertFactory()
+    assert safe_mode_check_task() is True
+    state = safe_mode_state()
+    assert state.enabled and state.automatic
+    assert "3 alerts in the last minute" in state.reason

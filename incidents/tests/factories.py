@@ -61,6 +61,7 @@ class AlertSourceFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = AlertSource
+        django_get_or_create = ("slug",)  # alerts made one by one share their source
 
     kind = "generic"
     slug = factory.LazyAttribute(lambda s: s.kind)
