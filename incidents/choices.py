@@ -150,3 +150,12 @@ class AlertStatus(models.TextChoices):
     FIRING = "firing", "Firing"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     RESOLVED = "resolved", "Resolved"
+
+
+# The incident roles: the Incident field of each, and how the timeline names it.
+ROLE_FIELDS: dict[str, str] = {
+    "commander": "incident commander",
+    "comms_lead": "communications lead",
+    "tech_lead": "technical lead",
+    "scribe": "scribe",
+}

@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .choices import INCIDENT_TRANSITIONS, IncidentStatus, Severity
+from .choices import INCIDENT_TRANSITIONS, ROLE_FIELDS, IncidentStatus, Severity
 from .events import (
     acknowledged_event,
     incident_declared_event,
@@ -133,13 +133,6 @@ def incident_add_note(*, incident: Incident, text: str, actor: Any = None) -> No
 
 
 # --- roles and status updates ---------------------------------------------------
-
-ROLE_FIELDS: dict[str, str] = {
-    "commander": "incident commander",
-    "comms_lead": "communications lead",
-    "tech_lead": "technical lead",
-    "scribe": "scribe",
-}
 
 
 def incident_assign_role(

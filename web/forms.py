@@ -3,9 +3,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from incidents.choices import SEVERITIES, IncidentStatus, Severity
+from incidents.choices import ROLE_FIELDS, SEVERITIES, IncidentStatus, Severity
 from incidents.models import StatusUpdate
-from incidents.services import ROLE_FIELDS
 
 
 class DeclareForm(forms.Form):

@@ -12,7 +12,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from executor.choices import ActionStatus, ExecutionStatus
 from executor.models import ActionRequest, Execution
-from incidents.choices import IncidentStatus
+from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
 from runbooks.choices import RunbookStatus
@@ -52,7 +52,7 @@ def pipeline_finished(*, incident: Incident, timeout: float = 300.0, max_poll: f
 # --- pages ---------------------------------------------------------------------
 
 
-ROLE_RELATIONS = ("commander", "comms_lead", "tech_lead", "scribe")
+ROLE_RELATIONS = tuple(ROLE_FIELDS)
 
 
 @dataclass(frozen=True)

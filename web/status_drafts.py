@@ -9,9 +9,9 @@ from typing import Any
 from django.utils import timezone
 
 from executor.choices import ActionStatus
-from incidents.choices import IncidentStatus, severity_info
+from incidents.choices import ROLE_FIELDS, IncidentStatus, severity_info
 from incidents.models import Incident, StatusUpdate
-from incidents.services import ROLE_FIELDS, IncidentError
+from incidents.services import IncidentError
 
 
 def _ago(delta) -> str:

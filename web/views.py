@@ -28,9 +28,9 @@ from executor.models import Service as CatalogService
 from executor.policy import is_responder
 from executor.safe_mode import SafeModeError, safe_mode_disable, safe_mode_enable
 from executor.services import ExecutorError, action_request_run
+from incidents.choices import ROLE_FIELDS
 from incidents.models import Incident
 from incidents.services import (
-    ROLE_FIELDS,
     IncidentError,
     incident_acknowledge,
     incident_add_note,

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from ..choices import ROLE_FIELDS
 from ..event_text import event_text
 from ..models import Incident, TimelineEvent
 from .alerts import AlertInline
@@ -44,10 +45,7 @@ class IncidentAdmin(admin.ModelAdmin):
     readonly_fields = (
         "status",
         "severity",
-        "commander",
-        "comms_lead",
-        "tech_lead",
-        "scribe",
+        *ROLE_FIELDS,
         "detected_at",
         "acknowledged_at",
         "resolved_at",
