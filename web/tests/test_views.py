@@ -69,7 +69,7 @@ def responder(username: str):
     from django.apps import apps as django_apps
     from django.contrib.auth.models import Group
 
-    migration = importlib.import_module("executor.migrations.0007_responders_group")
+    migration = importlib.import_module("executor.migrations.0010_responders_group")
     migration.create_group(django_apps, None)
     user = UserFactory(username=username)
     user.groups.add(Group.objects.get(name="responders"))
