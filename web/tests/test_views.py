@@ -746,7 +746,7 @@ def test_regenerate_refuses_while_a_version_is_being_generated(client_in, status
 def test_a_plain_user_may_look_but_not_act(client, health_url):
     incident = IncidentFactory(severity="SEV3")
     run_pipeline(incident)
-    notify = ActionRequest.objects.get(action_id="notify_team")
+    notify = ActionRequest.objects.get(step_id="notify_team")
     client.force_login(UserFactory(username="viewer"))
     for name in ("incidents:list", "incidents:declare"):
         assert client.get(reverse(name)).status_code == 200
