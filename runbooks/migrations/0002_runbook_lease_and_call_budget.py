@@ -5,34 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0005_timeline_append_only'),
-        ('runbooks', '0001_initial'),
+        ("incidents", "0005_timeline_append_only"),
+        ("runbooks", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelCallBudget',
+            name="ModelCallBudget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('minute', models.DateTimeField(unique=True)),
-                ('calls', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("minute", models.DateTimeField(unique=True)),
+                ("calls", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.AddField(
-            model_name='runbook',
-            name='attempts',
+            model_name="runbook",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='runbook',
-            name='lease_expires_at',
+            model_name="runbook",
+            name="lease_expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='runbook',
-            index=models.Index(condition=models.Q(('status', 'generating')), fields=['lease_expires_at'], name='runbook_lease'),
+            model_name="runbook",
+            index=models.Index(
+                condition=models.Q(("status", "generating")),
+                fields=["lease_expires_at"],
+                name="runbook_lease",
+            ),
         ),
     ]
