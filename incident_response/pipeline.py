@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -71,10 +71,23 @@ def _runbook_on_alerts_changed(sender: Any, *, incident_id: int, **kwargs: Any) 
     transaction.on_commit(partial(runbook_schedule, incident_id=incident_id))
 
 
+# The advisory lock every admission under the ceiling takes (an arbitrary constant).
+_CEILING_LOCK = 0x1A1E_57_0001
+
+
 def _active_generations() -> int:
     return Runbook.objects.filter(
         status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
     ).count()
+
+
+def _serialise_admissions() -> None:
+    """Admissions under the ceiling one at a time (PostgreSQL, until the transaction ends):
+    otherwise two callers can both count three of four and both ask. SQLite runs one
+    writer at a time anyway, and the embedded default has one process."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_CEILING_LOCK])
 
 
 def _runbook_waits() -> tuple[timedelta, timedelta]:
@@ -119,9 +132,14 @@ def runbook_debounce(
         due = min(group.last_alert_at + quiet, group.opened_at + longest)
         if now < due:
             return max((due - now).total_seconds(), 0.5)
-    if _active_generations() >= settings.INGEST_MAX_CONCURRENT_GENERATIONS:
+    ceiling = settings.INGEST_MAX_CONCURRENT_GENERATIONS
+    if _active_generations() >= ceiling:
         return float(settings.INGEST_GENERATION_RETRY_SECONDS)
     with transaction.atomic():
+        # Count again under the lock: the count and the new queued version commit together.
+        _serialise_admissions()
+        if _active_generations() >= ceiling:
+            return float(settings.INGEST_GENERATION_RETRY_SECONDS)
         # Exactly one caller wins the request, however many tasks and sweeps race here.
         won = AlertGroup.objects.filter(pk=group.pk, runbook_requested_at__isnull=True).update(
             runbook_requested_at=now

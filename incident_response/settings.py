@@ -172,7 +172,15 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "executor.sweep_stale", "schedule": 60.0},
     "sweep-ingest-outbox": {"task": "incidents.sweep_outbox", "schedule": 30.0},
-    "sweep-pipeline": {"task": "incident_response.sweep_pipeline", "schedule": 30.0},
+    "sweep-pipeline": {
+        "task": "incident_response.sweep_pipeline",
+        "schedule": env.float("INGEST_PIPELINE_SWEEP_SECONDS", default=30.0),
+    },
+    # Frees the slots of generations whose worker stopped renewing its lease.
+    "sweep-runbook-leases": {
+        "task": "runbooks.sweep_leases",
+        "schedule": env.float("RUNBOOK_LEASE_SWEEP_SECONDS", default=5.0),
+    },
     "safe-mode-check": {"task": "executor.safe_mode_check", "schedule": 15.0},
 }
 
@@ -183,6 +191,13 @@ ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-6")
 ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
 ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=2)
 ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=4096)
+# Generations that may ask Claude per minute, across all workers (0: no limit); past it
+# the offline planner writes the runbook and the timeline says why.
+ANTHROPIC_CALLS_PER_MINUTE = env.int("ANTHROPIC_CALLS_PER_MINUTE", default=30)
+# A generating worker holds a lease this long, renewed every third of it; an expired
+# lease (a dead worker) puts the version back in the queue, at most this many claims.
+RUNBOOK_LEASE_SECONDS = env.float("RUNBOOK_LEASE_SECONDS", default=30.0)
+RUNBOOK_MAX_ATTEMPTS = env.int("RUNBOOK_MAX_ATTEMPTS", default=3)
 
 # --- executor -----------------------------------------------------------------
 # Empty means every registered action; otherwise only these names may run.
@@ -240,6 +255,16 @@ INGEST_OUTBOX_MAX_ATTEMPTS = env.int("INGEST_OUTBOX_MAX_ATTEMPTS", default=20)
 INGEST_EAGER_SWEEP_EVERY_SECONDS = env.float("INGEST_EAGER_SWEEP_EVERY_SECONDS", default=5.0)
 # While too many runbooks are generating, a new incident asks again after this long.
 INGEST_GENERATION_RETRY_SECONDS = env.int("INGEST_GENERATION_RETRY_SECONDS", default=15)
+# Alerts without a group key join an open incident of the same source with the same labels
+# (minus these volatile ones) within the source's window.
+INGEST_VOLATILE_LABELS = env.list(
+    "INGEST_VOLATILE_LABELS",
+    default=["timestamp", "time", "date", "id", "uuid", "event_id", "request_id", "trace_id"],
+)
+# At most this many new incidents per source in the window (0: no ceiling); past it, its
+# alerts join one "alert storm" incident for the source.
+INGEST_STORM_MAX_INCIDENTS = env.int("INGEST_STORM_MAX_INCIDENTS", default=20)
+INGEST_STORM_WINDOW_SECONDS = env.int("INGEST_STORM_WINDOW_SECONDS", default=300)
 
 # --- notifications ------------------------------------------------------------
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")

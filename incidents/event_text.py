@@ -41,6 +41,8 @@ def _status_update(p: dict) -> str:
 
 
 def _runbook_queued(p: dict) -> str:
+    if p.get("attempt", 1) > 1:
+        return f"Runbook v{p['version']} queued again (attempt {p['attempt']}): {p['reason']}"
     return f"Runbook v{p['version']} queued"
 
 

@@ -204,13 +204,20 @@ def alerts_cleared_event(*, incident: IncidentRef, source_slug: str, alerts: int
 
 
 def runbook_queued_event(
-    *, incident: IncidentRef, actor: Any, runbook_id: int, version: int
+    *,
+    incident: IncidentRef,
+    actor: Any,
+    runbook_id: int,
+    version: int,
+    attempt: int = 1,
+    reason: str = "",
 ) -> TimelineEvent:
+    """Queued for the first time, or again (attempt > 1) with the reason why."""
+    payload: dict = {"runbook_id": runbook_id, "version": version}
+    if attempt > 1:
+        payload.update(attempt=attempt, reason=reason[:300])
     return timeline_record(
-        incident=incident,
-        kind=TimelineKind.RUNBOOK_QUEUED,
-        actor=actor,
-        payload={"runbook_id": runbook_id, "version": version},
+        incident=incident, kind=TimelineKind.RUNBOOK_QUEUED, actor=actor, payload=payload
     )
 
 

@@ -250,10 +250,20 @@ class AlertGroup(models.Model):
     last_alert_at = models.DateTimeField()
     runbook_requested_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
+    # Alerts without a group key: the hash of the opening alert's stable labels.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    # The source's "alert storm" incident, collecting alerts past its ceiling of new ones.
+    storm = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["service", "-last_alert_at"], name="alertgroup_service_last"),
+            models.Index(
+                fields=["source", "fingerprint", "-last_alert_at"],
+                name="alertgroup_fingerprint",
+                condition=~models.Q(fingerprint=""),
+            ),
+            models.Index(fields=["source", "opened_at"], name="alertgroup_source_opened"),
             models.Index(
                 fields=["last_alert_at"],
                 name="alertgroup_runbook_due",

@@ -10,8 +10,9 @@ class RunbookStatus(models.TextChoices):
 
 
 # The only moves a runbook version may make (applied by incidents.transitions.transition).
-# Created queued; one worker claims it (generating); a retry after a transient error puts
-# it back in the queue; the sweeper fails versions a dead worker left queued or generating.
+# Created queued; one worker claims it (generating); a retry after a transient error, or
+# the lease sweep once a dead worker's lease ran out, puts it back in the queue; past the
+# last attempt, and for versions the stale sweeper finds, it ends failed.
 RUNBOOK_TRANSITIONS: dict[str, frozenset[str]] = {
     RunbookStatus.QUEUED: frozenset({RunbookStatus.GENERATING, RunbookStatus.FAILED}),
     RunbookStatus.GENERATING: frozenset(

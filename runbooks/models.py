@@ -35,6 +35,11 @@ class Runbook(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     generated_at = models.DateTimeField(null=True, blank=True)
+    # The generating worker's lease: renewed while it works; once it passes, the lease
+    # sweep frees the slot and queues the version again (a dead worker renews nothing).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Claims so far; also the fencing token: only the holder of the latest claim may finish.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["incident", "-version"]
@@ -43,7 +48,24 @@ class Runbook(models.Model):
                 fields=["incident", "version"], name="runbook_incident_version"
             ),
         ]
-        indexes = [models.Index(fields=["status", "updated_at"], name="runbook_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="runbook_status_updated"),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="runbook_lease",
+                condition=models.Q(status="generating"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Runbook v{self.version} for incident #{self.incident_id} ({self.status})"
+
+
+class ModelCallBudget(models.Model):
+    """Model calls taken in one minute, shared by every worker (see generation.budget_take)."""
+
+    minute = models.DateTimeField(unique=True)
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.calls} model calls at {self.minute:%H:%M}"

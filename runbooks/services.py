@@ -1,10 +1,12 @@
 """Verbs for runbooks: request a new version, generate it, record the outcome."""
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents.events import (
@@ -22,6 +24,7 @@ from .artifacts import artifact_store
 from .choices import RUNBOOK_TRANSITIONS, RunbookAuthor, RunbookStatus
 from .generation import generate_runbook_document
 from .generation.offer import offer
+from .leases import LeaseHeartbeat, lease_hold
 from .models import Runbook
 from .signals import runbook_ready, runbook_requested
 
@@ -69,14 +72,28 @@ def _move(runbook_id: int, source: str | list[str], target: str, **fields: Any) 
     )
 
 
-def _claim(runbook_id: int) -> bool:
-    """queued → generating, for exactly one caller."""
-    return _move(runbook_id, RunbookStatus.QUEUED, RunbookStatus.GENERATING)
+def _claim(runbook_id: int) -> int | None:
+    """queued → generating for exactly one caller, holding a fresh lease.
+
+    Returns the claim's attempt number (the fencing token), or None if another caller won.
+    """
+    lease = timezone.now() + timedelta(seconds=settings.RUNBOOK_LEASE_SECONDS)
+    with transaction.atomic():
+        # The UPDATE keeps the row locked until commit, so the number read is this claim's.
+        if not _move(
+            runbook_id,
+            RunbookStatus.QUEUED,
+            RunbookStatus.GENERATING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=lease,
+        ):
+            return None
+        return Runbook.objects.values_list("attempts", flat=True).get(pk=runbook_id)
 
 
 def runbook_requeue(*, runbook_id: int) -> bool:
     """generating → queued, so that a retry of the task can claim it again."""
-    return _move(runbook_id, RunbookStatus.GENERATING, RunbookStatus.QUEUED)
+    return _move(runbook_id, RunbookStatus.GENERATING, RunbookStatus.QUEUED, lease_expires_at=None)
 
 
 def _context(incident: Incident) -> dict:
@@ -101,15 +118,21 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     Exactly one caller gets to generate a version; any other returns it as it is.
     Afterwards the checks are queued on commit.
     """
-    if not _claim(runbook_id):
+    attempt = _claim(runbook_id)
+    if attempt is None:
         return Runbook.objects.get(pk=runbook_id)
     runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
     incident = runbook.incident
     try:
-        result = generate_runbook_document(incident=incident, context=_context(incident))
+        with LeaseHeartbeat(
+            runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
+        ):
+            result = generate_runbook_document(incident=incident, context=_context(incident))
     except Exception as exc:
         logger.exception("runbook %s generation failed", runbook_id)
-        return runbook_mark_failed(runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}")
+        return runbook_mark_failed(
+            runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}", attempt=attempt
+        )
 
     usage = result.usage
     common = {
@@ -123,6 +146,10 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
         "updated_at": timezone.now(),
     }
     with transaction.atomic():
+        if not lease_hold(runbook_id=runbook.pk, attempt=attempt):
+            # The lease ran out and the version was queued again (or failed): this
+            # worker's result is thrown away; whoever claimed it since writes theirs.
+            return _given_up(runbook)
         if result.author == RunbookAuthor.OFFLINE and settings.ANTHROPIC_API_KEY and result.notes:
             generation_fallback_event(incident=incident, runbook_id=runbook.pk, notes=result.notes)
         if result.validation_errors or result.document is None:
@@ -182,9 +209,14 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     return runbook
 
 
-def runbook_mark_failed(*, runbook_id: int, error: str) -> Runbook:
-    """Any non-final state → failed, with the reason on the timeline."""
+def runbook_mark_failed(*, runbook_id: int, error: str, attempt: int | None = None) -> Runbook:
+    """Any non-final state → failed, with the reason on the timeline.
+
+    With `attempt`, only while that claim still holds the version (see leases).
+    """
     with transaction.atomic():
+        if attempt is not None and not lease_hold(runbook_id=runbook_id, attempt=attempt):
+            return Runbook.objects.get(pk=runbook_id)
         updated = _move(
             runbook_id,
             [RunbookStatus.QUEUED, RunbookStatus.GENERATING],
@@ -200,3 +232,47 @@ def runbook_mark_failed(*, runbook_id: int, error: str) -> Runbook:
                 error=error,
             )
     return runbook
+
+
+LEASE_LOST = "the worker generating it stopped renewing its lease"
+
+
+def runbook_sweep_leases(*, now: datetime | None = None) -> dict[str, int]:
+    """Free the slots of versions whose generating worker stopped renewing its lease.
+
+    Each goes back to the queue (and its generation is asked for again) until it has been
+    claimed RUNBOOK_MAX_ATTEMPTS times; then it fails, with the reason on the timeline.
+    """
+    now = now or timezone.now()
+    counts = {"requeued": 0, "failed": 0}
+    expired = Runbook.objects.filter(
+        status=RunbookStatus.GENERATING, lease_expires_at__lt=now
+    ).values_list("pk", "attempts", "version", "incident_id")
+    for pk, attempts, version, incident_id in list(expired[:500]):
+        with transaction.atomic():
+            # Lock the row only if it is still the same expired claim: a holder that renewed
+            # in the meantime, or a newer claim, keeps it.
+            if not Runbook.objects.filter(
+                pk=pk, status=RunbookStatus.GENERATING, attempts=attempts, lease_expires_at__lt=now
+            ).update(lease_expires_at=None):
+                continue
+            if attempts >= settings.RUNBOOK_MAX_ATTEMPTS:
+                error = f"{LEASE_LOST}, {attempts} times; gave up"
+                _move(pk, RunbookStatus.GENERATING, RunbookStatus.FAILED, error=error)
+                runbook_failed_event(
+                    incident=incident_id, runbook_id=pk, version=version, error=error
+                )
+                counts["failed"] += 1
+                continue
+            _move(pk, RunbookStatus.GENERATING, RunbookStatus.QUEUED)
+            runbook_queued_event(
+                incident=incident_id,
+                actor=None,
+                runbook_id=pk,
+                version=version,
+                attempt=attempts + 1,
+                reason=LEASE_LOST,
+            )
+            announce(runbook_requested, runbook_id=pk)
+            counts["requeued"] += 1
+    return counts

@@ -1,6 +1,11 @@
 from celery import shared_task
 
-from .services import runbook_generate, runbook_mark_failed, runbook_requeue
+from .services import (
+    runbook_generate,
+    runbook_mark_failed,
+    runbook_requeue,
+    runbook_sweep_leases,
+)
 
 
 @shared_task(
@@ -22,3 +27,8 @@ def generate_runbook_task(self, runbook_id: int) -> str:
         return runbook_mark_failed(
             runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}"
         ).status
+
+
+@shared_task(name="runbooks.sweep_leases")
+def sweep_leases_task() -> dict[str, int]:
+    return runbook_sweep_leases()

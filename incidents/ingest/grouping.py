@@ -3,15 +3,23 @@
 Runs in the caller's transaction over a batch of alerts (an outbox row's, or several
 claimed together), with a few queries per batch whatever its size. Opening an incident
 announces `incident_alerts_changed`; the pipeline asks for its runbook from there.
+
+An alert joins an open incident by its group key, else by its service within the source's
+window, else (no group key) by its label fingerprint within that window. A source opens at
+most INGEST_STORM_MAX_INCIDENTS new incidents per INGEST_STORM_WINDOW_SECONDS; past that its
+alerts join one "alert storm" incident, so one delivery of a thousand unrelated alerts
+costs a bounded number of incidents and runbook generations.
 """
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -86,6 +94,13 @@ class _Batch:
     clear: dict[int, AlertSource] = field(default_factory=dict)
     pending: list[tuple[int, float]] = field(default_factory=list)
     assign: dict[int, list[int]] = field(default_factory=dict)
+    # (source, label fingerprint) → the open incident of that fingerprint, or None.
+    by_fingerprint: dict[tuple[int, str], Incident | None] = field(default_factory=dict)
+    fingerprints: dict[int, str] = field(default_factory=dict)  # alert pk → fingerprint
+    # Per source, read when it first opens an incident in the batch: incidents opened in
+    # the storm window, and its open storm incident (None: none).
+    opened_recently: dict[int, int] = field(default_factory=dict)
+    storms: dict[int, Incident | None] = field(default_factory=dict)
 
     def note(self, incident: Incident, alert: Alert) -> None:
         self.incidents[incident.pk] = incident
@@ -99,6 +114,8 @@ def group_alerts(alert_ids: list[int], now: datetime) -> None:
     )
     keys: set[tuple] = set()
     for source_id, group_key, service in heads:
+        # Per source: the ceiling of new incidents and the fingerprints are decided per source.
+        keys.add(("src", source_id))
         if group_key:
             keys.add(("g", source_id, group_key))
         if service:
@@ -114,9 +131,26 @@ def group_alerts(alert_ids: list[int], now: datetime) -> None:
     _finish(batch)
 
 
+def label_fingerprint(alert: Alert) -> str:
+    """A stable hash of what identifies an alert without a group key: its service and its
+    labels minus the volatile ones (its title when no label is left)."""
+    volatile = {name.lower() for name in settings.INGEST_VOLATILE_LABELS}
+    labels = {k: v for k, v in (alert.labels or {}).items() if k.lower() not in volatile}
+    identity = (
+        {"service": alert.service, "labels": labels}
+        if labels
+        else {
+            "service": alert.service,
+            "title": alert.title,
+        }
+    )
+    encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:32]
+
+
 def _prefetch(alerts: list[Alert], b: _Batch) -> None:
-    """Read, in two or three queries for the whole batch, the open incidents that the
-    batch's new alerts may join: by group key, and the latest open group per service."""
+    """Read, in a few queries for the whole batch, the open incidents that the batch's new
+    alerts may join: by group key, the latest open group per service, by fingerprint."""
     homeless = [
         a
         for a in alerts
@@ -154,6 +188,30 @@ def _prefetch(alerts: list[Alert], b: _Batch) -> None:
         for group in latest:
             if b.service_groups.get(group.service) is None:
                 b.service_groups[group.service] = group
+    keyless = [a for a in homeless if not a.group_key and a.source.group_window_seconds]
+    for alert in keyless:
+        b.fingerprints[alert.pk] = label_fingerprint(alert)
+    if keyless:
+        wanted = {(a.source_id, b.fingerprints[a.pk]) for a in keyless}
+        b.by_fingerprint = dict.fromkeys(wanted)
+        widest = max(a.source.group_window_seconds for a in keyless)
+        rows = (
+            AlertGroup.objects.filter(
+                OPEN,
+                source_id__in={s for s, _ in wanted},
+                fingerprint__in={f for _, f in wanted},
+                last_alert_at__gte=b.now - timedelta(seconds=widest),
+            )
+            .select_related("incident", "source")
+            .order_by("-last_alert_at")
+        )
+        for group in rows:
+            key = (group.source_id, group.fingerprint)
+            recent = group.last_alert_at >= b.now - timedelta(
+                seconds=group.source.group_window_seconds
+            )
+            if key in wanted and b.by_fingerprint[key] is None and recent:
+                b.by_fingerprint[key] = group.incident
 
 
 def _process_one(alert: Alert, b: _Batch) -> None:
@@ -175,7 +233,7 @@ def _process_one(alert: Alert, b: _Batch) -> None:
         if b.now < due:
             b.pending.append((alert.pk, (due - b.now).total_seconds()))
             return
-    incident = _find_incident(alert, b) or _open_incident(alert, b)
+    incident = _find_incident(alert, b) or _open_or_storm(alert, b)
     b.assign.setdefault(incident.pk, []).append(alert.pk)  # one UPDATE per incident, in _finish
     alert.incident = incident
     b.note(incident, alert)
@@ -190,6 +248,8 @@ def _find_incident(alert: Alert, b: _Batch) -> Incident | None:
     if found is not None and alert.group_key:
         # The next alert of this group in the batch joins it too.
         b.by_group[(alert.source_id, alert.group_key)] = found
+    if found is None and alert.pk in b.fingerprints:
+        found = b.by_fingerprint.get((alert.source_id, b.fingerprints[alert.pk]))
     return found
 
 
@@ -205,6 +265,59 @@ def _find_by_service(alert: Alert, b: _Batch) -> Incident | None:
         b.by_service[alert.service] = group.incident
         return group.incident
     return None
+
+
+def _open_or_storm(alert: Alert, b: _Batch) -> Incident:
+    """A new incident, unless the source is past its ceiling: then its storm incident."""
+    ceiling = settings.INGEST_STORM_MAX_INCIDENTS
+    if ceiling > 0:
+        source_id = alert.source_id
+        if source_id not in b.opened_recently:
+            since = b.now - timedelta(seconds=settings.INGEST_STORM_WINDOW_SECONDS)
+            b.opened_recently[source_id] = AlertGroup.objects.filter(
+                source_id=source_id, opened_at__gte=since, storm=False
+            ).count()
+        if b.opened_recently[source_id] >= ceiling:
+            return _join_storm(alert, b)
+    return _open_incident(alert, b)
+
+
+def _join_storm(alert: Alert, b: _Batch) -> Incident:
+    """The source's open storm incident (opened by this alert if there is none)."""
+    source = alert.source
+    if source.pk not in b.storms:
+        group = (
+            AlertGroup.objects.select_related("incident")
+            .filter(OPEN, source=source, storm=True)
+            .order_by("-opened_at")
+            .first()
+        )
+        b.storms[source.pk] = group.incident if group else None
+    incident = b.storms[source.pk]
+    if incident is None:
+        ceiling = settings.INGEST_STORM_MAX_INCIDENTS
+        minutes = max(1, round(settings.INGEST_STORM_WINDOW_SECONDS / 60))
+        incident = incident_declare(
+            title=f"Alert storm from {source.name}"[:200],
+            description=(
+                f"{source.name} opened {ceiling} incidents within {minutes} minutes. Its "
+                "further alerts are collected here, each delivery counted on the timeline, "
+                "until the storm passes."
+            ),
+            severity=alert.severity,
+            service="",
+            actor=None,
+            generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+        )
+        AlertGroup.objects.create(
+            incident=incident, source=source, storm=True, opened_at=b.now, last_alert_at=b.now
+        )
+        b.storms[source.pk] = incident
+        b.opened.add(incident.pk)
+        announce(incident_alerts_changed, incident_id=incident.pk)
+    if alert.group_key:
+        b.by_group[(alert.source_id, alert.group_key)] = incident
+    return incident
 
 
 def _open_incident(alert: Alert, b: _Batch) -> Incident:
@@ -225,12 +338,17 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
         source=alert.source,
         group_key=alert.group_key,
         service=alert.service[:100],
+        fingerprint=b.fingerprints.get(alert.pk, ""),
         opened_at=b.now,
         last_alert_at=b.now,
     )
     b.opened.add(incident.pk)
+    if alert.source_id in b.opened_recently:
+        b.opened_recently[alert.source_id] += 1
     if alert.group_key:
         b.by_group[(alert.source_id, alert.group_key)] = incident
+    if alert.pk in b.fingerprints:
+        b.by_fingerprint[(alert.source_id, b.fingerprints[alert.pk])] = incident
     if alert.service and alert.source.group_window_seconds:
         b.by_service[alert.service] = incident
     # The pipeline asks for the runbook (debounced: a storm asks once, when it calms down).

@@ -11,11 +11,20 @@ Two kinds of problems are reported separately:
   by the executor (unknown action, wrong kind, bad params, unknown target). The
   executor re-checks and blocks them itself; they are listed so the caller can
   show or record them.
+
+Claude is asked at most ANTHROPIC_CALLS_PER_MINUTE times a minute across all workers
+(`model_call_take`); past the budget the offline planner answers, and `notes` says so.
 """
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from runbooks.models import ModelCallBudget
 
 from .claude import generate_with_claude
 from .results import (
@@ -32,6 +41,7 @@ __all__ = [
     "Usage",
     "check_document",
     "generate_runbook_document",
+    "model_call_take",
     "offline_result",
 ]
 
@@ -44,4 +54,39 @@ def generate_runbook_document(*, incident: Any, context: dict | None = None) -> 
             context=context,
             notes=["No Anthropic API key is configured; the offline planner wrote this runbook"],
         )
+    if not model_call_take():
+        budget = settings.ANTHROPIC_CALLS_PER_MINUTE
+        return offline_result(
+            incident=incident,
+            context=context,
+            notes=[
+                f"The budget of {budget} Claude generations a minute is spent; "
+                "the offline planner wrote this runbook"
+            ],
+        )
     return generate_with_claude(incident=incident, context=context)
+
+
+def model_call_take(*, now: datetime | None = None) -> bool:
+    """Take one model call from this minute's budget, shared by every worker through the
+    database; False when it is spent. A budget of 0 means no limit."""
+    budget = settings.ANTHROPIC_CALLS_PER_MINUTE
+    if budget <= 0:
+        return True
+    minute = (now or timezone.now()).replace(second=0, microsecond=0)
+    with transaction.atomic():
+        if not ModelCallBudget.objects.filter(minute=minute).exists():
+            try:
+                with transaction.atomic():
+                    ModelCallBudget.objects.create(minute=minute)
+            except IntegrityError:
+                pass  # another worker opened this minute first
+            else:
+                # A new minute: forget the old ones (a handful of rows at most).
+                ModelCallBudget.objects.filter(minute__lt=minute - timedelta(hours=1)).delete()
+        # One conditional UPDATE: two workers can never take the last call both.
+        return bool(
+            ModelCallBudget.objects.filter(minute=minute, calls__lt=budget).update(
+                calls=F("calls") + 1
+            )
+        )
