@@ -106,7 +106,9 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
     incident = runbook.incident
     try:
-        result = generate_runbook_document(incident=incident, context=_context(incident))
+        # Prompt, schema, planner and step checks all ask for the catalog: read it once.
+        with offer().catalog_pinned():
+            result = generate_runbook_document(incident=incident, context=_context(incident))
     except Exception as exc:
         logger.exception("runbook %s generation failed", runbook_id)
         return runbook_mark_failed(runbook_id=runbook_id, error=f"{type(exc).__name__}: {exc}")
