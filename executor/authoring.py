@@ -15,10 +15,11 @@ from runbooks.validation import ValidationIssue, runbook_schema
 from .choices import StepKind
 from .registry import catalog, get_spec
 from .results import StepBlocked
-from .targets import configured_targets, redact_url, target_scope
+from .targets import catalog_pinned, configured_targets, redact_url, target_scope
 
 __all__ = [
     "action_catalog",
+    "catalog_pinned",
     "get_spec",
     "offered_targets",
     "output_schema",
@@ -84,7 +85,7 @@ def step_targets(service: str = "") -> dict[str, list[str]]:
 def offered_targets(service: str = "") -> list[dict]:
     """Public views (no secrets) of the targets some allowed action may use for `service`."""
     offered = {name for names in step_targets(service).values() for name in names}
-    return [t.public() for t in configured_targets().values() if t.name in offered]
+    return [t.public() for t in target_scope(service).targets.values() if t.name in offered]
 
 
 def target_kinds() -> frozenset[str]:

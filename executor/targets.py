@@ -10,6 +10,9 @@ import base64
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
@@ -175,6 +178,15 @@ def _from_row(row) -> ResolvedTarget:
 
 def configured_targets() -> dict[str, ResolvedTarget]:
     """Every target: built-in, then the environment's, then the catalog's (last one wins)."""
+    pinned = _pinned.get()
+    if pinned is None:
+        return _read_targets()
+    if ("targets",) not in pinned:
+        pinned[("targets",)] = _read_targets()
+    return dict(pinned[("targets",)])
+
+
+def _read_targets() -> dict[str, ResolvedTarget]:
     targets = _builtin_targets()
     for name, conf in settings.EXECUTOR_TARGETS.items():
         kind = (conf.get("kind") or "").lower()
@@ -258,7 +270,31 @@ class TargetScope:
         return replace(target, service=self.service) if self.service else target
 
 
+# Inside `catalog_pinned()`: the scopes computed so far, by service, so one stage reads
+# the catalog once however many times its steps (prompt, schema, checks) ask.
+_pinned: ContextVar[dict[tuple, object] | None] = ContextVar("pinned_catalog", default=None)
+
+
+@contextmanager
+def catalog_pinned() -> Iterator[None]:
+    """Within the block, `target_scope` reads the catalog once per service."""
+    token = _pinned.set({})
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def target_scope(service: str = "") -> TargetScope:
+    pinned = _pinned.get()
+    if pinned is None:
+        return _read_scope(service)
+    if ("scope", service) not in pinned:
+        pinned[("scope", service)] = _read_scope(service)
+    return pinned[("scope", service)]
+
+
+def _read_scope(service: str) -> TargetScope:
     own = service_target_names(service)
     # Not in the catalog (no service, an unknown name, a near miss): no target a
     # service claims, only the shared ones.

@@ -25,7 +25,7 @@ def run_action_task(action_request_id: int) -> str:
     return action_request_execute(action_request_id=action_request_id).status
 
 
-@shared_task(name="executor.sweep_stale")
+@shared_task(name="executor.sweep_stale", ignore_result=False)
 def sweep_stale_task() -> dict:
     counts = sweep_stale()
     counts["expired"] = action_requests_expire()

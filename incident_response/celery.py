@@ -10,7 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.task(name="incident_response.noop")
+@app.task(name="incident_response.noop", ignore_result=False)
 def noop() -> str:
     """An empty task: the broker round trip that benchmarks measure against."""
     return "ok"

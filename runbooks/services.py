@@ -124,8 +124,12 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
     runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
     incident = runbook.incident
     try:
-        with LeaseHeartbeat(
-            runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
+        # Prompt, schema, planner and step checks all ask for the catalog: read it once.
+        with (
+            LeaseHeartbeat(
+                runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
+            ),
+            offer().catalog_pinned(),
         ):
             result = generate_runbook_document(incident=incident, context=_context(incident))
     except Exception as exc:

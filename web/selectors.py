@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from executor.choices import ActionStatus, ExecutionStatus
 from executor.models import ActionRequest, Execution
@@ -162,6 +174,17 @@ class IncidentPage:
     diff: list[tuple[str, str]] | None = None
     compare: Any = None
     users: list = field(default_factory=list)
+    incident_actions: list = field(default_factory=list)  # every version's, for the draft
+
+    def draft_facts(self) -> tuple[Any, list[str]]:
+        """(newest version with an artifact, step ids of the actions that succeeded, in
+        order): what a status-update draft reads, from what the page already loaded."""
+        newest = next((r for r in self.runbooks if r.has_artifact), None)
+        if newest is not None and newest is not self.runbook:
+            newest = Runbook.objects.get(pk=newest.pk)  # an older version than the shown one
+        succeeded = [a for a in self.incident_actions if a.status == ActionStatus.SUCCEEDED]
+        succeeded.sort(key=lambda a: (a.finished_at is None, a.finished_at))
+        return newest, [a.step_id for a in succeeded]
 
     @property
     def busy(self) -> bool:
@@ -212,16 +235,36 @@ def incident_page(
     live poll renders neither the alerts nor (without its form) the status updates."""
 
     incident = incident_for_page(pk)
+    newest = Runbook.objects.filter(incident=OuterRef("incident")).order_by("-version")
+    shown = Value(version) if version is not None else Subquery(newest.values("version")[:1])
+    # Every version without its artifact, except the one shown: one query, not two.
     runbooks = list(
         Runbook.objects.filter(incident=incident)
         .defer("artifact", "validation_errors")
+        .annotate(
+            has_artifact=ExpressionWrapper(Q(artifact__isnull=False), output_field=BooleanField()),
+            shown_artifact=Case(When(version=shown, then=F("artifact")), output_field=JSONField()),
+            shown_errors=Case(
+                When(version=shown, then=F("validation_errors")), output_field=JSONField()
+            ),
+        )
         .order_by("-version")
     )
     latest = runbooks[0] if runbooks else None
-    chosen = next((r for r in runbooks if r.version == version), latest)
-    runbook = Runbook.objects.get(pk=chosen.pk) if chosen else None
+    runbook = next((r for r in runbooks if r.version == version), latest)
+    if runbook is not None:
+        if runbook.version == version or version is None:
+            runbook.artifact = runbook.shown_artifact
+            runbook.validation_errors = runbook.shown_errors
+        else:  # no such version: the newest is shown, and was not loaded in full
+            runbook = Runbook.objects.get(pk=runbook.pk)
     execution = None
     actions: list = []
+    incident_actions = list(
+        ActionRequest.objects.filter(incident=incident)
+        .select_related("requested_by")
+        .order_by("id")
+    )
     if runbook is not None:
         execution = (
             Execution.objects.filter(runbook=runbook)
@@ -229,11 +272,7 @@ def incident_page(
             .order_by("-started_at", "-id")
             .first()
         )
-        actions = list(
-            ActionRequest.objects.filter(runbook=runbook)
-            .select_related("requested_by")
-            .order_by("id")
-        )
+        actions = [a for a in incident_actions if a.runbook_id == runbook.pk]
     events = list(
         incident.timeline.select_related("actor").order_by("-created_at", "-id")[
             : timeline_limit + 1
@@ -250,6 +289,7 @@ def incident_page(
         timeline_more=len(events) > timeline_limit,
         status_updates=incident_status_updates(incident=incident) if with_status_updates else [],
         alerts=list(incident_alerts(incident=incident, limit=50)) if with_alerts else [],
+        incident_actions=incident_actions,
     )
     if runbook is not None and compare and compare != runbook.version:
         other = Runbook.objects.filter(incident=incident, version=compare).first()

@@ -24,7 +24,9 @@ def _ago(delta) -> str:
     return f"{hours // 24} days"
 
 
-def status_update_draft(*, incident: Incident, audience: str) -> str:
+def status_update_draft(
+    *, incident: Incident, audience: str, facts: tuple[Any, list[str]] | None = None
+) -> str:
     """A first draft for one of the three templates, filled from the incident's current facts.
 
     Only a draft: the responder edits it, and posting it records it on the timeline.
@@ -35,10 +37,19 @@ def status_update_draft(*, incident: Incident, audience: str) -> str:
         raise IncidentError(
             f"Unknown template {audience!r}; use one of {', '.join(StatusUpdate.Audience.values)}."
         )
-    incident = Incident.objects.select_related(*ROLE_FIELDS).get(pk=incident.pk)
+    if facts is None:
+        incident = Incident.objects.select_related(*ROLE_FIELDS).get(pk=incident.pk)
+        runbook = incident.runbooks.filter(artifact__isnull=False).order_by("-version").first()
+        done = list(
+            incident.action_requests.filter(status=ActionStatus.SUCCEEDED)
+            .order_by("finished_at")
+            .values_list("step_id", flat=True)
+        )
+    else:
+        # The page has just read all of it (incident with roles, runbook, actions).
+        runbook, done = facts
     now = timezone.now()
     policy = severity_info(incident.severity)
-    runbook = incident.runbooks.filter(artifact__isnull=False).order_by("-version").first()
     doc = (runbook.artifact if runbook else None) or {}
     status_label = incident.get_status_display().lower()
     duration = _ago((incident.resolved_at or now) - incident.detected_at)
@@ -50,11 +61,6 @@ def status_update_draft(*, incident: Incident, audience: str) -> str:
             if policy.update_every_minutes < 120
             else f"Next update within {policy.update_every_minutes // 60} hours."
         )
-    )
-    done = list(
-        incident.action_requests.filter(status=ActionStatus.SUCCEEDED)
-        .order_by("finished_at")
-        .values_list("step_id", flat=True)
     )
     service = incident.service or "the affected service"
 

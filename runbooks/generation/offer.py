@@ -6,6 +6,7 @@ that. The runbooks app sits below the executor and never imports it: the pipelin
 installs the executor's implementation (`executor.authoring`) when Django starts.
 """
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from runbooks.validation import ValidationIssue
@@ -35,6 +36,9 @@ class ExecutorOffer(Protocol):
 
     def redact_url(self, url: str) -> str:
         """A URL without credentials, query or fragment."""
+
+    def catalog_pinned(self) -> AbstractContextManager[None]:
+        """Within the block, the target catalog is read once per service, not per question."""
 
 
 _installed: ExecutorOffer | None = None
