@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "incidents",
     "runbooks",
     "executor",
+    "learning",
     "web",
     "incident_response.apps.PipelineConfig",
 ]
@@ -173,6 +175,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "executor.sweep_stale", "schedule": 60.0},
     "sweep-ingest-outbox": {"task": "incidents.sweep_outbox", "schedule": 30.0},
     "sweep-pipeline": {"task": "incident_response.sweep_pipeline", "schedule": 30.0},
+    "learning-reminders": {"task": "learning.remind", "schedule": 3600.0},
+    # Monday morning, in TIME_ZONE.
+    "weekly-stability-report": {
+        "task": "learning.weekly_report",
+        "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
+    },
 }
 
 # --- runbook generation -------------------------------------------------------
