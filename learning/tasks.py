@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import reports, services
 
 DRAFT_POSTMORTEM = "learning.draft_postmortem"
 
@@ -25,6 +25,4 @@ def remind_task() -> dict[str, int]:
 
 @shared_task(name="learning.weekly_report")
 def weekly_report_task() -> bool:
-    from .reports import post_weekly_report
-
-    return post_weekly_report()
+    return reports.post_weekly_report()
