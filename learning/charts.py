@@ -3,6 +3,8 @@
 Every label is escaped; the numbers are formatted by us, so the markup is ours alone.
 """
 
+import math
+
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -74,7 +76,8 @@ def line_chart(
 def stacked_bars(labels: list[str], stacks: dict[str, list[int]], *, title: str = "") -> SafeString:
     """One bar per label, stacked by severity in the severity table's colours."""
     totals = [sum(s[i] for s in stacks.values()) for i in range(len(labels))]
-    top = max(totals, default=0) * 1.1 or 1
+    # Whole-number ticks: the axis has four steps.
+    top = math.ceil(max(totals, default=0) * 1.1 / 4) * 4 or 4
     n = len(labels)
     bar = (W - PAD_L - 10) / max(n, 1) * 0.7
     parts = [

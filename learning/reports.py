@@ -66,10 +66,13 @@ class WeeklyReport:
     overdue_follow_ups: list[dict] = field(default_factory=list)
     noisy_alerts: list[dict] = field(default_factory=list)
 
+    @property
+    def last_day(self) -> datetime:
+        return self.end - timedelta(days=1)
+
     def as_text(self) -> str:
         lines = [
-            f"Weekly stability report, {self.start:%Y-%m-%d} to "
-            f"{self.end - timedelta(days=1):%Y-%m-%d}",
+            f"Weekly stability report, {self.start:%Y-%m-%d} to {self.last_day:%Y-%m-%d}",
             f"Incidents: {self.total} (week before: {self.previous_total}): "
             + ", ".join(f"{k} {v}" for k, v in self.by_severity.items()),
             f"MTTA: {self.mtta}",
