@@ -98,6 +98,10 @@ class FollowUp(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_open(self) -> bool:
+        return self.status in (FollowUpStatus.OPEN, FollowUpStatus.IN_PROGRESS)
+
 
 class Handoff(models.Model):
     """An on-call handover: who to whom, when, the known risks, and what the page showed."""

@@ -198,6 +198,24 @@ def postmortem_reminders(*, now: datetime | None = None) -> list[int]:
     return reminded
 
 
+def reminder_text(postmortem_ids: list[int], follow_up_ids: list[int]) -> str:
+    """One Slack line per reminder just recorded on the timelines."""
+    lines = [
+        f"Postmortem of incident #{incident_id} is still a draft {REVIEW_DUE_HOURS} h after "
+        "resolution: send it to review."
+        for incident_id in Postmortem.objects.filter(pk__in=postmortem_ids)
+        .order_by("incident_id")
+        .values_list("incident_id", flat=True)
+    ]
+    lines += [
+        f"Follow-up overdue since {due:%Y-%m-%d}: {title} ({owner or 'no owner'})"
+        for title, due, owner in FollowUp.objects.filter(pk__in=follow_up_ids)
+        .order_by("due_date")
+        .values_list("title", "due_date", "owner__username")
+    ]
+    return "\n".join(lines)
+
+
 # --- follow-ups ---------------------------------------------------------------------
 
 

@@ -17,10 +17,11 @@ def draft_postmortem_task(incident_id: int) -> int:
 @shared_task(name="learning.remind")
 def remind_task() -> dict[str, int]:
     """Postmortems overdue for review and overdue follow-ups: on the timeline, once each."""
-    return {
-        "postmortems": len(services.postmortem_reminders()),
-        "follow_ups": len(services.follow_up_reminders()),
-    }
+    postmortems = services.postmortem_reminders()
+    follow_ups = services.follow_up_reminders()
+    if postmortems or follow_ups:
+        reports.post_to_slack(services.reminder_text(postmortems, follow_ups))
+    return {"postmortems": len(postmortems), "follow_ups": len(follow_ups)}
 
 
 @shared_task(name="learning.weekly_report")

@@ -86,3 +86,17 @@ def test_added_on_the_postmortem_page(client):
         {"title": "Runbook for pool leaks", "owner": alice.pk, "priority": "P2"},
     )
     assert FollowUp.objects.get(incident=incident).title == "Runbook for pool leaks"
+
+
+def test_reminders_are_posted_to_slack_when_configured(settings):
+    from learning.tasks import remind_task
+    from testing.fakes.slack import slack_server
+
+    alice = UserFactory(username="alice")
+    FollowUpFactory(owner=alice, title="Rotate keys", due_date=timezone.localdate() - timedelta(1))
+    with slack_server() as fake:
+        settings.SLACK_WEBHOOK_URL = fake.webhook_url
+        assert remind_task() == {"postmortems": 0, "follow_ups": 1}
+        assert remind_task() == {"postmortems": 0, "follow_ups": 0}
+    assert len(fake.texts()) == 1
+    assert "Follow-up overdue since" in fake.texts()[0] and "Rotate keys (alice)" in fake.texts()[0]
