@@ -1,4 +1,4 @@
-"""Server time of the incident list and incident pages on a big database.
+"""Server time of the incident list, incident, metrics and report pages on a big database.
 
 Fills PostgreSQL with 100,000 incidents and 1,000,000 timeline events (INSERT ...
 SELECT generate_series, so it takes seconds, not minutes), then requests the pages
@@ -266,6 +266,9 @@ def measure(requests: int, user, targets: list[int]) -> None:
         ("incident page", get(detail)),
         ("incident page, diff v1..v2", get(detail + "?version=2&compare=1")),
         ("incident live poll (htmx)", get(live, HTTP_HX_REQUEST="true")),
+        ("metrics: per week, by service", get("/metrics/")),
+        ("metrics: per month, by severity", get("/metrics/?bucket=month&group=severity")),
+        ("weekly stability report", get("/reports/weekly/")),
     ]
     base = timed(select_one, requests * 5)
     base_median = statistics.median(base)

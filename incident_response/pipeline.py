@@ -26,7 +26,8 @@ from executor import authoring
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import AlertGroup
-from incidents.signals import incident_alerts_changed, incident_declared
+from incidents.signals import incident_alerts_changed, incident_declared, incident_resolved
+from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
 from runbooks.models import Runbook
@@ -50,6 +51,11 @@ def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
     transaction.on_commit(partial(execute_runbook_task.delay, runbook_id))
 
 
+def on_incident_resolved(*, incident_id: int, **_: Any) -> None:
+    """A resolved incident gets its postmortem draft once the resolution commits."""
+    transaction.on_commit(partial(draft_postmortem_task.delay, incident_id))
+
+
 def connect() -> None:
     """Wire the lower apps' signals to the next stage; called once from AppConfig.ready."""
     # The runbook author may offer exactly what the executor's registry allows.
@@ -58,6 +64,7 @@ def connect() -> None:
     runbook_requested.connect(on_runbook_requested, dispatch_uid="pipeline.runbook_requested")
     runbook_ready.connect(on_runbook_ready, dispatch_uid="pipeline.runbook_ready")
     incident_alerts_changed.connect(_runbook_on_alerts_changed, dispatch_uid="pipeline.runbook")
+    incident_resolved.connect(on_incident_resolved, dispatch_uid="pipeline.resolved")
 
 
 # --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "incidents",
     "runbooks",
     "executor",
+    "learning",
     "web",
     "incident_response.apps.PipelineConfig",
 ]
@@ -185,6 +187,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("RUNBOOK_LEASE_SWEEP_SECONDS", default=5.0),
     },
     "safe-mode-check": {"task": "executor.safe_mode_check", "schedule": 15.0},
+    "learning-reminders": {"task": "learning.remind", "schedule": 3600.0},
+    # Monday morning, in TIME_ZONE.
+    "weekly-stability-report": {
+        "task": "learning.weekly_report",
+        "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
+    },
 }
 
 # --- runbook generation -------------------------------------------------------

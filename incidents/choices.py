@@ -132,6 +132,8 @@ class TimelineKind(models.TextChoices):
     STATUS_UPDATE = "status_update", "Status update"
     ALERT_RECEIVED = "alert_received", "Alert received"
     ALERTS_CLEARED = "alerts_cleared", "Alerts cleared"
+    POSTMORTEM = "postmortem", "Postmortem"
+    FOLLOW_UP = "follow_up", "Follow-up"
 
 
 class AlertSourceKind(models.TextChoices):

@@ -155,6 +155,34 @@ def _alerts_cleared(p: dict) -> str:
     )
 
 
+def _postmortem(p: dict) -> str:
+    change = p["change"]
+    if change == "drafted":
+        return f"Postmortem drafted ({p['author']})" + (
+            f": {'; '.join(p['notes'])}" if p.get("notes") else ""
+        )
+    if change == "status":
+        return f"Postmortem {p['from'].replace('_', ' ')} → {p['to'].replace('_', ' ')}"
+    if change == "edited":
+        return "Postmortem edited: " + ", ".join(p["fields"])
+    if change == "reminder":
+        return f"Postmortem still {p['status'].replace('_', ' ')} {p['hours']} h after resolution"
+    raise KeyError(change)
+
+
+def _follow_up(p: dict) -> str:
+    change, title = p["change"], p["title"]
+    if change == "created":
+        owner = f" for {p['owner']}" if p.get("owner") else ""
+        due = f", due {p['due']}" if p.get("due") else ""
+        return f"Follow-up added{owner}{due}: {title}"
+    if change == "status":
+        return f"Follow-up {p['to'].replace('_', ' ')}: {title}"
+    if change == "overdue":
+        return f"Follow-up overdue since {p['due']}: {title}"
+    raise KeyError(change)
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
     TimelineKind.DECLARED: _declared,
     TimelineKind.ACKNOWLEDGED: _acknowledged,
@@ -177,6 +205,8 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     TimelineKind.STATUS_UPDATE: _status_update,
     TimelineKind.ALERT_RECEIVED: _alert_received,
     TimelineKind.ALERTS_CLEARED: _alerts_cleared,
+    TimelineKind.POSTMORTEM: _postmortem,
+    TimelineKind.FOLLOW_UP: _follow_up,
 }
 
 

@@ -456,3 +456,90 @@ def decision_notice_event(
             "error": error,
         },
     )
+
+
+# --- after the incident: postmortems and follow-ups (written by the learning app) ---
+
+
+def postmortem_drafted_event(
+    *, incident: IncidentRef, postmortem_id: int, author: str, notes: list[str], actor: Any = None
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.POSTMORTEM,
+        actor=actor,
+        actor_label="" if getattr(actor, "is_authenticated", False) else author,
+        payload={
+            "change": "drafted",
+            "postmortem_id": postmortem_id,
+            "author": author,
+            "notes": notes,
+        },
+    )
+
+
+def postmortem_status_event(
+    *, incident: IncidentRef, postmortem_id: int, from_status: str, to_status: str, actor: Any
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.POSTMORTEM,
+        actor=actor,
+        payload={
+            "change": "status",
+            "postmortem_id": postmortem_id,
+            "from": from_status,
+            "to": to_status,
+        },
+    )
+
+
+def postmortem_edited_event(
+    *, incident: IncidentRef, postmortem_id: int, fields: list[str], actor: Any
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.POSTMORTEM,
+        actor=actor,
+        payload={"change": "edited", "postmortem_id": postmortem_id, "fields": fields},
+    )
+
+
+def postmortem_reminder_event(
+    *, incident: IncidentRef, postmortem_id: int, status: str, hours: int
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.POSTMORTEM,
+        actor_label="system",
+        payload={
+            "change": "reminder",
+            "postmortem_id": postmortem_id,
+            "status": status,
+            "hours": hours,
+        },
+    )
+
+
+def follow_up_event(
+    *,
+    incident: IncidentRef,
+    follow_up_id: int,
+    change: str,
+    title: str,
+    actor: Any = None,
+    owner: str = "",
+    due: str = "",
+    to_status: str = "",
+) -> TimelineEvent:
+    """change: created (owner, due), status (to_status) or overdue (due)."""
+    payload: dict[str, Any] = {"change": change, "follow_up_id": follow_up_id, "title": title}
+    if change == "created":
+        payload.update(owner=owner, due=due)
+    elif change == "status":
+        payload["to"] = to_status
+    elif change == "overdue":
+        payload["due"] = due
+    return timeline_record(
+        incident=incident, kind=TimelineKind.FOLLOW_UP, actor=actor, payload=payload
+    )

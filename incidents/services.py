@@ -16,7 +16,7 @@ from .events import (
     status_update_posted_event,
 )
 from .models import Incident, StatusUpdate
-from .signals import announce, incident_declared
+from .signals import announce, incident_declared, incident_resolved
 from .transitions import IllegalTransition, transition
 
 
@@ -96,6 +96,8 @@ def incident_transition(*, incident: Incident, to_status: str, actor: Any = None
         # A person moving it has seen it; the system clearing alerts (no actor) has not.
         if current.acknowledged_at is None and getattr(actor, "is_authenticated", False):
             incident_acknowledge(incident=current, actor=actor)
+        if to_status == IncidentStatus.RESOLVED:
+            announce(incident_resolved, incident_id=current.pk, actor=actor)
     incident.refresh_from_db()
     return incident
 

@@ -17,6 +17,10 @@ incident_declared = Signal()
 # Arguments: incident_id (int).
 incident_alerts_changed = Signal()
 
+# An incident was resolved: draft its postmortem once the transaction commits.
+# Arguments: incident_id (int), actor (the user or None).
+incident_resolved = Signal()
+
 
 def announce(signal: Signal, **kwargs: Any) -> list:
     """Send a hand-off signal; a hand-off nobody listens to is a wiring bug, never silent."""

@@ -177,6 +177,41 @@ CASES = [
         {"alerts": 4},
         "Alerts cleared: all 4 alert(s) have resolved. A person resolves the incident.",
     ),
+    (
+        TimelineKind.POSTMORTEM,
+        {"change": "drafted", "author": "offline", "notes": ["Claude timed out"]},
+        "Postmortem drafted (offline): Claude timed out",
+    ),
+    (
+        TimelineKind.POSTMORTEM,
+        {"change": "status", "from": "draft", "to": "in_review"},
+        "Postmortem draft → in review",
+    ),
+    (
+        TimelineKind.POSTMORTEM,
+        {"change": "edited", "fields": ["Summary", "Root cause"]},
+        "Postmortem edited: Summary, Root cause",
+    ),
+    (
+        TimelineKind.POSTMORTEM,
+        {"change": "reminder", "status": "draft", "hours": 48},
+        "Postmortem still draft 48 h after resolution",
+    ),
+    (
+        TimelineKind.FOLLOW_UP,
+        {"change": "created", "title": "Add an alert", "owner": "bo", "due": "2026-12-08"},
+        "Follow-up added for bo, due 2026-12-08: Add an alert",
+    ),
+    (
+        TimelineKind.FOLLOW_UP,
+        {"change": "status", "title": "Add an alert", "to": "in_progress"},
+        "Follow-up in progress: Add an alert",
+    ),
+    (
+        TimelineKind.FOLLOW_UP,
+        {"change": "overdue", "title": "Add an alert", "due": "2026-12-08"},
+        "Follow-up overdue since 2026-12-08: Add an alert",
+    ),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Writing the postmortem draft: the facts of the incident, then Claude or the offline writer."""
