@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/", include("incidents.urls_hooks")),
+    path("slack/", include("coordination.urls")),
     path("", include("web.urls")),
 ]

@@ -1,0 +1,11 @@
+"""Slack's request URLs (the app manifest points here)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "slack"
+urlpatterns = [
+    path("commands/", views.slash_command, name="commands"),
+    path("interactivity/", views.interactivity, name="interactivity"),
+]
