@@ -2,19 +2,18 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 
 from .choices import IncidentStatus, severity_info
-from .models import Incident
+from .models import Incident, StatusUpdate
 
 
 def with_last_update(incidents: QuerySet[Incident]) -> QuerySet[Incident]:
     """Annotate `last_update_at`: the newest published status update (drafts do not count)."""
+    # A subquery, not a join: the list's other columns need no GROUP BY.
+    newest = StatusUpdate.objects.filter(incident=OuterRef("pk"), published_at__isnull=False)
     return incidents.annotate(
-        last_update_at=Max(
-            "status_updates__created_at",
-            filter=Q(status_updates__published_at__isnull=False),
-        )
+        last_update_at=Subquery(newest.order_by("-created_at").values("created_at")[:1])
     )
 
 
