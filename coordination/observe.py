@@ -2,13 +2,17 @@
 `incidents.signals.timeline_recorded`, so the lower apps never know Slack exists."""
 
 import logging
+from functools import partial
 from typing import Any
+
+from django.db import transaction
 
 from incidents.choices import IncidentStatus, TimelineKind, severity_info
 
 from .client import slack_enabled
 from .models import SlackPost, WarRoom
 from .outbox import post_queue, war_room_request
+from .stakeholders import stakeholders_email
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +46,16 @@ THREAD_KINDS = {
 
 def on_timeline_event(*, event: Any, **_: Any) -> None:
     """Queue what the war room should show for one new timeline row (same transaction)."""
+    kind, payload = event.kind, event.payload or {}
+    emailed = kind == TimelineKind.STATUS_PUBLISHED or (
+        kind == TimelineKind.STATUS_UPDATE and payload.get("audience") == "executive"
+    )
+    if emailed and payload.get("status_update_id"):
+        transaction.on_commit(
+            partial(stakeholders_email, status_update_id=payload["status_update_id"])
+        )
     if not slack_enabled():
         return
-    kind, payload = event.kind, event.payload or {}
     if kind == TimelineKind.DECLARED:
         if severity_info(payload.get("severity", "")).pages:
             war_room_request(incident=event.incident_id)

@@ -10,5 +10,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/", include("incidents.urls_hooks")),
     path("slack/", include("coordination.urls")),
+    path("status/", include("web.urls_status")),
     path("", include("web.urls")),
 ]
