@@ -8,4 +8,5 @@ app_name = "slack"
 urlpatterns = [
     path("commands/", views.slash_command, name="commands"),
     path("interactivity/", views.interactivity, name="interactivity"),
+    path("incidents/<int:pk>/war-room/", views.war_room_open, name="open_room"),
 ]

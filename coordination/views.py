@@ -9,8 +9,11 @@ import json
 import logging
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -18,10 +21,10 @@ from incidents.models import Incident
 from incidents.services import IncidentError, incident_acknowledge
 
 from .cards import ACK_ACTION
-from .client import signature_verifier, slack_client
+from .client import signature_verifier, slack_client, slack_enabled
 from .commands import run_command, user_for_email
 from .models import SlackRequest, WarRoom
-from .outbox import email_for_slack_user
+from .outbox import email_for_slack_user, war_room_request
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +114,19 @@ def interactivity(request: HttpRequest) -> HttpResponse:
         except IncidentError as exc:
             return _ephemeral(str(exc))
     return HttpResponse(status=200)
+
+
+@require_POST
+@login_required
+def war_room_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """The button for incidents that do not page: open their war room on request."""
+    incident = get_object_or_404(Incident, pk=pk)
+    if not slack_enabled():
+        messages.error(request, "Slack is not configured: the timeline is the war room.")
+    else:
+        with transaction.atomic():
+            _, created = war_room_request(incident=incident)
+        messages.success(
+            request, "Opening the war room in Slack." if created else "It has a war room already."
+        )
+    return redirect("incidents:detail", pk=pk)

@@ -187,3 +187,19 @@ def test_rate_limits_wait_for_retry_after(slack, django_capture_on_commit_callba
     declare(django_capture_on_commit_callbacks)
     assert slack.methods().count("chat.postMessage") == 2
     assert WarRoom.objects.get().card_ts
+
+
+def test_the_button_opens_a_room_for_a_minor_incident(
+    slack, client, django_capture_on_commit_callbacks
+):
+    incident = declare(django_capture_on_commit_callbacks, severity="SEV4")
+    client.force_login(UserFactory(username="lee"))
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "Open a war room" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/slack/incidents/{incident.pk}/war-room/")
+    room = WarRoom.objects.get(incident=incident)
+    assert room.card_ts
+    assert (
+        f"Slack #{room.channel_name}" in client.get(f"/incidents/{incident.pk}/").content.decode()
+    )
