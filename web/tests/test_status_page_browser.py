@@ -44,7 +44,9 @@ def test_status_page_shows_only_published_notices(chromium, live_server):  # noq
         actor=publisher,
     )
     draft = status_update_post(
-        incident=active, audience="customer", body="The rollback has finished; we are watching error rates."
+        incident=active,
+        audience="customer",
+        body="The rollback has finished; we are watching error rates.",
     )
     past = IncidentFactory(severity="SEV3", service="search", detected_at=now - timedelta(days=2))
     status_update_publish(
