@@ -121,18 +121,14 @@ def test_the_card_and_thread_follow_the_incident(slack, django_capture_on_commit
 
 def test_a_taken_name_gets_a_suffix(slack, django_capture_on_commit_callbacks):
     from coordination.cards import channel_name
-    from incidents.models import Incident
 
-    upcoming = Incident(
-        pk=(Incident.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1,
-        title="Checkout down",
-        detected_at=timezone.now(),
-    )
-    slack.take_channel_name(channel_name(upcoming))
-    incident = declare(django_capture_on_commit_callbacks)
+    incident = declare(django_capture_on_commit_callbacks, severity="SEV3")
+    slack.take_channel_name(channel_name(incident))
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_set_severity(incident=incident, severity="SEV1")
     room = WarRoom.objects.get(incident=incident)
-    assert room.channel_name == channel_name(upcoming) + "-2"
-    assert [m for m, _ in slack.calls].count("conversations.create") == 2
+    assert room.channel_name == channel_name(incident) + "-2"
+    assert slack.methods().count("conversations.create") == 2
 
 
 def test_minor_incidents_get_no_room_until_raised(slack, django_capture_on_commit_callbacks):
