@@ -22,11 +22,17 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from coordination.observe import on_timeline_event
 from executor import authoring
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import AlertGroup
-from incidents.signals import incident_alerts_changed, incident_declared, incident_resolved
+from incidents.signals import (
+    incident_alerts_changed,
+    incident_declared,
+    incident_resolved,
+    timeline_recorded,
+)
 from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
@@ -65,6 +71,8 @@ def connect() -> None:
     runbook_ready.connect(on_runbook_ready, dispatch_uid="pipeline.runbook_ready")
     incident_alerts_changed.connect(_runbook_on_alerts_changed, dispatch_uid="pipeline.runbook")
     incident_resolved.connect(on_incident_resolved, dispatch_uid="pipeline.resolved")
+    # The war room follows the timeline (coordination sits above the stages it reports).
+    timeline_recorded.connect(on_timeline_event, dispatch_uid="pipeline.war_room")
 
 
 # --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------

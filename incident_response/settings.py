@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "runbooks",
     "executor",
     "learning",
+    "coordination",
     "web",
     "incident_response.apps.PipelineConfig",
 ]
@@ -193,6 +194,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "learning.weekly_report",
         "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
     },
+    "sweep-slack-posts": {"task": "coordination.sweep_posts", "schedule": 30.0},
+    "nudge-overdue-updates": {"task": "coordination.nudge_overdue", "schedule": 60.0},
 }
 
 # --- runbook generation -------------------------------------------------------
@@ -282,6 +285,19 @@ SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_CHANNEL = env.str("SLACK_CHANNEL", default="")
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
+# The war room, /inc and the incident card need both; without them the timeline is all.
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_TIMEOUT = env.int("SLACK_TIMEOUT", default=10)
+SLACK_POST_MAX_ATTEMPTS = env.int("SLACK_POST_MAX_ATTEMPTS", default=8)
+# Stakeholder emails: {"service or SEV1": ["a@example.com", ...]} (JSON in the environment).
+STAKEHOLDER_EMAILS = env.json("STAKEHOLDER_EMAILS", default={})
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="incidents@localhost")
 
 # --- production hardening -----------------------------------------------------
 # Served over HTTPS behind a proxy: production, or any non-debug run given a real key.

@@ -10,5 +10,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("hooks/", include("incidents.urls_hooks")),
     path("", include("learning.urls")),
+    path("slack/", include("coordination.urls")),
+    path("status/", include("web.urls_status")),
     path("", include("web.urls")),
 ]

@@ -134,6 +134,13 @@ class TimelineKind(models.TextChoices):
     ALERTS_CLEARED = "alerts_cleared", "Alerts cleared"
     POSTMORTEM = "postmortem", "Postmortem"
     FOLLOW_UP = "follow_up", "Follow-up"
+    STATUS_EDITED = "status_edited", "Status update edited"
+    STATUS_PUBLISHED = "status_published", "Status update published"
+    WAR_ROOM = "war_room", "War room"
+    SLACK_UNDELIVERED = "slack_undelivered", "Not posted to Slack"
+    SLACK_USERS_UNKNOWN = "slack_users_unknown", "Not found in Slack"
+    UPDATE_NUDGED = "update_nudged", "Status update overdue"
+    STAKEHOLDERS_EMAILED = "stakeholders_emailed", "Stakeholders emailed"
 
 
 class AlertSourceKind(models.TextChoices):

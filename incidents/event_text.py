@@ -37,7 +37,36 @@ def _role_assigned(p: dict) -> str:
 
 
 def _status_update(p: dict) -> str:
-    return f"{p['audience_label']}: {p['body']}"
+    draft = " (draft, not published)" if p.get("draft") else ""
+    return f"{p['audience_label']}{draft}: {p['body']}"
+
+
+def _status_edited(p: dict) -> str:
+    return f"Draft customer notice edited: {p['body']}"
+
+
+def _status_published(p: dict) -> str:
+    return f"{p['publisher']} published the customer notice: {p['body']}"
+
+
+def _war_room(p: dict) -> str:
+    return f"War room #{p['channel']} opened in Slack"
+
+
+def _slack_undelivered(p: dict) -> str:
+    return f"Could not post to Slack ({p['what']}): {p['error']}"
+
+
+def _slack_users_unknown(p: dict) -> str:
+    return "Not found in Slack, not invited: " + ", ".join(p["emails"])
+
+
+def _update_nudged(p: dict) -> str:
+    return f"Status update overdue by {p['overdue_minutes']} min; nudged {p['nudged']}"
+
+
+def _stakeholders_emailed(p: dict) -> str:
+    return f"Emailed the update to {p['recipients']} stakeholder(s)"
 
 
 def _runbook_queued(p: dict) -> str:
@@ -207,6 +236,13 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     TimelineKind.ALERTS_CLEARED: _alerts_cleared,
     TimelineKind.POSTMORTEM: _postmortem,
     TimelineKind.FOLLOW_UP: _follow_up,
+    TimelineKind.STATUS_EDITED: _status_edited,
+    TimelineKind.STATUS_PUBLISHED: _status_published,
+    TimelineKind.WAR_ROOM: _war_room,
+    TimelineKind.SLACK_UNDELIVERED: _slack_undelivered,
+    TimelineKind.SLACK_USERS_UNKNOWN: _slack_users_unknown,
+    TimelineKind.UPDATE_NUDGED: _update_nudged,
+    TimelineKind.STAKEHOLDERS_EMAILED: _stakeholders_emailed,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from .choices import TimelineKind
 from .event_text import render_text
 from .models import Incident, TimelineEvent
+from .signals import timeline_recorded
 
 IncidentRef = Incident | int
 
@@ -44,7 +45,10 @@ def timeline_event(
 
 def timeline_record_many(events: list[TimelineEvent]) -> list[TimelineEvent]:
     """Append events made by timeline_event in one INSERT (a batch touching many incidents)."""
-    return TimelineEvent.objects.bulk_create(events) if events else []
+    saved = TimelineEvent.objects.bulk_create(events) if events else []
+    for event in saved:
+        timeline_recorded.send(sender=TimelineEvent, event=event)
+    return saved
 
 
 def timeline_record(
@@ -65,6 +69,7 @@ def timeline_record(
         message=message,
     )
     event.save()
+    timeline_recorded.send(sender=TimelineEvent, event=event)
     return event
 
 
@@ -157,7 +162,83 @@ def status_update_posted_event(
             "audience_label": audience_label,
             "body": body,
             "sent": False,
+            # A customer notice waits for a publisher; the others are internal.
+            "draft": audience == "customer",
         },
+    )
+
+
+def status_update_edited_event(
+    *, incident: IncidentRef, actor: Any, status_update_id: int, body: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.STATUS_EDITED,
+        actor=actor,
+        payload={"status_update_id": status_update_id, "body": body},
+    )
+
+
+def status_update_published_event(
+    *, incident: IncidentRef, actor: Any, status_update_id: int, publisher: str, body: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.STATUS_PUBLISHED,
+        actor=actor,
+        payload={"status_update_id": status_update_id, "publisher": publisher, "body": body},
+    )
+
+
+def update_nudged_event(
+    *, incident: IncidentRef, overdue_minutes: int, nudged: str
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.UPDATE_NUDGED,
+        actor_label="cadence",
+        payload={"overdue_minutes": overdue_minutes, "nudged": nudged},
+    )
+
+
+def stakeholders_emailed_event(
+    *, incident: IncidentRef, status_update_id: int, recipients: int
+) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.STAKEHOLDERS_EMAILED,
+        actor_label="email",
+        payload={"status_update_id": status_update_id, "recipients": recipients},
+    )
+
+
+# --- the Slack war room ------------------------------------------------------------
+
+
+def war_room_opened_event(*, incident: IncidentRef, channel: str) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.WAR_ROOM,
+        actor_label="slack",
+        payload={"channel": channel},
+    )
+
+
+def slack_undelivered_event(*, incident: IncidentRef, what: str, error: str) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.SLACK_UNDELIVERED,
+        actor_label="slack",
+        payload={"what": what, "error": error[:500]},
+    )
+
+
+def slack_users_unknown_event(*, incident: IncidentRef, emails: list[str]) -> TimelineEvent:
+    return timeline_record(
+        incident=incident,
+        kind=TimelineKind.SLACK_USERS_UNKNOWN,
+        actor_label="slack",
+        payload={"emails": emails},
     )
 
 

@@ -324,12 +324,27 @@ class StatusUpdate(models.Model):
         related_name="status_updates",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A customer notice is a draft until someone with publish_status publishes it;
+    # internal and executive updates are published when written.
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="published_status_updates",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["incident", "-created_at"], name="statusupdate_incident_time")
         ]
+        permissions = [("publish_status", "Can publish customer-facing status updates")]
 
     def __str__(self) -> str:
         return f"{self.get_audience_display()} for #{self.incident_id}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.published_at is None

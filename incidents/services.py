@@ -13,7 +13,9 @@ from .events import (
     role_assigned_event,
     severity_changed_event,
     status_changed_event,
+    status_update_edited_event,
     status_update_posted_event,
+    status_update_published_event,
 )
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared, incident_resolved
@@ -188,6 +190,7 @@ def status_update_post(*, incident: Incident, audience: str, body: str, actor: A
             audience=audience,
             body=body,
             author=actor if getattr(actor, "is_authenticated", False) else None,
+            published_at=None if audience == StatusUpdate.Audience.CUSTOMER else timezone.now(),
         )
         label = update.get_audience_display()
         status_update_posted_event(
@@ -197,5 +200,47 @@ def status_update_post(*, incident: Incident, audience: str, body: str, actor: A
             audience=audience,
             audience_label=label,
             body=body,
+        )
+    return update
+
+
+PUBLISH_PERMISSION = "incidents.publish_status"
+
+
+def status_update_edit(*, update: StatusUpdate, body: str, actor: Any = None) -> StatusUpdate:
+    """Change a draft customer notice's text; a published one stays as it was read."""
+    body = (body or "").strip()
+    if not body:
+        raise IncidentError("A status update needs some text.")
+    with transaction.atomic():
+        changed = StatusUpdate.objects.filter(pk=update.pk, published_at__isnull=True).update(
+            body=body
+        )
+        if not changed:
+            raise IncidentError("This update is published already; write a new one.")
+        status_update_edited_event(
+            incident=update.incident_id, actor=actor, status_update_id=update.pk, body=body
+        )
+    update.refresh_from_db()
+    return update
+
+
+def status_update_publish(*, update: StatusUpdate, actor: Any) -> StatusUpdate:
+    """Publish a draft customer notice to the status page: only with publish_status."""
+    if not (getattr(actor, "is_authenticated", False) and actor.has_perm(PUBLISH_PERMISSION)):
+        raise IncidentError("Publishing to the status page needs the publish_status permission.")
+    with transaction.atomic():
+        changed = StatusUpdate.objects.filter(
+            pk=update.pk, published_at__isnull=True, audience=StatusUpdate.Audience.CUSTOMER
+        ).update(published_at=timezone.now(), published_by=actor)
+        if not changed:
+            raise IncidentError("Only a draft customer notice can be published.")
+        update.refresh_from_db()
+        status_update_published_event(
+            incident=update.incident_id,
+            actor=actor,
+            status_update_id=update.pk,
+            publisher=actor.get_username(),
+            body=update.body,
         )
     return update

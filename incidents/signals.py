@@ -22,6 +22,11 @@ incident_alerts_changed = Signal()
 incident_resolved = Signal()
 
 
+# A row was appended to an incident's timeline (inside the writer's transaction).
+# Arguments: event (TimelineEvent). Optional observers (the war room) listen; none is fine.
+timeline_recorded = Signal()
+
+
 def announce(signal: Signal, **kwargs: Any) -> list:
     """Send a hand-off signal; a hand-off nobody listens to is a wiring bug, never silent."""
     responses = signal.send(sender=None, **kwargs)

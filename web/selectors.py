@@ -24,6 +24,7 @@ from django.db.models import (
 
 from executor.choices import ActionStatus, ExecutionStatus
 from executor.models import ActionRequest, Execution
+from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
@@ -110,7 +111,7 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
 
     latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
-    qs = (
+    qs = with_last_update(
         Incident.objects.select_related("commander")
         .only(
             "id",
@@ -218,7 +219,9 @@ def incident_status_updates(*, incident: Incident, limit: int = 5) -> list:
 
 
 def incident_for_page(pk: int) -> Incident:
-    return Incident.objects.select_related("created_by", *ROLE_RELATIONS).get(pk=pk)
+    return with_last_update(Incident.objects.select_related("created_by", *ROLE_RELATIONS)).get(
+        pk=pk
+    )
 
 
 def incident_page(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import status_page, views
 
 app_name = "incidents"
 urlpatterns = [
@@ -18,6 +18,16 @@ urlpatterns = [
     path("incidents/<int:pk>/roles/", views.incident_roles_view, name="roles"),
     path("incidents/<int:pk>/updates/", views.status_update_view, name="status_update"),
     path("incidents/<int:pk>/updates/draft/", views.status_update_draft_view, name="draft"),
+    path(
+        "incidents/<int:pk>/updates/<int:update_pk>/edit/",
+        status_page.status_update_edit_view,
+        name="status_update_edit",
+    ),
+    path(
+        "incidents/<int:pk>/updates/<int:update_pk>/publish/",
+        status_page.status_update_publish_view,
+        name="status_update_publish",
+    ),
     path(
         "incidents/<int:pk>/runbook/regenerate/", views.runbook_regenerate_view, name="regenerate"
     ),

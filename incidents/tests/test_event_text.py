@@ -212,6 +212,38 @@ CASES = [
         {"change": "overdue", "title": "Add an alert", "due": "2026-12-08"},
         "Follow-up overdue since 2026-12-08: Add an alert",
     ),
+    (
+        TimelineKind.STATUS_UPDATE,
+        {"audience_label": "Customer-facing notice", "body": "Looking", "draft": True},
+        "Customer-facing notice (draft, not published): Looking",
+    ),
+    (TimelineKind.STATUS_EDITED, {"body": "Fixed"}, "Draft customer notice edited: Fixed"),
+    (
+        TimelineKind.STATUS_PUBLISHED,
+        {"publisher": "pat", "body": "Fixed"},
+        "pat published the customer notice: Fixed",
+    ),
+    (TimelineKind.WAR_ROOM, {"channel": "inc-1"}, "War room #inc-1 opened in Slack"),
+    (
+        TimelineKind.SLACK_UNDELIVERED,
+        {"what": "a threaded update, retrying", "error": "fatal_error"},
+        "Could not post to Slack (a threaded update, retrying): fatal_error",
+    ),
+    (
+        TimelineKind.SLACK_USERS_UNKNOWN,
+        {"emails": ["a@x.example", "b@x.example"]},
+        "Not found in Slack, not invited: a@x.example, b@x.example",
+    ),
+    (
+        TimelineKind.UPDATE_NUDGED,
+        {"overdue_minutes": 12, "nudged": "pat"},
+        "Status update overdue by 12 min; nudged pat",
+    ),
+    (
+        TimelineKind.STAKEHOLDERS_EMAILED,
+        {"recipients": 3},
+        "Emailed the update to 3 stakeholder(s)",
+    ),
 ]
 
 

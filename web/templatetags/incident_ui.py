@@ -13,6 +13,7 @@ from executor.choices import ActionStatus, CheckOutcome, Safety
 from executor.policy import approval_reason
 from executor.registry import REGISTRY
 from incidents import metrics
+from incidents.cadence import update_overdue_minutes
 from incidents.choices import (
     INCIDENT_TRANSITIONS,
     SEVERITIES,
@@ -209,3 +210,9 @@ def time_to_acknowledge(incident: Any) -> str:
 def time_to_resolve(incident: Any) -> str:
     value = metrics.time_to_resolve(incident)
     return "" if value is None else _human(value)
+
+
+@register.filter
+def update_overdue(incident: Any) -> int:
+    """Minutes the next status update is late by the severity's cadence (0: on time)."""
+    return update_overdue_minutes(incident, timezone.now())

@@ -1,0 +1,84 @@
+"""What the war room hears from the timeline: the pipeline connects this to
+`incidents.signals.timeline_recorded`, so the lower apps never know Slack exists."""
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from incidents.choices import IncidentStatus, TimelineKind, severity_info
+
+from .client import slack_enabled
+from .models import SlackPost, WarRoom
+from .outbox import post_queue, war_room_request
+from .stakeholders import stakeholders_email
+
+logger = logging.getLogger(__name__)
+
+# Changes the pinned card shows.
+CARD_KINDS = {
+    TimelineKind.STATUS_CHANGED,
+    TimelineKind.SEVERITY_CHANGED,
+    TimelineKind.ROLE_ASSIGNED,
+    TimelineKind.RUNBOOK_READY,
+    TimelineKind.ACKNOWLEDGED,
+}
+# One reply under the card each, in timeline order.
+THREAD_KINDS = {
+    TimelineKind.ACKNOWLEDGED,
+    TimelineKind.STATUS_CHANGED,
+    TimelineKind.SEVERITY_CHANGED,
+    TimelineKind.ROLE_ASSIGNED,
+    TimelineKind.RUNBOOK_READY,
+    TimelineKind.RUNBOOK_FAILED,
+    TimelineKind.RUNBOOK_INVALID,
+    TimelineKind.CHECKS_DONE,
+    TimelineKind.EXECUTION_REFUSED,
+    TimelineKind.ACTION_PROPOSED,
+    TimelineKind.ACTION_STATUS,
+    TimelineKind.APPROVAL,
+    TimelineKind.STATUS_UPDATE,
+    TimelineKind.STATUS_PUBLISHED,
+    TimelineKind.NOTE,
+}
+
+
+def on_timeline_event(*, event: Any, **_: Any) -> None:
+    """Queue what the war room should show for one new timeline row (same transaction)."""
+    kind, payload = event.kind, event.payload or {}
+    emailed = kind == TimelineKind.STATUS_PUBLISHED or (
+        kind == TimelineKind.STATUS_UPDATE and payload.get("audience") == "executive"
+    )
+    if emailed and payload.get("status_update_id"):
+        transaction.on_commit(
+            partial(stakeholders_email, status_update_id=payload["status_update_id"])
+        )
+    if not slack_enabled():
+        return
+    if kind == TimelineKind.DECLARED:
+        if severity_info(payload.get("severity", "")).pages:
+            war_room_request(incident=event.incident_id)
+        return
+    room = WarRoom.objects.filter(incident_id=event.incident_id).first()
+    if room is None:
+        # Raised to a paging severity: it gets its room now.
+        if kind == TimelineKind.SEVERITY_CHANGED and severity_info(payload.get("to", "")).pages:
+            war_room_request(incident=event.incident_id)
+        return
+    if kind in CARD_KINDS:
+        post_queue(room=room, kind=SlackPost.Kind.CARD)
+    if kind == TimelineKind.STATUS_UPDATE and payload.get("draft"):
+        return  # a customer notice is not news until it is published
+    if kind in THREAD_KINDS:
+        post_queue(
+            room=room,
+            kind=SlackPost.Kind.THREAD,
+            payload={"text": event.message, "event_id": event.pk},
+        )
+    if kind == TimelineKind.ROLE_ASSIGNED and payload.get("user_id"):
+        post_queue(
+            room=room, kind=SlackPost.Kind.INVITE, payload={"user_ids": [payload["user_id"]]}
+        )
+    if kind == TimelineKind.STATUS_CHANGED and payload.get("to") == IncidentStatus.RESOLVED:
+        post_queue(room=room, kind=SlackPost.Kind.CHANNEL, payload={"summary": True})
