@@ -105,9 +105,9 @@ def apply_evidence(
         revised["affected_system"] = diagnosis.top.component[:200] or document["affected_system"]
     else:
         revised["confidence"] = min(document["confidence"], 0.3)
-        seen = {c["id"] for c in document["checks"]}
-        extra = [c for c in allowed_steps(_checks_for_more_evidence(service), offered)]
-        revised["checks"] = (document["checks"] + [c for c in extra if c["id"] not in seen])[:20]
+        if not document["checks"]:
+            # The text named nothing to check either: look for evidence.
+            revised["checks"] = allowed_steps(_checks_for_more_evidence(service), offered)
     if remedies:
         ids = {a["id"] for a in remedies}
         rest = [a for a in document["recommended_actions"] if a["id"] not in ids]
