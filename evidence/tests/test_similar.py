@@ -17,7 +17,12 @@ def test_resolved_look_alikes_are_found_with_what_resolved_them():
     )
     note_added_event(incident=alike, actor=None, text="rolled back to v2.13, latency normal")
     IncidentFactory(title="Checkout latency high", service="checkout")  # still open
-    IncidentFactory(title="Disk full on the kafka broker", service="kafka", status="resolved")
+    IncidentFactory(
+        title="Disk full on the kafka broker",
+        description="Broker stopped accepting writes.",
+        service="kafka",
+        status="resolved",
+    )
 
     found = similar_incidents(incident_id=now.pk, text=f"{now.title} checkout", service="checkout")
 
