@@ -228,6 +228,15 @@ class Service(models.Model):
     links = models.JSONField(
         default=list, blank=True, help_text='Dashboards and docs: [{"label": "...", "url": "..."}]'
     )
+    golden_signals = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="PromQL per golden signal, read around an incident's onset: "
+        '{"errors": "...", "latency": "...", "traffic": "...", "saturation": "..."}',
+    )
+    dependencies = models.JSONField(
+        default=list, blank=True, help_text="Names of the services this one depends on."
+    )
 
     class Meta:
         ordering = ["name"]

@@ -6,8 +6,12 @@ this module listens and starts the next stage, always after the announcing
 transaction commits. Nothing else imports a higher app from a lower one
 (import-linter holds it in `make lint`).
 
-    incident declared ─▶ runbook requested ─▶ runbook generated ─▶ checks run
-    (incidents)          (runbooks)           (runbooks)           (executor)
+    incident declared ─▶ runbook requested ─▶ context gathered ─▶ runbook generated ─▶ checks run
+    (incidents)          (runbooks)           (evidence)          (runbooks)           (executor)
+
+The runbook version is queued in the declaring transaction (so it is visible at
+once); the context stage then gathers the evidence off the request path, and only
+then does generation start, so the planner always sees it.
 """
 
 import logging
@@ -23,7 +27,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from coordination.observe import on_timeline_event
-from executor import authoring
+from evidence import sources as evidence_sources
+from evidence.stage import evidence_gather
+from executor import authoring, evidence_source
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import AlertGroup
@@ -50,7 +56,36 @@ def on_incident_declared(*, incident: Any, actor: Any = None, **_: Any) -> None:
 
 
 def on_runbook_requested(*, runbook_id: int, **_: Any) -> None:
-    transaction.on_commit(partial(generate_runbook_task.delay, runbook_id))
+    transaction.on_commit(partial(context_schedule, runbook_id=runbook_id))
+
+
+CONTEXT_STAGE = "incident_response.context_stage"
+
+
+def context_schedule(*, runbook_id: int) -> None:
+    """Gather the evidence on a worker (inline when eager), then generate."""
+    if current_app.conf.task_always_eager:
+        context_stage(runbook_id=runbook_id)
+        return
+    try:
+        current_app.send_task(CONTEXT_STAGE, args=[runbook_id], retry=False)
+    except Exception as exc:  # generate without fresh evidence rather than not at all
+        logger.warning("context stage for runbook %s not queued: %s", runbook_id, exc)
+        generate_runbook_task.delay(runbook_id)
+
+
+def context_stage(*, runbook_id: int) -> None:
+    """Evidence before the plan: collectors in parallel, each with its deadline; a
+    failure here never stops the runbook, which is then planned on what there is."""
+    runbook = Runbook.objects.select_related("incident").filter(pk=runbook_id).first()
+    if runbook is None:
+        return
+    if runbook.status == RunbookStatus.QUEUED:
+        try:
+            evidence_gather(incident=runbook.incident)
+        except Exception:
+            logger.exception("evidence for incident %s not gathered", runbook.incident_id)
+    generate_runbook_task.delay(runbook_id)
 
 
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
@@ -66,6 +101,8 @@ def connect() -> None:
     """Wire the lower apps' signals to the next stage; called once from AppConfig.ready."""
     # The runbook author may offer exactly what the executor's registry allows.
     offer.install(authoring)
+    # The context stage reads metrics and logs through the executor's connectors.
+    evidence_sources.install(evidence_source)
     incident_declared.connect(on_incident_declared, dispatch_uid="pipeline.declared")
     runbook_requested.connect(on_runbook_requested, dispatch_uid="pipeline.runbook_requested")
     runbook_ready.connect(on_runbook_ready, dispatch_uid="pipeline.runbook_ready")
@@ -114,18 +151,14 @@ def _runbook_waits() -> tuple[timedelta, timedelta]:
 
 
 def runbook_schedule(*, incident_id: int) -> None:
-    """After an incident opens: eager asks at once; a worker waits for the storm to calm."""
-    if current_app.conf.task_always_eager:
-        runbook_debounce(incident_id=incident_id, immediate=True)
+    """After an incident opens: ask for its runbook (and its evidence) at once. The
+    debounce only holds back when too many generations already run."""
+    wait = runbook_debounce(incident_id=incident_id, immediate=True)
+    if wait is None or current_app.conf.task_always_eager:
         return
     try:
         # By name: the tasks module imports this one, not the reverse.
-        current_app.send_task(
-            RUNBOOK_DEBOUNCE,
-            args=[incident_id],
-            countdown=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS,
-            retry=False,
-        )
+        current_app.send_task(RUNBOOK_DEBOUNCE, args=[incident_id], countdown=wait, retry=False)
     except Exception as exc:  # the sweep asks once it is due
         logger.warning("runbook debounce for incident %s not scheduled: %s", incident_id, exc)
 

@@ -4,7 +4,14 @@ import math
 
 from celery import shared_task
 
-from .pipeline import PIPELINE_SWEEP, RUNBOOK_DEBOUNCE, pipeline_sweep, runbook_debounce
+from .pipeline import (
+    CONTEXT_STAGE,
+    PIPELINE_SWEEP,
+    RUNBOOK_DEBOUNCE,
+    context_stage,
+    pipeline_sweep,
+    runbook_debounce,
+)
 
 
 @shared_task(name=RUNBOOK_DEBOUNCE, bind=True)
@@ -21,3 +28,9 @@ def runbook_debounce_task(self, incident_id: int) -> str:
 @shared_task(name=PIPELINE_SWEEP)
 def sweep_pipeline() -> dict[str, int]:
     return pipeline_sweep().as_dict()
+
+
+@shared_task(name=CONTEXT_STAGE)
+def context_stage_task(runbook_id: int) -> str:
+    context_stage(runbook_id=runbook_id)
+    return "done"

@@ -148,6 +148,28 @@ class AlertSourceKind(models.TextChoices):
     PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
     DATADOG = "datadog", "Datadog webhook"
     GENERIC = "generic", "Generic JSON"
+    # Change sources: their deliveries record ChangeEvents, not alerts.
+    GITHUB = "github", "GitHub deployment_status / workflow_run (changes)"
+    CHANGE = "change", "Generic change JSON (changes)"
+
+
+CHANGE_SOURCE_KINDS = frozenset({AlertSourceKind.GITHUB, AlertSourceKind.CHANGE})
+
+
+class ChangeKind(models.TextChoices):
+    DEPLOY = "deploy", "Deploy"
+    CONFIG = "config", "Config change"
+    FEATURE_FLAG = "feature_flag", "Feature flag"
+    SCALE = "scale", "Scale"
+    ROLLBACK = "rollback", "Rollback"
+    RESTART = "restart", "Restart"
+    OTHER = "other", "Other"
+
+
+class ChangeStatus(models.TextChoices):
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
 
 
 class AlertAuthMode(models.TextChoices):

@@ -8,6 +8,8 @@ from .choices import (
     AlertAuthMode,
     AlertSourceKind,
     AlertStatus,
+    ChangeKind,
+    ChangeStatus,
     IncidentStatus,
     Severity,
     TimelineKind,
@@ -169,6 +171,8 @@ class AlertSource(models.Model):
         errors: dict[str, str] = {}
         if not ENV_NAME_RE.match(self.secret_env or ""):
             errors["secret_env"] = "An environment variable name: A-Z, 0-9 and _."  # noqa: S105 (a message, not a secret)
+        if self.kind == AlertSourceKind.GITHUB and self.auth_mode != AlertAuthMode.HMAC:
+            errors["auth_mode"] = "GitHub signs its webhooks: use the HMAC mode."
         mapping = self.severity_mapping
         if not isinstance(mapping, dict) or any(
             not isinstance(k, str) or v not in Severity.values for k, v in mapping.items()
@@ -348,3 +352,38 @@ class StatusUpdate(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.published_at is None
+
+
+class ChangeEvent(models.Model):
+    """Something that changed a service: a deploy, a config or flag change, a scale,
+    a restart or a rollback. Recorded from change webhooks and from our own actions;
+    the context stage reads them to find what happened just before an incident began."""
+
+    service = models.CharField(max_length=100, db_index=True)
+    kind = models.CharField(max_length=16, choices=ChangeKind.choices)
+    status = models.CharField(
+        max_length=12, choices=ChangeStatus.choices, default=ChangeStatus.SUCCEEDED
+    )
+    version = models.CharField(max_length=255, blank=True, help_text="Version, ref or image.")
+    previous_version = models.CharField(max_length=255, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    link = models.URLField(max_length=2000, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Where it came from: a source slug ("github-prod"), or "executor" for our own actions.
+    origin = models.CharField(max_length=60)
+    # The sender's id for this change, so a redelivery updates instead of duplicating.
+    external_id = models.CharField(max_length=255)
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "external_id"], name="change_origin_external")
+        ]
+        indexes = [models.Index(fields=["service", "-started_at"], name="change_service_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.service} {self.version}".strip()

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .choices import AlertSourceKind
+from .choices import CHANGE_SOURCE_KINDS, AlertSourceKind
 from .ingest.auth import AuthError, authenticate, body_routing_key
 from .ingest.base import PayloadError
+from .ingest.changes import change_ingest
 from .ingest.decode import DecodeError, decode_json, read_body
 from .ingest.selectors import hook_source
 from .ingest.store import alert_ingest
@@ -61,6 +62,8 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
     if parse_error:
         return _error(400, "invalid_json", parse_error)
 
+    if source.kind in CHANGE_SOURCE_KINDS:
+        return _change_hook(source, payload, request)
     try:
         result = alert_ingest(source=source, payload=payload)
     except PayloadError as exc:
@@ -89,6 +92,23 @@ def alert_hook(request: HttpRequest, slug: str) -> JsonResponse:
             "unchanged": result.unchanged,
             "ignored": result.ignored,
             **result.answer,
+        },
+        status=202,
+    )
+
+
+def _change_hook(source, payload, request: HttpRequest) -> JsonResponse:
+    """A change source's delivery: record its ChangeEvents, or refuse it and store nothing."""
+    try:
+        result = change_ingest(source=source, payload=payload, headers=request.headers)
+    except PayloadError as exc:
+        return _error(422, "invalid_payload", f"Not a valid {source.kind} payload: {exc}")
+    return JsonResponse(
+        {
+            "status": "accepted",
+            "received": result.received,
+            "ignored": 0 if result.received else 1,
+            "changes": result.ids,
         },
         status=202,
     )

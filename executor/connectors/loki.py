@@ -117,20 +117,11 @@ def _iso(ns: str) -> str:
         return ""
 
 
-def search(
-    target: Any,
-    *,
-    service: str,
-    pattern: str,
-    lookback_minutes: int,
-    deadline: float,
-    limit: int = DEFAULT_LIMIT,
-) -> dict:
-    """Lines of `service` that contain `pattern` over the window: count, top patterns, samples."""
-    query = build_query(service=service, pattern=pattern, label=service_label(target))
+def _query_range(
+    target: Any, query: str, start_ns: int, end_ns: int, limit: int, deadline: float
+) -> list[tuple[str, str]]:
+    """(nanosecond timestamp, line) of every entry Loki returns for `query`."""
     what = f"Loki target {target.name} ({target.display_url})"
-    end_ns = time.time_ns()
-    start_ns = end_ns - lookback_minutes * 60 * 1_000_000_000
     status, payload, text = http.request_json(
         "GET",
         http.api_url(target.url, "/loki/api/v1/query_range"),
@@ -162,6 +153,40 @@ def search(
         for entry in stream.get("values") or []:
             if isinstance(entry, list) and len(entry) >= 2:
                 lines.append((str(entry[0]), str(entry[1])))
+    return lines
+
+
+def lines_between(
+    target: Any,
+    *,
+    service: str,
+    pattern: str,
+    start: float,
+    end: float,
+    deadline: float,
+    limit: int = DEFAULT_LIMIT,
+) -> list[tuple[float, str]]:
+    """Lines of `service` containing `pattern` between two unix times, oldest first."""
+    query = build_query(service=service, pattern=pattern, label=service_label(target))
+    entries = _query_range(target, query, int(start * 1e9), int(end * 1e9), limit, deadline)
+    found = [(int(ns) / 1e9, line) for ns, line in entries if ns.isdigit()]
+    return sorted(found)
+
+
+def search(
+    target: Any,
+    *,
+    service: str,
+    pattern: str,
+    lookback_minutes: int,
+    deadline: float,
+    limit: int = DEFAULT_LIMIT,
+) -> dict:
+    """Lines of `service` that contain `pattern` over the window: count, top patterns, samples."""
+    query = build_query(service=service, pattern=pattern, label=service_label(target))
+    end_ns = time.time_ns()
+    start_ns = end_ns - lookback_minutes * 60 * 1_000_000_000
+    lines = _query_range(target, query, start_ns, end_ns, limit, deadline)
     lines.sort(key=lambda e: int(e[0]) if e[0].isdigit() else 0, reverse=True)  # newest first
     counts = Counter(normalise(line) for _, line in lines)
     return {

@@ -471,6 +471,30 @@ def query_summary(
     }
 
 
+def range_points(
+    target: Any, expr: str, *, start: float, end: float, step: float, deadline: float
+) -> list[tuple[float, float]]:
+    """The first series of `expr` over [start, end] as (unix time, value); NaN dropped."""
+    check_query(expr, target)
+    ranged = _api_call(
+        target,
+        "/api/v1/query_range",
+        {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+        deadline,
+    )
+    data = ranged.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise StepError(f"Prometheus answered a {data.get('resultType')!r} to a range query")
+    for item in data.get("result") or []:
+        points = []
+        for point in item.get("values") or []:
+            value = _number(point[1]) if isinstance(point, list) and len(point) == 2 else None
+            if value is not None:
+                points.append((float(point[0]), value))
+        return points
+    return []
+
+
 def _series(
     labels: dict, now: float | None, values: list[float], threshold: float | None, when: str
 ) -> dict:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents.events import actions_proposed_event
 from runbooks.models import Runbook
 
+from ..changes import record_action_change
 from ..choices import ActionStatus, CheckOutcome, Safety, StepKind
 from ..engine import PreparedStep, prepare_step, run_step
 from ..models import ActionRequest
@@ -207,5 +208,7 @@ def action_request_execute(*, action_request_id: int) -> ActionRequest:
             summary=outcome.summary,
             outcome=outcome.outcome,
         )
+        if recorded and not prepared.blocked:
+            record_action_change(request, succeeded=succeeded)
     request.refresh_from_db()
     return request

@@ -46,7 +46,8 @@ def authenticate(
     body and send no header; the caller passes it when the header is absent.
     """
     secret = source_secret(source)
-    if source.auth_mode == AlertAuthMode.HMAC:
+    # GitHub only ever signs (X-Hub-Signature-256): a token would never come.
+    if source.auth_mode == AlertAuthMode.HMAC or source.kind == AlertSourceKind.GITHUB:
         given = next((headers.get(h) for h in SIGNATURE_HEADERS if headers.get(h)), "")
         if not given:
             raise AuthError(f"missing signature header {SIGNATURE_HEADERS[0]}: sha256=<hex>")

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from incidents.ingest.auth import signature_for
 from incidents.models import Alert, AlertSource, Incident, IngestOutbox
 
 from .ingest_helpers import HMAC_KEY, eager, make_source, payload, post, post_signed, secrets  # noqa: F401
@@ -180,21 +181,48 @@ KEYS = [
     "event_action", "payload", "summary", "source", "links", "images", "custom_details",
     "alert_cycle_key", "alert_transition", "alert_title", "alert_priority", "tags", "date",
     "last_updated", "alert_id", "alert_scope", "org", "link",
+    "kind", "version", "previous_version", "author", "started_at", "finished_at", "id",
+    "deployment", "deployment_status", "state", "workflow_run", "workflow", "repository",
+    "created_at", "ref", "sha", "task", "name", "path", "conclusion", "run_started_at",
 ]  # fmt: skip
 shaped = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=30)
     | st.sampled_from([10**400, 1e308, float("nan"), "\x00", "a\x00b", "\ud800"])
     | st.sampled_from(["firing", "resolved", "trigger", "resolve", "4", "Recovered",
-                       "2024-05-01T10:00:00Z", "https://x.example/", "critical"]),
+                       "2024-05-01T10:00:00Z", "https://x.example/", "critical",
+                       "deploy", "success", "completed", "Deploy", "in_progress"]),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(KEYS), children, max_size=8),
     max_leaves=30,
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", ["alertmanager", "pagerduty", "datadog", "generic"])
+def _post_any(client, kind: str, body, raw: bytes | None = None):
+    """Post as the source expects: GitHub signs and names its event in a header."""
+    if kind != "github":
+        return post(client, kind, body, raw=raw)
+    data = raw if raw is not None else json.dumps(body).encode()
+    return client.post(
+        "/hooks/github/",
+        data=data,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="deployment_status" if len(data) % 2 else "workflow_run",
+        HTTP_X_HUB_SIGNATURE_256=signature_for(HMAC_KEY.encode(), data),
+    )
+
+
+def _make_any(kind: str):
+    if kind == "github":
+        return make_source(kind, auth_mode="hmac", secret_env="HOOK_HMAC")
+    return make_source(kind)
+
+
+ALL_KINDS = ["alertmanager", "pagerduty", "datadog", "generic", "github", "change"]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_random_json_never_gets_a_5xx(client, kind, django_capture_on_commit_callbacks):
-    make_source(kind)
+    _make_any(kind)
 
     @hsettings(
         max_examples=150,
@@ -205,7 +233,7 @@ def test_random_json_never_gets_a_5xx(client, kind, django_capture_on_commit_cal
     def check(body):
         # Run the on-commit work too: processing must survive whatever parsing accepted.
         with django_capture_on_commit_callbacks(execute=True):
-            response = post(client, kind, body)
+            response = _post_any(client, kind, body)
         assert response.status_code < 500, (body, response.content)
         assert response.status_code in (202, 400, 422), (body, response.content)
         assert response["Content-Type"] == "application/json"
@@ -213,7 +241,7 @@ def test_random_json_never_gets_a_5xx(client, kind, django_capture_on_commit_cal
     check()
 
 
-@pytest.mark.parametrize("kind", ["alertmanager", "pagerduty", "datadog", "generic"])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 @given(raw=st.binary(max_size=200))
 @hsettings(
     max_examples=60,
@@ -222,8 +250,8 @@ def test_random_json_never_gets_a_5xx(client, kind, django_capture_on_commit_cal
 )
 def test_random_bytes_never_get_a_5xx(client, kind, raw):
     if not AlertSource.objects.filter(slug=kind).exists():
-        make_source(kind)
-    response = post(client, kind, None, raw=raw)
+        _make_any(kind)
+    response = _post_any(client, kind, None, raw=raw)
     # An empty body arrives without a content type (415); anything else is 400/401/422.
     assert response.status_code in (202, 400, 401, 415, 422), (raw, response)
     assert response["Content-Type"] == "application/json"

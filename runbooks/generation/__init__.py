@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from evidence.selectors import evidence_items, latest_set
 from runbooks.models import ModelCallBudget
 
 from .claude import generate_with_claude
@@ -48,6 +49,11 @@ __all__ = [
 
 def generate_runbook_document(*, incident: Any, context: dict | None = None) -> GenerationResult:
     """Write a runbook for `incident`; see the module docstring for the contract."""
+    if context is not None and "evidence" not in context and getattr(incident, "pk", None):
+        # What the context stage gathered: the diagnosis must cite it.
+        gathered = latest_set(incident.pk)
+        if gathered is not None:
+            context = {**context, "evidence": evidence_items(gathered)}
     if not settings.ANTHROPIC_API_KEY:
         return offline_result(
             incident=incident,

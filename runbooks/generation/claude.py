@@ -23,6 +23,7 @@ from incidents import jsonsafe
 from runbooks.choices import RunbookAuthor
 from runbooks.validation import ValidationIssue
 
+from .diagnosis import rescore_document
 from .offer import offer
 from .prompt import repair_message, system_blocks, user_message
 from .results import GenerationResult, Usage, check_document, offline_result
@@ -187,6 +188,9 @@ def generate_with_claude(*, incident: Any, context: dict | None = None) -> Gener
         )
 
     def claude_result(document: dict, steps: list[ValidationIssue]) -> GenerationResult:
+        evidence = (context or {}).get("evidence")
+        if evidence is not None:
+            document = rescore_document(document, evidence)
         if session.retries:
             retries = f"{session.retries} retr{'y' if session.retries == 1 else 'ies'}"
             notes.insert(0, f"Claude answered after {retries} by the SDK")

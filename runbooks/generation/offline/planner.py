@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from .evidence_plan import apply_evidence
 from .facts import affected_system, extract_facts, matches
 from .offered import allowed_steps, offered_steps
 from .playbooks import GENERIC, SCENARIOS, Scenario
@@ -45,7 +46,7 @@ def plan_offline(*, incident: Any, context: dict | None = None) -> dict:
 
     plan = scenario.build(f)
     offered = offered_steps(f.service)
-    return {
+    document = {
         "incident_type": scenario.incident_type,
         "affected_system": f.system[:200],
         "confidence": confidence(best, scores),
@@ -54,3 +55,9 @@ def plan_offline(*, incident: Any, context: dict | None = None) -> dict:
         "recommended_actions": allowed_steps(plan.actions, offered),
         "rollback_plan": plan.rollback[:2000],
     }
+    evidence = (context or {}).get("evidence")
+    if evidence is None:
+        return document
+    return apply_evidence(
+        document, evidence=evidence, text=f.text, service=f.service, offered=offered
+    )

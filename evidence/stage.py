@@ -1,0 +1,154 @@
+"""The context stage: run the collectors in parallel, each with its own deadline, and
+store what they found as Evidence rows and one immutable snapshot.
+
+The remote collectors (metrics, logs) run in threads; the database collectors run in
+the calling thread meanwhile, on its connection and inside its transaction (a thread
+would open another connection that cannot see uncommitted rows). A collector that
+overruns its deadline is recorded as `timeout` and the stage goes on without it.
+"""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import Alert, Incident
+
+from .artifacts import snapshot_store
+from .choices import EvidenceStatus
+from .collectors import LOCAL, REMOTE, Finding, Scope
+from .models import Evidence, EvidenceSet
+from .sources import observability
+
+logger = logging.getLogger(__name__)
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidence")
+
+
+def collector_seconds() -> float:
+    return float(getattr(settings, "EVIDENCE_COLLECTOR_SECONDS", 5.0))
+
+
+def onset_of(incident: Incident) -> "timezone.datetime":
+    """When it began: the earliest start among its alerts, else when it was detected."""
+    first = (
+        Alert.objects.filter(incident=incident, starts_at__isnull=False)
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
+    return min(first, incident.detected_at) if first else incident.detected_at
+
+
+def scope_of(incident: Incident) -> Scope:
+    source = observability()
+    readers = source.for_service(incident.service) if source and incident.service else None
+    return Scope(
+        incident_id=incident.pk,
+        service=incident.service,
+        title=incident.title,
+        description=incident.description,
+        onset=onset_of(incident),
+        now=timezone.now(),
+        dependencies=list(readers.dependencies) if readers else [],
+        readers=readers,
+    )
+
+
+def _timed(name: str, fn, scope: Scope, seconds: float) -> list[Finding]:
+    started = time.monotonic()
+    try:
+        found = fn(scope, started + seconds)
+    except Exception as exc:
+        logger.warning("collector %s failed: %s", name, exc)
+        found = [Finding(name, f"{name} failed: {type(exc).__name__}", EvidenceStatus.ERROR)]
+    took = int((time.monotonic() - started) * 1000)
+    for f in found:
+        f.duration_ms = took
+    return found
+
+
+def run_collectors(scope: Scope, *, seconds: float | None = None) -> list[Finding]:
+    """Every collector's findings, in collector order; never raises, never waits past
+    the longest deadline."""
+    seconds = seconds if seconds is not None else collector_seconds()
+    futures = {name: _POOL.submit(_timed, name, fn, scope, seconds) for name, fn in REMOTE.items()}
+    results: dict[str, list[Finding]] = {
+        name: _timed(name, fn, scope, seconds) for name, fn in LOCAL.items()
+    }
+    started = time.monotonic()
+    for name, future in futures.items():
+        # The collectors started together: each gets what is left of its own deadline.
+        left = max(0.0, seconds - (time.monotonic() - started)) + 0.05
+        try:
+            results[name] = future.result(timeout=left)
+        except FutureTimeout:
+            results[name] = [
+                Finding(name, f"{name}: no answer within {seconds:g} s", EvidenceStatus.TIMEOUT)
+            ]
+    order = [*LOCAL, *REMOTE]
+    return [f for name in order for f in results.get(name, [])]
+
+
+def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
+    return {
+        "incident": incident.pk,
+        "service": scope.service,
+        "onset": scope.onset.isoformat(),
+        "items": [
+            {
+                "key": e.key,
+                "collector": e.collector,
+                "status": e.status,
+                "summary": e.summary,
+                "query": e.query,
+                "window": [
+                    e.window_start.isoformat() if e.window_start else None,
+                    e.window_end.isoformat() if e.window_end else None,
+                ],
+                "data": e.data,
+            }
+            for e in items
+        ],
+    }
+
+
+def evidence_gather(*, incident: Incident, seconds: float | None = None) -> EvidenceSet:
+    """Gather, store and snapshot the incident's evidence; returns the new set."""
+    started = time.monotonic()
+    scope = scope_of(incident)
+    findings = run_collectors(scope, seconds=seconds)
+    with transaction.atomic():
+        evidence_set = EvidenceSet.objects.create(incident=incident, onset=scope.onset)
+        items = [
+            Evidence(
+                evidence_set=evidence_set,
+                incident=incident,
+                key=f"E{i}",
+                collector=f.collector,
+                query=f.query[:4000],
+                window_start=f.window_start,
+                window_end=f.window_end,
+                summary=f.summary[:500],
+                data=f.data,
+                status=f.status,
+                duration_ms=f.duration_ms,
+            )
+            for i, f in enumerate(findings, start=1)
+        ]
+        Evidence.objects.bulk_create(items)
+        key, digest = snapshot_store(
+            prefix=f"evidence/{incident.pk}", data=_snapshot(incident, scope, items)
+        )
+        evidence_set.artifact_key, evidence_set.artifact_sha256 = key, digest
+        evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
+        evidence_set.save(update_fields=["artifact_key", "artifact_sha256", "duration_ms"])
+    return evidence_set
+
+
+def finding_dict(f: Finding) -> dict:
+    return asdict(f)
