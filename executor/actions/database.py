@@ -4,6 +4,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import postgres as pg
 from executor.connectors import sqlite as lite
@@ -109,6 +110,7 @@ def _row_estimate(stats: dict) -> tuple[int | None, str]:
         },
     },
     targets=("postgres",),
+    normalize=seed_params.dropped("lookback_minutes"),
 )
 class SlowQueries:
     def plan(self, params: dict, target: Any) -> str:
@@ -406,6 +408,7 @@ def _fmt_rows(n: int | None) -> str:
         "oneOf": [{"required": ["pid"]}, {"required": ["older_than_seconds"]}],
     },
     targets=("postgres",),
+    normalize=seed_params.renamed("query_id", "pid", seed_params.backend_pid),
 )
 class KillQuery:
     def plan(self, params: dict, target: Any) -> str:
