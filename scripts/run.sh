@@ -9,12 +9,14 @@ ADDR=${ADDR:-127.0.0.1:8000}
 # The demo's http target is the app's own /healthz, wherever it is served.
 export SITE_URL=${SITE_URL:-http://${ADDR}}
 UV=scripts/uv.sh
-manage() { "$UV" run --frozen python manage.py "$@"; }
+# Only what the app needs: the test and lint tools come with `make test`/`make lint`.
+manage() { "$UV" run --frozen --no-sync python manage.py "$@"; }
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing dependencies (uv sync --frozen)"
-"$UV" sync --frozen
+step "Installing dependencies (uv sync --frozen --no-dev --inexact)"
+# --inexact: the test and lint tools stay when `make test` installed them before.
+"$UV" sync --frozen --no-dev --inexact
 
 step "Migrating the database"
 manage migrate --noinput
@@ -47,7 +49,7 @@ elif user.check_password(password):
     print("user admin exists")
 else:
     print("user admin exists with another password (left as it is; "
-          "change it with: uv run python manage.py changepassword admin)")
+          "change it with: .venv/bin/python manage.py changepassword admin)")
 '
 
 echo
@@ -57,4 +59,4 @@ echo "(the password is kept in ${password_file})"
 step "Serving on http://${ADDR}/ (Ctrl-C stops it)"
 # --insecure: serve static files from the apps without collectstatic, with DEBUG off.
 mkdir -p staticfiles  # WhiteNoise warns when STATIC_ROOT is missing
-exec "$UV" run --frozen python manage.py runserver --insecure "$ADDR"
+exec "$UV" run --frozen --no-sync python manage.py runserver --insecure "$ADDR"
