@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
-from executor.choices import ActionStatus, ExecutionStatus
-from executor.models import ActionRequest, Execution
-from incidents.choices import IncidentStatus
+from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus
+from executor.models import ActionRequest, CheckRun, Execution
+from incidents.choices import IncidentStatus, severity_info
 from incidents.ingest.selectors import incident_alerts
-from incidents.models import Incident
+from incidents.models import Incident, StatusUpdate
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
 
@@ -65,7 +66,8 @@ class IncidentFilters:
 
 
 class OpenFirst:
-    """Open incidents, newest first, then resolved ones: a sliceable sequence for Paginator.
+    """Open incidents, most severe then newest first, then resolved ones, newest first:
+    a sliceable sequence for Paginator.
 
     Two index-friendly queries instead of one ORDER BY over a CASE expression,
     which would sort every incident on each page view.
@@ -94,6 +96,24 @@ class OpenFirst:
         return rows
 
 
+# Checks whose result needs a look: a breach found, an error, or no answer in time.
+FAILED_OUTCOMES = (CheckOutcome.WARN, CheckOutcome.ERROR, CheckOutcome.TIMEOUT)
+
+
+def _count_of(rows: QuerySet, group: str) -> Subquery:
+    """COUNT(*) of `rows` (filtered on an OuterRef) as a scalar subquery; NULL when none."""
+    return Subquery(rows.values(group).annotate(n=Count("id")).values("n")[:1])
+
+
+def update_overdue(incident: Any, now: Any = None) -> bool:
+    """An open incident whose last status update (or detection) is older than its cadence."""
+    if incident.status == IncidentStatus.RESOLVED:
+        return False
+    since = getattr(incident, "last_update_at", None) or incident.detected_at
+    minutes = severity_info(incident.severity).update_every_minutes
+    return (now or timezone.now()) - since > timezone.timedelta(minutes=minutes)
+
+
 def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
 
@@ -114,6 +134,28 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
         .annotate(
             runbook_status=Subquery(latest.values("status")[:1]),
             runbook_version=Subquery(latest.values("version")[:1]),
+            awaiting_approvals=_count_of(
+                ActionRequest.objects.filter(
+                    incident=OuterRef("pk"), status=ActionStatus.AWAITING_APPROVAL
+                ),
+                "incident",
+            ),
+            failed_checks=_count_of(
+                CheckRun.objects.filter(
+                    execution_id=Subquery(
+                        Execution.objects.filter(runbook__incident=OuterRef(OuterRef("pk")))
+                        .order_by("-started_at", "-id")
+                        .values("id")[:1]
+                    ),
+                    outcome__in=FAILED_OUTCOMES,
+                ),
+                "execution",
+            ),
+            last_update_at=Subquery(
+                StatusUpdate.objects.filter(incident=OuterRef("pk"))
+                .order_by("-created_at")
+                .values("created_at")[:1]
+            ),
         )
     )
     if filters.severity:
@@ -134,7 +176,10 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     qs = qs.order_by("-detected_at", "-id")
     resolved = IncidentStatus.RESOLVED
     # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
-    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved])
+    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
+    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
+        "severity", "-detected_at", "-id"
+    )
     empty = qs.none()
     if filters.status == "all":
         return OpenFirst(open_, qs.filter(status=resolved))

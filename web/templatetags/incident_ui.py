@@ -22,6 +22,7 @@ from incidents.choices import (
 )
 from incidents.event_text import event_text
 from runbooks.choices import RunbookStatus
+from web import selectors
 
 register = template.Library()
 
@@ -209,3 +210,9 @@ def time_to_acknowledge(incident: Any) -> str:
 def time_to_resolve(incident: Any) -> str:
     value = metrics.time_to_resolve(incident)
     return "" if value is None else _human(value)
+
+
+@register.filter
+def update_overdue(incident: Any) -> bool:
+    """The list row's flag: an open incident past its status update cadence."""
+    return selectors.update_overdue(incident)
