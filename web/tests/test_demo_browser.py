@@ -71,6 +71,15 @@ def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
     expect(rows).to_have_count(1)
     expect(rows.nth(0)).to_contain_text("recompute_stats")
     expect(rows.nth(0)).to_contain_text("Timeline page slow")
+    # Every column in view at laptop widths, without scrolling sideways.
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"demo-queue-{width}.png"), full_page=True)
+        status = rows.nth(0).locator("td.field-status_display")
+        expect(status).to_contain_text("Awaiting approval")
+        box = status.bounding_box()
+        assert box and box["x"] + box["width"] <= width, (width, box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(ARTIFACTS / "demo-queue.png"), full_page=True)
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
         page.screenshot(path=str(DOCS / "queue-desktop.png"), full_page=True)
@@ -88,6 +97,9 @@ def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
     assert waiting.status == ActionStatus.SUCCEEDED, (waiting.error, waiting.result)
     expect(page.locator(".field-status_display")).to_contain_text("Succeeded")
     page.screenshot(path=str(ARTIFACTS / "demo-approved.png"), full_page=True)
+    # The queue, now empty, says what it is for.
+    page.goto(live_server.url + reverse("admin:executor_actionrequest_changelist"))
+    expect(page.locator("#queue-empty")).to_contain_text("This is the approval queue")
     context.close()
 
     waiting.refresh_from_db()
