@@ -1,5 +1,7 @@
 """The plain-text results report printed by the management commands."""
 
+import re
+
 from runbooks.models import Runbook
 
 from .choices import ActionStatus
@@ -54,6 +56,15 @@ def format_report(runbook: Runbook, execution: Execution | None) -> str:
     return "\n".join(lines)
 
 
+# Durations differ from run to run ("in 66 ms", "in 69 ms"): timing jitter, not a change.
+_DURATION = re.compile(r"\b\d+(?:\.\d+)?\s?ms\b")
+
+
+def _steady(summary: str) -> str:
+    """A check summary without its durations, for telling real changes from jitter."""
+    return _DURATION.sub("…", summary)
+
+
 def diff_outcomes(before: Execution | None, after: Execution) -> list[str]:
     """What changed between two executions of the same runbook, check by check."""
     if before is None:
@@ -68,7 +79,7 @@ def diff_outcomes(before: Execution | None, after: Execution) -> list[str]:
             lines.append(
                 f"  ~ {run.check_id}: {prev.outcome.upper()} → {run.outcome.upper()}: {run.summary}"
             )
-        elif prev.summary != run.summary:
+        elif _steady(prev.summary) != _steady(run.summary):
             lines.append(
                 f"  ~ {run.check_id}: [{run.outcome.upper()}] {prev.summary} → {run.summary}"
             )

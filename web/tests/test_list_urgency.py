@@ -61,3 +61,21 @@ def test_the_row_shows_pending_approvals_failed_checks_and_overdue_updates(clien
     assert "update overdue" not in by_title["waits"]  # SEV2: 30 min, detected just now
     assert "update overdue" in by_title["quiet"]  # SEV1: every 15 min, none in 20
     assert "update overdue" not in by_title["updated"]
+
+
+@pytest.mark.django_db
+def test_pages_name_a_favicon_that_exists(client_in):
+    from django.contrib.staticfiles import finders
+
+    body = client_in.get(reverse("incidents:list")).content.decode()
+    href = re.search(r'<link rel="icon" href="([^"]+)"', body)
+    assert href and href[1].endswith("img/favicon.svg")
+    assert finders.find("img/favicon.svg")
+    admin = client_in.get(reverse("admin:login")).content.decode()
+    assert 'rel="icon"' in admin
+
+
+@pytest.mark.django_db
+def test_the_declare_form_preselects_no_severity(client_in):
+    body = client_in.get(reverse("incidents:declare")).content.decode()
+    assert 'name="severity"' in body and "checked" not in body

@@ -27,6 +27,8 @@ from incidents.ingest.sweep import ingest_sweep
 from incidents.models import AlertSource, Incident
 from incidents.services import incident_declare, incident_transition
 
+from ._common import quiet_task_log
+
 RESPONDER, APPROVER = "alice", "bob"
 APPROVERS_GROUP = "approvers"
 # The incident tool itself is the demo's service: its own database and /healthz.
@@ -89,6 +91,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Declare the incidents again.")
 
     def handle(self, *args, **opts):
+        quiet_task_log()
         self._catalog()
         responder, approver = self._users()
         for severity, service, title, text in DEMO:
