@@ -8,11 +8,12 @@ borrowed checks: their steps say plainly that nothing is configured for them.
 """
 
 import secrets
+from importlib import import_module
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
@@ -122,10 +123,25 @@ class Command(BaseCommand):
             )
             row.targets.add(*Target.objects.filter(name__in=names))
 
+    def _approvers_group(self) -> Group:
+        """The group a migration creates; made again (same permissions) if it was removed."""
+        group, created = Group.objects.get_or_create(name=APPROVERS_GROUP)
+        if created:
+            migration = import_module("executor.migrations.0003_approvers_group")
+            for app_label, model, codename in migration.PERMISSIONS:
+                group.permissions.add(
+                    *Permission.objects.filter(
+                        content_type__app_label=app_label,
+                        content_type__model=model,
+                        codename=codename,
+                    )
+                )
+        return group
+
     def _users(self):
         User = get_user_model()
         password = demo_password()
-        group = Group.objects.get(name=APPROVERS_GROUP)
+        group = self._approvers_group()
         users = []
         for name, staff in ((RESPONDER, False), (APPROVER, True)):
             user, created = User.objects.get_or_create(
