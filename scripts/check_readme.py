@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -63,8 +64,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_and_stop(command: str, env: dict) -> str:
-    """Start a serving command on a free port, wait for /healthz, stop it; "" when fine."""
+def serve_and_stop(command: str, env: dict, ready: str = "Demo data ready.") -> str:
+    """Start a serving command on a free port, wait until it printed `ready` and answers
+    /healthz, stop it; "" when fine."""
     port = free_port()
     proc = subprocess.Popen(
         [*shlex.split(command), f"ADDR=127.0.0.1:{port}"],
@@ -75,17 +77,23 @@ def serve_and_stop(command: str, env: dict) -> str:
         text=True,
         start_new_session=True,
     )
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True)
+    reader.start()
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                return f"exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    return ""
-            except OSError:
-                time.sleep(0.5)
-        return "did not serve /healthz within 600 s"
+                reader.join(5)
+                return f"exited with {proc.returncode}:\n{''.join(printed)[-3000:]}"
+            if any(ready in line for line in printed):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                        return ""
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        return f"did not print {ready!r} and serve /healthz within 600 s"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

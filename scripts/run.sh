@@ -21,12 +21,6 @@ step "Installing dependencies (uv sync --frozen --no-dev --inexact)"
 step "Migrating the database"
 manage migrate --noinput
 
-step "Loading demo data"
-if manage help seed_demo >/dev/null 2>&1; then
-  manage seed_demo
-else
-  echo "notice: there is no seed_demo command yet; starting without demo data"
-fi
 
 step "Admin user"
 mkdir -p var
@@ -59,4 +53,25 @@ echo "(the password is kept in ${password_file})"
 step "Serving on http://${ADDR}/ (Ctrl-C stops it)"
 # --insecure: serve static files from the apps without collectstatic, with DEBUG off.
 mkdir -p staticfiles  # WhiteNoise warns when STATIC_ROOT is missing
-exec "$UV" run --frozen --no-sync python manage.py runserver --insecure "$ADDR"
+"$UV" run --frozen --no-sync python manage.py runserver --insecure "$ADDR" &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
+
+# The demo is seeded once the server answers: its health checks probe this very
+# server, so they report what it says instead of "connection refused".
+python3 - "$SITE_URL/healthz" <<'PY'
+import sys, time, urllib.request
+for _ in range(240):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=2)
+        break
+    except OSError:
+        time.sleep(0.25)
+PY
+step "Loading demo data"
+manage seed_demo
+echo
+echo "Admin login: http://${ADDR}/admin/  user: admin  password: $(cat "$password_file")"
+echo "Serving on http://${ADDR}/ (Ctrl-C stops it)"
+wait "$server"
