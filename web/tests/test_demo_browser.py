@@ -92,6 +92,11 @@ def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
     assert waiting.status == ActionStatus.SUCCEEDED, (waiting.error, waiting.result)
     expect(page.locator(".field-status_display")).to_contain_text("Succeeded")
     page.screenshot(path=str(ARTIFACTS / "demo-approved.png"), full_page=True)
+    # The incident page's "Open for" counts up by itself.
+    page.goto(live_server.url + reverse("incidents:detail", args=[waiting.incident_id]))
+    open_for = page.locator("[data-open-since]")
+    shown = open_for.inner_text()
+    expect(open_for).not_to_have_text(shown, timeout=5_000)
     # The queue, now empty, says what it is for.
     page.goto(live_server.url + reverse("admin:executor_actionrequest_changelist"))
     expect(page.locator("#queue-empty")).to_contain_text("This is the approval queue")
