@@ -64,3 +64,12 @@ def test_replay_diff_ignores_timing_jitter_and_reports_real_changes():
     lines = diff_outcomes(before, after)
     assert "  = health: [OK] unchanged" in lines
     assert any(line.startswith("  ~ api:") and "503" in line for line in lines)
+
+
+def test_the_admin_shows_dates_as_the_app_does():
+    from datetime import UTC, datetime
+
+    from django.utils import formats
+
+    moment = datetime(2026, 12, 1, 5, 10, tzinfo=UTC)
+    assert formats.date_format(moment, "DATETIME_FORMAT") == "2026-12-01 05:10 UTC"
