@@ -360,6 +360,11 @@ def step_issues(document: Any, service: str = "") -> list[ValidationIssue]:
             params = step.get("params")
             if not isinstance(params, dict):
                 continue  # the contract reports it
+            try:
+                params = spec.accept(params, scope)
+            except StepBlocked as exc:
+                issues.append(ValidationIssue(f"{where}.params", str(exc)))
+                continue
             for line in spec.validate_params(params):
                 path, sep, message = line.partition(": ")
                 if not sep:

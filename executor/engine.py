@@ -18,7 +18,7 @@ from django.conf import settings
 from .choices import CheckOutcome, StepKind
 from .registry import ActionSpec, get_spec
 from .results import StepBlocked, StepError, StepResult, StepTimeout
-from .targets import ResolvedTarget, TargetScope, resolve_target
+from .targets import ResolvedTarget, TargetScope, resolve_target, target_scope
 
 
 @dataclass
@@ -67,6 +67,13 @@ def prepare_step(
     if spec.kind != kind:
         prepared.blocked = f"{action} is not a {kind} step (registered as {spec.kind})"
         return prepared
+    if spec.normalize is not None:
+        scope = scope or target_scope(service)
+        try:
+            params = prepared.params = spec.accept(params, scope)
+        except StepBlocked as exc:
+            prepared.blocked = f"refused parameters: {exc}"
+            return prepared
     problems = spec.validate_params(params)
     if problems:
         prepared.blocked = "refused parameters: " + "; ".join(problems)

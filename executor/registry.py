@@ -32,6 +32,13 @@ class ActionSpec:
     params_schema: dict
     target_kinds: tuple[str, ...]
     impl: _Impl
+    # Maps another contract's parameters (the seed design's names) onto this
+    # spec's own, given the step's TargetScope; raises StepBlocked when it cannot.
+    normalize: Callable[[dict, Any], dict] | None = None
+
+    def accept(self, params: dict, scope: Any) -> dict:
+        """`params` in this spec's own terms (unchanged when there is nothing to map)."""
+        return self.normalize(params, scope) if self.normalize is not None else params
 
     def validate_params(self, params: Any) -> list[str]:
         """Every problem with `params`, as readable lines; empty when valid."""
@@ -80,6 +87,7 @@ def register(
     description: str,
     params: dict,
     targets: tuple[str, ...],
+    normalize: Callable[[dict, Any], dict] | None = None,
 ) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         if name in REGISTRY:
@@ -93,6 +101,7 @@ def register(
             params_schema=_with_target_param(params),
             target_kinds=targets,
             impl=cls(),
+            normalize=normalize,
         )
         return cls
 

@@ -101,6 +101,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["incident_response.formats"]  # 24-hour ISO dates, as the app shows them
 USE_I18N = False
 USE_TZ = True
 

@@ -9,22 +9,18 @@ ADDR=${ADDR:-127.0.0.1:8000}
 # The demo's http target is the app's own /healthz, wherever it is served.
 export SITE_URL=${SITE_URL:-http://${ADDR}}
 UV=scripts/uv.sh
-manage() { "$UV" run --frozen python manage.py "$@"; }
+# Only what the app needs: the test and lint tools come with `make test`/`make lint`.
+manage() { "$UV" run --frozen --no-sync python manage.py "$@"; }
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing dependencies (uv sync --frozen)"
-"$UV" sync --frozen
+step "Installing dependencies (uv sync --frozen --no-dev --inexact)"
+# --inexact: the test and lint tools stay when `make test` installed them before.
+"$UV" sync --frozen --no-dev --inexact
 
 step "Migrating the database"
 manage migrate --noinput
 
-step "Loading demo data"
-if manage help seed_demo >/dev/null 2>&1; then
-  manage seed_demo
-else
-  echo "notice: there is no seed_demo command yet; starting without demo data"
-fi
 
 step "Admin user"
 mkdir -p var
@@ -47,7 +43,7 @@ elif user.check_password(password):
     print("user admin exists")
 else:
     print("user admin exists with another password (left as it is; "
-          "change it with: uv run python manage.py changepassword admin)")
+          "change it with: .venv/bin/python manage.py changepassword admin)")
 '
 
 echo
@@ -57,4 +53,25 @@ echo "(the password is kept in ${password_file})"
 step "Serving on http://${ADDR}/ (Ctrl-C stops it)"
 # --insecure: serve static files from the apps without collectstatic, with DEBUG off.
 mkdir -p staticfiles  # WhiteNoise warns when STATIC_ROOT is missing
-exec "$UV" run --frozen python manage.py runserver --insecure "$ADDR"
+"$UV" run --frozen --no-sync python manage.py runserver --insecure "$ADDR" &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
+
+# The demo is seeded once the server answers: its health checks probe this very
+# server, so they report what it says instead of "connection refused".
+python3 - "$SITE_URL/healthz" <<'PY'
+import sys, time, urllib.request
+for _ in range(240):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=2)
+        break
+    except OSError:
+        time.sleep(0.25)
+PY
+step "Loading demo data"
+manage seed_demo
+echo
+echo "Admin login: http://${ADDR}/admin/  user: admin  password: $(cat "$password_file")"
+echo "Serving on http://${ADDR}/ (Ctrl-C stops it)"
+wait "$server"

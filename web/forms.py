@@ -21,9 +21,8 @@ class DeclareForm(forms.Form):
         help_text="What you see, since when, what changed. The runbook is written from this.",
         widget=forms.Textarea(attrs={"rows": 5}),
     )
-    severity = forms.ChoiceField(
-        choices=Severity.choices, initial=Severity.SEV3, widget=forms.RadioSelect
-    )
+    # No default: the declarer picks one on purpose, with the policy beside each choice.
+    severity = forms.ChoiceField(choices=Severity.choices, widget=forms.RadioSelect)
     service = forms.CharField(
         max_length=100,
         required=False,

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import (
     BooleanField,
     Case,
+    Count,
     ExpressionWrapper,
     F,
     JSONField,
@@ -22,8 +23,8 @@ from django.db.models import (
     When,
 )
 
-from executor.choices import ActionStatus, ExecutionStatus
-from executor.models import ActionRequest, Execution
+from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus
+from executor.models import ActionRequest, CheckRun, Execution
 from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
@@ -78,7 +79,8 @@ class IncidentFilters:
 
 
 class OpenFirst:
-    """Open incidents, newest first, then resolved ones: a sliceable sequence for Paginator.
+    """Open incidents, most severe then newest first, then resolved ones, newest first:
+    a sliceable sequence for Paginator.
 
     Two index-friendly queries instead of one ORDER BY over a CASE expression,
     which would sort every incident on each page view.
@@ -107,6 +109,15 @@ class OpenFirst:
         return rows
 
 
+# Checks whose result needs a look: a breach found, an error, or no answer in time.
+FAILED_OUTCOMES = (CheckOutcome.WARN, CheckOutcome.ERROR, CheckOutcome.TIMEOUT)
+
+
+def _count_of(rows: QuerySet, group: str) -> Subquery:
+    """COUNT(*) of `rows` (filtered on an OuterRef) as a scalar subquery; NULL when none."""
+    return Subquery(rows.values(group).annotate(n=Count("id")).values("n")[:1])
+
+
 def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
 
@@ -127,6 +138,23 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
         .annotate(
             runbook_status=Subquery(latest.values("status")[:1]),
             runbook_version=Subquery(latest.values("version")[:1]),
+            awaiting_approvals=_count_of(
+                ActionRequest.objects.filter(
+                    incident=OuterRef("pk"), status=ActionStatus.AWAITING_APPROVAL
+                ),
+                "incident",
+            ),
+            failed_checks=_count_of(
+                CheckRun.objects.filter(
+                    execution_id=Subquery(
+                        Execution.objects.filter(runbook__incident=OuterRef(OuterRef("pk")))
+                        .order_by("-started_at", "-id")
+                        .values("id")[:1]
+                    ),
+                    outcome__in=FAILED_OUTCOMES,
+                ),
+                "execution",
+            ),
         )
     )
     if filters.severity:
@@ -147,7 +175,10 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     qs = qs.order_by("-detected_at", "-id")
     resolved = IncidentStatus.RESOLVED
     # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
-    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved])
+    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
+    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
+        "severity", "-detected_at", "-id"
+    )
     empty = qs.none()
     if filters.status == "all":
         return OpenFirst(open_, qs.filter(status=resolved))

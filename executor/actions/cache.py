@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import redis as rconn
 from executor.registry import register
@@ -31,6 +32,7 @@ PLAN_SECONDS = 5.0  # counting is SCAN only, and bounded in time as well as in k
         },
     },
     targets=("redis",),
+    normalize=seed_params.renamed("key_pattern", "pattern"),
 )
 class CacheInvalidate:
     def plan(self, params: dict, target: Any) -> str:

@@ -4,6 +4,7 @@ connections, cancelling queries."""
 import time
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import postgres as pg
 from executor.registry import register
@@ -37,6 +38,7 @@ def _one_line(text: str | None, limit: int = 120) -> str:
         },
     },
     targets=("postgres",),
+    normalize=seed_params.dropped("lookback_minutes"),
 )
 class SlowQueries:
     def plan(self, params: dict, target: Any) -> str:
@@ -139,6 +141,7 @@ class ConnectionCount:
         "oneOf": [{"required": ["pid"]}, {"required": ["older_than_seconds"]}],
     },
     targets=("postgres",),
+    normalize=seed_params.renamed("query_id", "pid", seed_params.backend_pid),
 )
 class KillQuery:
     def plan(self, params: dict, target: Any) -> str:

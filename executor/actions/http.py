@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import http as hconn
 from executor.registry import register
@@ -30,6 +31,7 @@ BODY_EXCERPT_CHARS = 300
         },
     },
     targets=("http",),
+    normalize=seed_params.health_url,
 )
 class HealthCheck:
     def plan(self, params: dict, target: Any) -> str:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import slack
 from executor.registry import register
@@ -27,6 +28,7 @@ def _one_line(text: str) -> str:
         },
     },
     targets=("slack", "timeline"),
+    normalize=seed_params.notify_channel,
 )
 class Notify:
     def plan(self, params: dict, target: Any) -> str:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import loki as lconn
 from executor.connectors import prometheus as pconn
@@ -61,6 +62,7 @@ def _min_step(target: Any) -> float:
         },
     },
     targets=("prometheus",),
+    normalize=seed_params.renamed("range_minutes", "lookback_minutes"),
 )
 class MetricsQuery:
     def plan(self, params: dict, target: Any) -> str:

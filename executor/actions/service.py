@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import fly
 from executor.registry import register
@@ -90,6 +91,7 @@ def _machine_line(m: dict, change: str = "") -> str:
         },
     },
     targets=("fly",),
+    normalize=seed_params.restart_service,
 )
 class ServiceRestart:
     def plan(self, params: dict, target: Any) -> str:

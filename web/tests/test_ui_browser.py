@@ -82,7 +82,7 @@ def _seed_other_incidents() -> None:
     """A few more incidents so the list looks like a working day, through the real services."""
     from django.utils import timezone
 
-    from incidents.management.commands.seed_demo import DEMO
+    from incident_response.management.commands.seed_demo import DEMO
     from incidents.models import Incident
     from incidents.services import incident_declare, incident_transition
 

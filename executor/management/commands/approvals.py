@@ -24,8 +24,13 @@ class Command(BaseCommand):
         verbs = parser.add_subparsers(dest="verb", required=True)
         listing = verbs.add_parser("list", help="requests waiting for a decision")
         listing.add_argument("--all", action="store_true", help="every status, not only pending")
+        helps = {
+            "approve": "approve a pending request (an approver who did not ask for it)",
+            "reject": "reject a pending request, with a reason",
+            "reask": "ask again for an expired request: a fresh dry-run, the clock restarts",
+        }
         for verb, reason_required in (("approve", False), ("reject", True), ("reask", False)):
-            sub = verbs.add_parser(verb)
+            sub = verbs.add_parser(verb, help=helps[verb], description=helps[verb].capitalize())
             sub.add_argument("id", type=int, help="action request id")
             sub.add_argument("--as", dest="as_user", required=True, help="username deciding")
             sub.add_argument("--reason", default="", required=reason_required)

@@ -6,6 +6,8 @@ from incidents.choices import Severity
 from incidents.services import IncidentError, incident_declare
 from web.selectors import pipeline_finished
 
+from ._common import quiet_task_log, service_named_in
+
 
 class Command(BaseCommand):
     help = "Declare an incident, run the whole pipeline, and print the results."
@@ -13,7 +15,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("text", help="What is broken, in plain words.")
         parser.add_argument("--severity", default=Severity.SEV3, choices=Severity.values)
-        parser.add_argument("--service", default="")
+        parser.add_argument(
+            "--service",
+            default="",
+            help="The catalog service; default: the one catalog service the text names.",
+        )
         parser.add_argument("--title", default="")
         parser.add_argument(
             "--timeout",
@@ -23,6 +29,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        quiet_task_log()
+        if not opts["service"]:
+            opts["service"] = service_named_in(f"{opts['title']} {opts['text']}")
+            if opts["service"]:
+                self.stderr.write(f"Service: {opts['service']} (named in the text)")
         try:
             incident = incident_declare(
                 description=opts["text"],

@@ -95,14 +95,18 @@ def _performance(f: Facts) -> Plan:
         )
     actions = []
     if f.table:
+        # During a SEV1 a second person confirms every change, even a reversible one:
+        # ANALYZE on a hot table competes for the I/O the incident is short of.
+        critical = f.severity == "SEV1"
         actions.append(
             act(
                 "recompute_stats",
                 "database.analyze_table",
                 {"table": f.table},
-                safe=True,
+                safe=not critical,
                 rationale=f"Fresh statistics let the planner pick good plans for {f.table}; "
-                "ANALYZE only reads the table and updates statistics.",
+                "ANALYZE only reads the table and updates statistics."
+                + (" During a SEV1 a second person confirms it first." if critical else ""),
             )
         )
     older = kill_after(f)

@@ -1,0 +1,107 @@
+"""The demo as a newcomer meets it: after `make run`'s seeding, with no admin setup.
+
+The approver finds the action awaiting approval in the queue, approves it, and
+sees it run; the responder who caused it may not approve it (four eyes).
+"""
+
+import io
+import sqlite3
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from executor.choices import ActionStatus
+from executor.models import ActionRequest
+from executor.policy import may_approve
+from web.tests.test_ui_browser import ARTIFACTS, DESKTOP, DOCS, chromium  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
+    chromium,  # noqa: F811
+    live_server,
+    settings,
+    tmp_path,
+    monkeypatch,
+):
+    import os
+
+    from django.contrib.auth import get_user_model
+    from playwright.sync_api import expect
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the demo's story is told on the embedded default (SQLite)")
+    settings.SITE_URL = live_server.url  # the demo's health target is this very server
+    settings.DATA_DIR = tmp_path
+    settings.ANTHROPIC_API_KEY = ""
+    # The test database lives in memory; `make run`'s is a file, which the demo's
+    # database target names. A file copy of this one stands in for it.
+    app_db = tmp_path / "db.sqlite3"
+    connection.ensure_connection()
+    with sqlite3.connect(app_db) as copy:
+        connection.connection.backup(copy)
+    monkeypatch.setitem(connection.settings_dict, "NAME", str(app_db))
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    monkeypatch.undo()
+    password = (tmp_path / "demo-password.txt").read_text().strip()
+    assert f"password: {password}" in out.getvalue()
+
+    waiting = ActionRequest.objects.get(status=ActionStatus.AWAITING_APPROVAL)
+    assert (waiting.action, waiting.target) == ("database.analyze_table", "app-db")
+    User = get_user_model()
+    alice, bob = User.objects.get(username="alice"), User.objects.get(username="bob")
+    assert not may_approve(alice, waiting) and may_approve(bob, waiting)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport=DESKTOP)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "bob")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    expect(page.locator("#approval-queue-summary")).to_contain_text("1 action request")
+
+    page.goto(live_server.url + reverse("admin:executor_actionrequest_changelist"))
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_contain_text("recompute_stats")
+    expect(rows.nth(0)).to_contain_text("Timeline page slow")
+    # Every column in view at laptop widths, without scrolling sideways.
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"demo-queue-{width}.png"), full_page=True)
+        if width == DESKTOP["width"] and os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+            page.screenshot(path=str(DOCS / "queue-desktop.png"), full_page=True)
+        status = rows.nth(0).locator("td.field-status_display")
+        expect(status).to_contain_text("Awaiting approval")
+        box = status.bounding_box()
+        assert box and box["x"] + box["width"] <= width, (width, box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(ARTIFACTS / "demo-queue.png"), full_page=True)
+
+    page.click(f"a[href$='/executor/actionrequest/{waiting.pk}/change/']")
+    expect(page.locator("#decision-panel")).to_contain_text("recompute_stats")
+    page.click("#approve-button")
+    expect(page.locator("ul.messagelist")).to_contain_text("Approved.")
+    waiting.refresh_from_db()
+    assert waiting.status == ActionStatus.SUCCEEDED, (waiting.error, waiting.result)
+    expect(page.locator(".field-status_display")).to_contain_text("Succeeded")
+    page.screenshot(path=str(ARTIFACTS / "demo-approved.png"), full_page=True)
+    # The incident page's "Open for" counts up by itself.
+    page.goto(live_server.url + reverse("incidents:detail", args=[waiting.incident_id]))
+    open_for = page.locator("[data-open-since]")
+    shown = open_for.inner_text()
+    expect(open_for).not_to_have_text(shown, timeout=5_000)
+    # The queue, now empty, says what it is for.
+    page.goto(live_server.url + reverse("admin:executor_actionrequest_changelist"))
+    expect(page.locator("#queue-empty")).to_contain_text("This is the approval queue")
+    context.close()
+
+    waiting.refresh_from_db()
+    assert waiting.status == ActionStatus.SUCCEEDED
+    assert "ANALYZE incidents_timelineevent" in str(waiting.result)
