@@ -273,6 +273,10 @@ def _step_variants(
                 "description": f"{spec.safety.value}: {spec.description}",
             }
             variant["properties"]["params"] = params
+            # The contract accepts steps without a rationale (the seed design's runbooks);
+            # we still ask Claude for one, which also keeps the optional-property budget.
+            if "rationale" in variant["properties"]:
+                variant["required"] = sorted({*variant.get("required", []), "rationale"})
             variants.append(strict_schema(variant))
     return variants
 

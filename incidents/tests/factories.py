@@ -54,6 +54,10 @@ class StatusUpdateFactory(factory.django.DjangoModelFactory):
     incident = factory.SubFactory(IncidentFactory)
     audience = StatusUpdate.Audience.INTERNAL
     body = "Investigating elevated checkout latency."
+    # Internal and executive updates are published when posted; customer ones start as drafts.
+    published_at = factory.LazyAttribute(
+        lambda u: None if u.audience == StatusUpdate.Audience.CUSTOMER else timezone.now()
+    )
 
 
 class AlertSourceFactory(factory.django.DjangoModelFactory):

@@ -22,8 +22,8 @@ from runbooks.tests.factories import ready_runbook
 
 HX = {"HTTP_HX_REQUEST": "true"}
 # session, user, incident, versions (the shown one in full), actions, execution, check
-# runs, timeline, status updates, alerts, users, permissions, safe mode
-PAGE_QUERIES = 13
+# runs, timeline, status updates, alerts, users, permissions, safe mode, evidence
+PAGE_QUERIES = 14
 POLL_QUERIES = 10  # the page less status updates, alerts and users
 
 
