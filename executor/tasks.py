@@ -19,8 +19,10 @@ def execute_runbook_task(runbook_id: int, trigger: str = "pipeline") -> str:
 
 
 # No automatic retry: an action that may have run is never run again by a retry;
-# the claim in action_request_execute makes a redelivered message a no-op.
-@shared_task(name=RUN_ACTION_TASK, acks_late=True)
+# the claim in action_request_execute makes a redelivered message a no-op. Its result
+# (the status each delivery found) is kept: actions are few, and it tells what a
+# redelivery did.
+@shared_task(name=RUN_ACTION_TASK, acks_late=True, ignore_result=False)
 def run_action_task(action_request_id: int) -> str:
     return action_request_execute(action_request_id=action_request_id).status
 
