@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from testing.browser import launch_chromium
 from testing.servers import handler_server
 from testing.services import (
     WORKER_ARTIFACTS,
@@ -157,3 +158,9 @@ def http_server():
     start.requests = requests
     with stack:
         yield start
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium through Playwright, one per test module."""
+    yield from launch_chromium()

@@ -74,3 +74,18 @@ class ApprovalFactory(factory.django.DjangoModelFactory):
     action_request = factory.SubFactory(ActionRequestFactory)
     approver = factory.SubFactory(ApproverFactory)
     decision = Decision.APPROVE
+
+
+def responder(username: str):
+    """A member of the `responders` group, as its data migration makes it (a flushed
+    database lost the group: make it again, idempotently)."""
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django.contrib.auth.models import Group
+
+    migration = importlib.import_module("executor.migrations.0010_responders_group")
+    migration.create_group(django_apps, None)
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name="responders"))
+    return type(user).objects.get(pk=user.pk)  # fresh permission cache

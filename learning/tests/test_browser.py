@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from web.tests.test_ui_browser import ARTIFACTS, DESKTOP, DOCS, PASSWORD, chromium  # noqa: F401
+from testing.browser import ARTIFACTS, DESKTOP, DOCS, PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

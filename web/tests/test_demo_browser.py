@@ -15,7 +15,7 @@ from django.urls import reverse
 from executor.choices import ActionStatus
 from executor.models import ActionRequest
 from executor.policy import may_approve
-from web.tests.test_ui_browser import ARTIFACTS, DESKTOP, DOCS, chromium  # noqa: F401
+from testing.browser import ARTIFACTS, DESKTOP, DOCS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

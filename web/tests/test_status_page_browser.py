@@ -1,17 +1,14 @@
 """The public status page in headless Chromium: no login, drafts hidden until published.
 
-The screenshot is written to docs/screenshots/status-page.png.
+The screenshot goes to test-artifacts/ui/, or with UPDATE_DOCS_SCREENSHOTS=1 to
+docs/screenshots/status-page.png.
 """
 
 from datetime import timedelta
 
 import pytest
 
-from testing.services import ROOT
-
-from .test_ui_browser import DESKTOP, chromium  # noqa: F401  (the browser fixture)
-
-DOCS = ROOT / "docs" / "screenshots"
+from testing.browser import DESKTOP, screenshot_dir
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,6 +70,5 @@ def test_status_page_shows_only_published_notices(chromium, live_server):  # noq
     expect(page.locator("[data-testid=active-incident]")).to_contain_text(
         "The rollback has finished"
     )
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / "status-page.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir() / "status-page.png"), full_page=True)
     context.close()

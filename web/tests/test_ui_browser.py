@@ -9,52 +9,14 @@ docs/screenshots/ at desktop and phone widths.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from testing.services import ROOT, need_service
+from executor.tests.factories import responder
+from testing.browser import ARTIFACTS, DESKTOP, DOCS, PASSWORD, PHONE
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "ui"
-DOCS = ROOT / "docs" / "screenshots"
-DESKTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
-PASSWORD = "pw-for-tests-only"
 DECLARED = "Checkout database connection pool exhausted: too many connections"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        need_service("Chromium", f"no browser at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need_service("Chromium", "Playwright for Python is not installed")
-    # Playwright's sync API keeps an event loop running in this thread; Django's ORM calls
-    # in the test (not in the server) are still synchronous, so let them through.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -112,7 +74,6 @@ def test_responder_path_through_an_incident(chromium, live_server, settings, ops
 
     settings.SITE_URL = live_server.url  # the demo health check probes this very server
     settings.ANTHROPIC_API_KEY = ""
-    from web.tests.test_views import responder
 
     alice = UserFactory(username="alice", password=PASSWORD)
     UserFactory(username="bob", password=PASSWORD)

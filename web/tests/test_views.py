@@ -12,7 +12,7 @@ from django.utils import timezone
 from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus, Safety
 from executor.models import ActionRequest, CheckRun, Execution
 from executor.services import execution_run
-from executor.tests.factories import ActionRequestFactory, ExecutionFactory
+from executor.tests.factories import ActionRequestFactory, ExecutionFactory, responder
 from incidents.choices import IncidentStatus, TimelineKind
 from incidents.events import timeline_record
 from incidents.models import Incident, StatusUpdate
@@ -59,21 +59,6 @@ DOCUMENT = sample_document(
     ],
     rollback_plan="Nothing to roll back: notifications only.",
 )
-
-
-def responder(username: str):
-    """A member of the `responders` group, as its data migration makes it (a flushed
-    database lost the group: make it again, idempotently)."""
-    import importlib
-
-    from django.apps import apps as django_apps
-    from django.contrib.auth.models import Group
-
-    migration = importlib.import_module("executor.migrations.0010_responders_group")
-    migration.create_group(django_apps, None)
-    user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name="responders"))
-    return type(user).objects.get(pk=user.pk)  # fresh permission cache
 
 
 @pytest.fixture
