@@ -4,11 +4,14 @@ import os
 
 from django.contrib import admin
 
+from incidents.admin.mixins import FINITE_JSON
+
 from ..models import Service, Target
 
 
 @admin.register(Target)
 class TargetAdmin(admin.ModelAdmin):
+    formfield_overrides = FINITE_JSON
     list_display = ("name", "kind", "base", "secret_env", "secret_present", "enabled")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "base")
@@ -21,6 +24,7 @@ class TargetAdmin(admin.ModelAdmin):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
+    formfield_overrides = FINITE_JSON
     list_display = ("name", "team")
     search_fields = ("name", "team", "description")
     filter_horizontal = ("targets",)

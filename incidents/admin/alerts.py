@@ -4,11 +4,12 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from ..models import Alert, AlertGroup, AlertSource, IngestOutbox
-from .mixins import ChosenOnlyRelatedFilter, NewestRowsInline, ReadOnlyAdmin
+from .mixins import FINITE_JSON, ChosenOnlyRelatedFilter, NewestRowsInline, ReadOnlyAdmin
 
 
 @admin.register(AlertSource)
 class AlertSourceAdmin(admin.ModelAdmin):
+    formfield_overrides = FINITE_JSON
     list_display = ("name", "slug", "kind", "auth_mode", "secret_env", "default_service", "enabled")
     list_filter = ("kind", "auth_mode", "enabled")
     search_fields = ("name", "slug", "default_service")

@@ -6,11 +6,16 @@
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Model
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+
+from incidents import jsonsafe
 
 
 class ReadOnlyAdmin:
@@ -125,3 +130,22 @@ class ChosenOnlyRelatedFilter(admin.RelatedFieldListFilter):
 
     def has_output(self) -> bool:
         return True
+
+
+class FiniteJSONFormField(forms.JSONField):
+    """A JSON form field that refuses NaN, Infinity and overflowing numbers like every
+    other JSON boundary (`incidents.jsonsafe`), with a form error instead of a 500."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                jsonsafe.loads(value)
+            except jsonsafe.NonFiniteNumber as exc:
+                raise ValidationError(str(exc), code="invalid") from exc
+            except ValueError:
+                pass  # not JSON at all: the parent's message says so
+        return super().to_python(value)
+
+
+# For admins whose forms edit JSON: formfield_overrides = FINITE_JSON
+FINITE_JSON = {models.JSONField: {"form_class": FiniteJSONFormField}}
