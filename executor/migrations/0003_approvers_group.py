@@ -31,10 +31,15 @@ def create_group(apps, schema_editor) -> None:
         finally:
             app_config.models_module = original
 
+    grant(apps, GROUP, PERMISSIONS)
+
+
+def grant(apps, name: str, permissions: list[tuple[str, str, str]]) -> None:
+    """Make the group `name` (idempotently) and give it the permissions that exist."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name=GROUP)
-    for app_label, model, codename in PERMISSIONS:
+    group, _ = Group.objects.get_or_create(name=name)
+    for app_label, model, codename in permissions:
         perm = Permission.objects.filter(
             content_type__app_label=app_label, content_type__model=model, codename=codename
         ).first()

@@ -18,15 +18,7 @@ _approvers = importlib.import_module("executor.migrations.0003_approvers_group")
 
 def create_group(apps, schema_editor) -> None:
     _approvers.create_group(apps, schema_editor)  # idempotent; makes the permissions
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name=GROUP)
-    for app_label, model, codename in PERMISSIONS:
-        perm = Permission.objects.filter(
-            content_type__app_label=app_label, content_type__model=model, codename=codename
-        ).first()
-        if perm is not None:
-            group.permissions.add(perm)
+    _approvers.grant(apps, GROUP, PERMISSIONS)
 
 
 def remove_group(apps, schema_editor) -> None:
