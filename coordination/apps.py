@@ -6,3 +6,7 @@ class CoordinationConfig(AppConfig):
 
     name = "coordination"
     verbose_name = "Coordination"
+
+    def ready(self) -> None:
+        # Register the tasks in every process: the outbox queues its drain by name.
+        from . import tasks  # noqa: F401

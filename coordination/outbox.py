@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -58,11 +59,13 @@ def post_queue(*, room: WarRoom, kind: str, payload: dict | None = None) -> Slac
     return post
 
 
-def schedule_drain(room_id: int) -> None:
-    from .tasks import drain_room  # the tasks module imports this one
+DRAIN_ROOM_TASK = "coordination.drain_room"
 
+
+def schedule_drain(room_id: int) -> None:
+    # By name: the tasks module imports this one (eager mode still runs it inline).
     try:
-        drain_room.delay(room_id)
+        current_app.tasks[DRAIN_ROOM_TASK].delay(room_id)
     except Exception as exc:  # a down broker: the sweeper sends it
         logger.warning("war room %s drain not queued: %s", room_id, exc)
 

@@ -7,12 +7,12 @@ from django.utils import timezone
 
 from .cadence import nudge_overdue_updates
 from .models import SlackRequest
-from .outbox import drain, sweep
+from .outbox import DRAIN_ROOM_TASK, drain, sweep
 
 REPLAY_WINDOW = timedelta(minutes=10)
 
 
-@shared_task(name="coordination.drain_room", ignore_result=True)
+@shared_task(name=DRAIN_ROOM_TASK, ignore_result=True)
 def drain_room(room_id: int) -> int:
     return drain(room_id=room_id)
 

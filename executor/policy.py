@@ -11,10 +11,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from incidents.choices import severity_info
 
 from .choices import Decision, Safety
+from .models import SafeModeChange
 
 APPROVE_PERMISSION = "executor.approve_actionrequest"
 # Acting on an incident (declare, change, post, regenerate, run an action): responders.
@@ -110,7 +112,17 @@ def safe_mode_refusal(safety: str) -> str:
     """
     if safety == Safety.READ_ONLY:
         return ""
-    from .safe_mode import safe_mode_describe, safe_mode_state  # safe_mode imports policy
-
     state = safe_mode_state()
     return safe_mode_describe(state) if state else ""
+
+
+def safe_mode_state() -> SafeModeChange | None:
+    """The change that turned safe mode on, or None when it is off."""
+    latest = SafeModeChange.objects.select_related("actor").order_by("-created_at", "-id").first()
+    return latest if latest and latest.enabled else None
+
+
+def safe_mode_describe(state: SafeModeChange) -> str:
+    """'safe mode is on since 03:12 (by alice: reason)', in the server's time zone."""
+    since = timezone.localtime(state.created_at).strftime("%H:%M")
+    return f"safe mode is on since {since} (by {state.who}: {state.reason[:200]})"

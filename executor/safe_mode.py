@@ -19,23 +19,11 @@ from incidents.events import timeline_record
 from incidents.models import Alert, Incident
 
 from .models import SafeModeChange
-from .policy import is_approver
+from .policy import is_approver, safe_mode_state
 
 
 class SafeModeError(Exception):
     """A turn of the switch the rules refuse; the message is for the person who asked."""
-
-
-def safe_mode_state() -> SafeModeChange | None:
-    """The change that turned safe mode on, or None when it is off."""
-    latest = SafeModeChange.objects.select_related("actor").order_by("-created_at", "-id").first()
-    return latest if latest and latest.enabled else None
-
-
-def safe_mode_describe(state: SafeModeChange) -> str:
-    """'safe mode is on since 03:12 (by alice: reason)', in the server's time zone."""
-    since = timezone.localtime(state.created_at).strftime("%H:%M")
-    return f"safe mode is on since {since} (by {state.who}: {state.reason[:200]})"
 
 
 def _announce(change: SafeModeChange, actor: Any) -> None:

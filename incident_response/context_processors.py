@@ -4,12 +4,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from executor.policy import is_approver, safe_mode_describe, safe_mode_state
+
 
 def safe_mode(request: HttpRequest) -> dict[str, Any]:
     """The safe-mode banner's state: every page and the admin show it while it is on."""
-    from executor.policy import is_approver
-    from executor.safe_mode import safe_mode_describe, safe_mode_state
-
     state = safe_mode_state()
     return {
         "safe_mode": state,
