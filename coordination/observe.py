@@ -44,8 +44,22 @@ THREAD_KINDS = {
 }
 
 
-def on_timeline_event(*, event: Any, **_: Any) -> None:
-    """Queue what the war room should show for one new timeline row (same transaction)."""
+def on_timeline_events(*, events: list, **_: Any) -> None:
+    """Queue what the war room should show for new timeline rows (same transaction).
+
+    The rooms of a whole batch are read in one query, so an alert storm's timeline rows
+    cost one lookup, not one each."""
+    for event in events:
+        _email_stakeholders(event)
+    if not slack_enabled():
+        return
+    incident_ids = {e.incident_id for e in events if e.kind != TimelineKind.DECLARED}
+    rooms = {r.incident_id: r for r in WarRoom.objects.filter(incident_id__in=incident_ids)}
+    for event in events:
+        _observe(event, rooms)
+
+
+def _email_stakeholders(event: Any) -> None:
     kind, payload = event.kind, event.payload or {}
     emailed = kind == TimelineKind.STATUS_PUBLISHED or (
         kind == TimelineKind.STATUS_UPDATE and payload.get("audience") == "executive"
@@ -54,17 +68,19 @@ def on_timeline_event(*, event: Any, **_: Any) -> None:
         transaction.on_commit(
             partial(stakeholders_email, status_update_id=payload["status_update_id"])
         )
-    if not slack_enabled():
-        return
+
+
+def _observe(event: Any, rooms: dict[int, WarRoom]) -> None:
+    kind, payload = event.kind, event.payload or {}
     if kind == TimelineKind.DECLARED:
         if severity_info(payload.get("severity", "")).pages:
-            war_room_request(incident=event.incident_id)
+            rooms[event.incident_id], _ = war_room_request(incident=event.incident_id)
         return
-    room = WarRoom.objects.filter(incident_id=event.incident_id).first()
+    room = rooms.get(event.incident_id)
     if room is None:
         # Raised to a paging severity: it gets its room now.
         if kind == TimelineKind.SEVERITY_CHANGED and severity_info(payload.get("to", "")).pages:
-            war_room_request(incident=event.incident_id)
+            rooms[event.incident_id], _ = war_room_request(incident=event.incident_id)
         return
     if kind in CARD_KINDS:
         post_queue(room=room, kind=SlackPost.Kind.CARD)

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from coordination.observe import on_timeline_event
+from coordination.observe import on_timeline_events
 from evidence import sources as evidence_sources
 from evidence.stage import evidence_gather
 from executor import authoring, evidence_source
@@ -109,7 +109,7 @@ def connect() -> None:
     incident_alerts_changed.connect(_runbook_on_alerts_changed, dispatch_uid="pipeline.runbook")
     incident_resolved.connect(on_incident_resolved, dispatch_uid="pipeline.resolved")
     # The war room follows the timeline (coordination sits above the stages it reports).
-    timeline_recorded.connect(on_timeline_event, dispatch_uid="pipeline.war_room")
+    timeline_recorded.connect(on_timeline_events, dispatch_uid="pipeline.war_room")
 
 
 # --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------

@@ -46,8 +46,8 @@ def timeline_event(
 def timeline_record_many(events: list[TimelineEvent]) -> list[TimelineEvent]:
     """Append events made by timeline_event in one INSERT (a batch touching many incidents)."""
     saved = TimelineEvent.objects.bulk_create(events) if events else []
-    for event in saved:
-        timeline_recorded.send(sender=TimelineEvent, event=event)
+    if saved:
+        timeline_recorded.send(sender=TimelineEvent, events=saved)
     return saved
 
 
@@ -69,7 +69,7 @@ def timeline_record(
         message=message,
     )
     event.save()
-    timeline_recorded.send(sender=TimelineEvent, event=event)
+    timeline_recorded.send(sender=TimelineEvent, events=[event])
     return event
 
 

@@ -22,8 +22,9 @@ incident_alerts_changed = Signal()
 incident_resolved = Signal()
 
 
-# A row was appended to an incident's timeline (inside the writer's transaction).
-# Arguments: event (TimelineEvent). Optional observers (the war room) listen; none is fine.
+# Rows were appended to incidents' timelines (inside the writer's transaction), once per
+# write: a batch arrives as one list, so an observer can read what it needs in one query.
+# Arguments: events (list[TimelineEvent]). Optional observers (the war room); none is fine.
 timeline_recorded = Signal()
 
 

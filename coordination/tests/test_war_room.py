@@ -199,3 +199,26 @@ def test_the_button_opens_a_room_for_a_minor_incident(
     assert (
         f"Slack #{room.channel_name}" in client.get(f"/incidents/{incident.pk}/").content.decode()
     )
+
+
+def test_a_batch_of_timeline_rows_reads_the_rooms_once(slack, django_capture_on_commit_callbacks):
+    """An alert storm's rows arrive as one batch: one room lookup, not one per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.events import timeline_event, timeline_record_many
+
+    incidents = [declare(django_capture_on_commit_callbacks, title=f"Down {i}") for i in range(3)]
+    rows = [
+        timeline_event(incident=incident, kind=TimelineKind.NOTE, payload={"text": f"n{n}"})
+        for incident in incidents
+        for n in range(4)
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        timeline_record_many(rows)
+    room_reads = [q for q in ctx.captured_queries if 'FROM "coordination_warroom"' in q["sql"]]
+    assert len(room_reads) == 1
+    # ...and every row still reached its room's thread.
+    for incident in incidents:
+        room = WarRoom.objects.get(incident=incident)
+        assert room.posts.filter(kind=SlackPost.Kind.THREAD).count() == 4
