@@ -91,6 +91,11 @@ def responder_required(view: Callable) -> Callable:
     return wrapper
 
 
+def responder_post(view: Callable) -> Callable:
+    """A POST that acts on an incident: signed in, and a responder."""
+    return require_POST(ui_login_required(responder_required(view)))
+
+
 # --- list and declare -----------------------------------------------------------------
 
 
@@ -304,18 +309,14 @@ def _service_post(
     return _done(request, pk)
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def incident_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     incident_acknowledge(incident=_incident(pk), actor=request.user)
     messages.success(request, "Acknowledged.")
     return _done(request, pk)
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
     def call() -> str:
         incident = incident_set_severity(
@@ -326,9 +327,7 @@ def incident_severity_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _service_post(request, pk, call)
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
     def call() -> str:
         incident = incident_transition(
@@ -339,9 +338,7 @@ def incident_transition_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _service_post(request, pk, call)
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def incident_note_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -356,9 +353,7 @@ def incident_note_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, pk, oob=("note",))
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def incident_roles_view(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(pk)
     form = RolesForm(request.POST)
@@ -403,9 +398,7 @@ def status_update_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = StatusUpdateForm(request.POST)
     if form.is_valid():
@@ -428,9 +421,7 @@ def status_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, pk, oob=("status",))
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def runbook_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         runbook = runbook_request(incident=_incident(pk), actor=request.user)
@@ -452,9 +443,7 @@ def _action(pk: int, action_pk: int) -> ActionRequest:
     return get_object_or_404(ActionRequest, pk=action_pk, incident_id=pk)
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     action = _action(pk, action_pk)
 
@@ -465,9 +454,7 @@ def action_run_view(request: HttpRequest, pk: int, action_pk: int) -> HttpRespon
     return _service_post(request, pk, call, errors=ExecutorError, prefix=f"{action.step_id}: ")
 
 
-@require_POST
-@ui_login_required
-@responder_required
+@responder_post
 def action_reask_view(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     """Ask for approval again once a request expired (when the executor offers it)."""
     reask = getattr(executor_services, "action_request_reask", None)
