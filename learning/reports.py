@@ -17,6 +17,7 @@ from executor.connectors import slack
 from executor.decision_notices import slack_target
 from executor.models import ActionRequest, Approval
 from executor.results import StepBlocked, StepError, StepTimeout
+from incidents.cadence import update_overdue_minutes, with_last_update
 from incidents.choices import IncidentStatus, Severity, TimelineKind, severity_info
 from incidents.models import Alert, Incident, StatusUpdate, TimelineEvent
 
@@ -272,14 +273,11 @@ def handoff_report(*, now: datetime | None = None) -> HandoffReport:
         last_risks=last.known_risks if last else "",
     )
     last_update = StatusUpdate.objects.filter(incident=OuterRef("pk")).order_by("-created_at")
-    open_incidents = (
+    open_incidents = with_last_update(
         Incident.objects.exclude(status=IncidentStatus.RESOLVED)
-        .annotate(
-            last_update_at=Subquery(last_update.values("created_at")[:1]),
-            last_update_body=Subquery(last_update.values("body")[:1]),
-        )
-        .order_by("severity", "-detected_at")[:100]
-    )
+        .annotate(last_update_body=Subquery(last_update.values("body")[:1]))
+        .order_by("severity", "-detected_at")
+    )[:100]
     for incident in open_incidents:
         report.open_incidents.append(
             {
@@ -290,11 +288,14 @@ def handoff_report(*, now: datetime | None = None) -> HandoffReport:
                 "last_update": (incident.last_update_body or "")[:200],
             }
         )
-        info = severity_info(incident.severity)
-        seen = incident.last_update_at or incident.detected_at
-        if now - seen > timedelta(minutes=info.update_every_minutes):
+        # The one overdue rule (published updates count, drafts do not): incidents/cadence.py.
+        if update_overdue_minutes(incident, now):
             report.overdue_updates.append(
-                {"id": incident.pk, "title": incident.title, "cadence": info.cadence}
+                {
+                    "id": incident.pk,
+                    "title": incident.title,
+                    "cadence": severity_info(incident.severity).cadence,
+                }
             )
     resolved = Incident.objects.filter(status=IncidentStatus.RESOLVED)
     resolved = (
