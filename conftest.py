@@ -21,6 +21,7 @@ from testing.services import (
     start_moto,
     wait_for_s3,
 )
+from testing.waiting import wait_until, worker_idle
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +121,17 @@ def pipeline(request, celery_worker_process):
     """For tests that run the whole pipeline: eager inline, or through the worker.
 
     Such tests must be `django_db(transaction=True)` so that the worker sees their rows
-    and on_commit fires.
+    and on_commit fires. Afterwards it waits for the worker to finish what the test set
+    off (a follow-up stage may still run): flushing the database under a running task
+    can deadlock or leave rows for the next test.
     """
-    return celery_worker_process
+    yield celery_worker_process
+    if celery_worker_process is not None:
+        from incident_response.celery import app
+
+        wait_until(
+            lambda: worker_idle(app), timeout=120, what="the worker to finish the test's work"
+        )
 
 
 @pytest.fixture

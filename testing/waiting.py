@@ -23,3 +23,19 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: 
 def wait_for_port(host: str, port: int, *, timeout: float = 30.0, what: str = "") -> None:
     """Wait until something accepts TCP connections on host:port."""
     wait_until(lambda: port_open(host, port), timeout=timeout, what=what or f"{host}:{port}")
+
+
+def worker_idle(app, queues: tuple[str, ...] = ("default", "executor")) -> bool:
+    """No task running, reserved or waiting in the broker's queues (Redis): the work a
+    test set off has finished, so tearing its database down races nothing."""
+    import redis
+
+    inspect = app.control.inspect(timeout=1.0, limit=1)  # the one worker of the session
+    for busy in (inspect.active(), inspect.reserved()):
+        if busy and any(busy.values()):
+            return False
+    client = redis.Redis.from_url(app.conf.broker_url)
+    try:
+        return not any(client.llen(queue) for queue in queues)
+    finally:
+        client.close()
