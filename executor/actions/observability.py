@@ -6,6 +6,7 @@ from executor.actions import seed_params
 from executor.choices import Safety, StepKind
 from executor.connectors import loki as lconn
 from executor.connectors import prometheus as pconn
+from executor.connectors import promql
 from executor.registry import register
 from executor.results import StepBlocked, StepResult
 
@@ -47,7 +48,7 @@ def _min_step(target: Any) -> float:
             "query": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": pconn.MAX_QUERY_CHARS,
+                "maxLength": promql.MAX_QUERY_CHARS,
                 # Printable ASCII without backtick and ";" (no tabs, no newlines); the
                 # executor checks the structure again (quotes, brackets, ranges).
                 "pattern": r"^[ !-:<-_a-~]+$(?!\n)",
@@ -68,7 +69,7 @@ class MetricsQuery:
     def plan(self, params: dict, target: Any) -> str:
         query = params.get("query", "")
         try:
-            pconn.check_query(query, target)
+            promql.check_query(query, target)
         except StepBlocked as exc:
             return f"Would refuse to query Prometheus: {exc}."
         minutes = int(params.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES))

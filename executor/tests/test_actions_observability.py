@@ -17,6 +17,7 @@ import pytest
 from executor.choices import CheckOutcome
 from executor.connectors import loki as lconn
 from executor.connectors import prometheus as pconn
+from executor.connectors import promql
 from executor.engine import PreparedStep, run_checks
 from executor.registry import REGISTRY
 from executor.results import StepBlocked, StepError, StepTimeout
@@ -181,7 +182,7 @@ INJECTION_PROMQL = [
 @pytest.mark.parametrize("query", VALID_PROMQL)
 def test_valid_promql_passes_schema_and_connector(query):
     assert METRICS.validate_params({"query": query}) == []
-    assert pconn.check_promql(query) == query
+    assert promql.check_promql(query) == query
     assert query in METRICS.plan({"query": query}, prom_target("http://127.0.0.1:9"))
 
 
@@ -189,7 +190,7 @@ def test_valid_promql_passes_schema_and_connector(query):
 def test_injection_promql_is_refused_before_any_request(query):
     schema_problems = METRICS.validate_params({"query": query})
     with pytest.raises(StepBlocked, match="refused PromQL"):
-        pconn.check_promql(query)
+        promql.check_promql(query)
     # Even a run that skipped the schema check is refused before connecting (the
     # target's port is closed: an attempt to connect would be a StepError instead).
     with pytest.raises(StepBlocked):

@@ -15,7 +15,7 @@ from psycopg import sql
 from executor.choices import StepKind
 from executor.connectors import loki as lconn
 from executor.connectors import postgres as pg
-from executor.connectors import prometheus as pconn
+from executor.connectors import promql
 from executor.connectors import sqlite as lite
 from executor.engine import prepare_step
 from executor.models import Service
@@ -312,7 +312,7 @@ def test_selectors_without_a_metric_are_refused(query):
     assert METRICS.validate_params({"query": query}) == []  # the shape is valid PromQL
     closed = ResolvedTarget("prom", "prometheus", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StepBlocked, match="names no metric"):
-        pconn.check_query(query, closed)
+        promql.check_query(query, closed)
     # Refused before any request: a connection attempt would be a StepError instead.
     with pytest.raises(StepBlocked, match="names no metric"):
         METRICS.run({"query": query, "lookback_minutes": 1440}, closed, soon())
@@ -331,12 +331,12 @@ SCOPED = [
 @pytest.mark.parametrize("query", SCOPED)
 def test_selectors_scoped_to_the_incidents_service_pass(query):
     mine = ResolvedTarget("prom", "prometheus", "http://p:9090", service="checkout")
-    assert pconn.check_query(query, mine) == query
+    assert promql.check_query(query, mine) == query
     assert not METRICS.plan({"query": query}, mine).startswith("Would refuse")
     for other in ("", "billing", "Checkout"):
         elsewhere = ResolvedTarget("prom", "prometheus", "http://p:9090", service=other)
         with pytest.raises(StepBlocked, match="names no metric"):
-            pconn.check_query(query, elsewhere)
+            promql.check_query(query, elsewhere)
 
 
 def test_scope_needs_an_exact_equality_on_a_service_label():
@@ -350,18 +350,18 @@ def test_scope_needs_an_exact_equality_on_a_service_label():
         '{service="check\\x6fut"}',
     ):
         with pytest.raises(StepBlocked, match="names no metric"):
-            pconn.check_query(query, mine)
+            promql.check_query(query, mine)
     # The label that names a service comes from the target's options.
     app = ResolvedTarget(
         "prom", "prometheus", "http://p:9090", service="checkout", options={"service_label": "app"}
     )
-    assert pconn.check_query('{app="checkout"}', app)
+    assert promql.check_query('{app="checkout"}', app)
     with pytest.raises(StepBlocked):
-        pconn.check_query('{service="checkout"}', app)
+        promql.check_query('{service="checkout"}', app)
 
 
 def test_selectors_are_found_through_strings_functions_and_clauses():
-    found = pconn.vector_selectors(
+    found = promql.vector_selectors(
         'label_replace(sum by (le, "x") (rate(a_total{p="{b}"}[5m] offset 1h)), "d", "$1", '
         '"s", "(.*)") / ignoring(q) group_right {"c.d", e="f"} @ end()'
     )
@@ -369,7 +369,7 @@ def test_selectors_are_found_through_strings_functions_and_clauses():
         ("a_total", 'a_total{p="{b}"}'),
         ("c.d", '{"c.d", e="f"}'),
     ]
-    assert [s.metric for s in pconn.vector_selectors("job:http:rate5m + SUM BY (x) (y)")] == [
+    assert [s.metric for s in promql.vector_selectors("job:http:rate5m + SUM BY (x) (y)")] == [
         "job:http:rate5m",
         "y",
     ]
