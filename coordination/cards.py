@@ -39,6 +39,15 @@ def channel_topic(incident: Incident) -> str:
     return f"{incident.severity} · {incident.get_status_display()} · {incident.title}"[:250]
 
 
+def status_line(incident: Incident) -> str:
+    """Where the incident stands, in one line (`/inc status`, a mention in the war room)."""
+    commander = incident.commander.get_username() if incident.commander else "nobody"
+    return (
+        f"#{incident.pk} {incident.title}: {incident.severity}, {incident.get_status_display()}, "
+        f"commander {commander}. {incident_url(incident)} · approvals: {queue_url()}"
+    )
+
+
 def duration(delta: timedelta | None) -> str:
     if delta is None:
         return "–"

@@ -207,9 +207,12 @@ def _channel(client: WebClient, room: WarRoom, incident: Incident, payload: dict
             f"{mention}: the last status update is {payload['overdue']} min overdue "
             f"(cadence {payload['cadence']}). `/inc update <text>` posts one."
         )
+    elif payload.get("status"):
+        text = cards.status_line(incident)
     else:
         text = payload["text"]
-    client.chat_postMessage(channel=room.channel_id, text=text)
+    # A reply to someone (a mention) goes under their message.
+    client.chat_postMessage(channel=room.channel_id, text=text, thread_ts=payload.get("reply_to"))
 
 
 def _invite_op(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -> None:
