@@ -20,6 +20,7 @@ from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from executor.decision_notices import war_room_message
 from executor.models import Service
 from incidents.events import (
     slack_undelivered_event,
@@ -192,7 +193,10 @@ def _card(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -
 
 
 def _thread(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -> None:
-    text = cards.thread_text(incident, payload["text"], payload.get("event_id"))
+    said = payload["text"]
+    if payload.get("notice"):  # approval news, in the executor's words
+        said = war_room_message(payload["notice"]) or said
+    text = cards.thread_text(incident, said, payload.get("event_id"))
     client.chat_postMessage(channel=room.channel_id, thread_ts=room.card_ts, text=text)
 
 

@@ -285,3 +285,16 @@ def test_an_incident_outside_the_catalog_invites_only_its_people(
         )
     assert "users.lookupByEmail" not in slack.methods()
     assert WarRoom.objects.get().card_ts
+
+
+def test_text_from_outside_cannot_ping_the_channel(slack, django_capture_on_commit_callbacks):
+    """An alert title or a log line with Slack markup reaches the thread as plain text."""
+    from incidents.services import incident_add_note
+
+    incident = declare(django_capture_on_commit_callbacks, title="<!channel> disk full & <x|y>")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_add_note(incident=incident, text="see <!here> <https://evil.example|docs>")
+    room = WarRoom.objects.get(incident=incident)
+    note = slack.thread(room.channel_id, room.card_ts)[-1]["text"]
+    assert note.startswith("see &lt;!here&gt; &lt;https://evil.example|docs&gt; <https://")
+    assert "<!" not in "".join(m["text"] for m in slack.messages)
