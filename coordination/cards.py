@@ -19,6 +19,12 @@ APPROVAL_QUEUE_PATH = "/admin/executor/actionrequest/"
 ACK_ACTION = "incident_acknowledge"
 
 
+def escape(text: str) -> str:
+    """Slack's escaping for text we did not write (alert titles, action output, Claude):
+    without it `<!channel>` in a log line would notify the whole war room."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def incident_url(incident: Incident) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("incidents:detail", args=[incident.pk])
 
@@ -37,6 +43,16 @@ def channel_name(incident: Incident, attempt: int = 0) -> str:
 
 def channel_topic(incident: Incident) -> str:
     return f"{incident.severity} · {incident.get_status_display()} · {incident.title}"[:250]
+
+
+def status_line(incident: Incident) -> str:
+    """Where the incident stands, in one line (`/inc status`, a mention in the war room)."""
+    commander = incident.commander.get_username() if incident.commander else "nobody"
+    return (
+        f"#{incident.pk} {escape(incident.title)}: {incident.severity}, "
+        f"{incident.get_status_display()}, "
+        f"commander {commander}. {incident_url(incident)} · approvals: {queue_url()}"
+    )
 
 
 def duration(delta: timedelta | None) -> str:
@@ -109,25 +125,26 @@ def card(incident: Incident) -> dict:
         },
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": _diagnosis(incident)[:300]}],
+            "elements": [{"type": "mrkdwn", "text": escape(_diagnosis(incident)[:300])}],
         },
         {"type": "actions", "block_id": f"incident-{incident.pk}", "elements": buttons},
     ]
-    text = f"[{incident.severity}] #{incident.pk} {incident.title}: {incident.status}"
+    text = f"[{incident.severity}] #{incident.pk} {escape(incident.title)}: {incident.status}"
     return {"text": text, "attachments": [{"color": info.colour, "blocks": blocks}]}
 
 
 def thread_text(incident: Incident, text: str, event_id: int | None) -> str:
     """One threaded update, linking back to its line of the timeline."""
     anchor = f"#event-{event_id}" if event_id else ""
-    return f"{text[:2500]} <{incident_url(incident)}{anchor}|view>"
+    return f"{escape(text[:2500])} <{incident_url(incident)}{anchor}|view>"
 
 
 def final_summary(incident: Incident) -> str:
     """The closing message: duration, response times, what was found, what was done."""
     actions = incident.timeline.filter(kind=TimelineKind.ACTION_STATUS).order_by("id")
     done = [
-        f"• {e.message} (by {e.actor.get_username() if e.actor else e.actor_label or 'system'})"
+        f"• {escape(e.message)} "
+        f"(by {e.actor.get_username() if e.actor else e.actor_label or 'system'})"
         for e in actions.select_related("actor")
         if (e.payload or {}).get("change") == "finished"
     ]
@@ -136,11 +153,11 @@ def final_summary(incident: Incident) -> str:
         for a in incident.status_updates.filter(published_at__isnull=True).order_by("created_at")
     ]
     lines = [
-        f"*Resolved: #{incident.pk} {incident.title}*",
+        f"*Resolved: #{incident.pk} {escape(incident.title)}*",
         f"Duration {duration(time_to_resolve(incident))} · "
         f"time to acknowledge {duration(time_to_acknowledge(incident))} · "
         f"time to resolve {duration(time_to_resolve(incident))}",
-        f"Found: {_diagnosis(incident)}",
+        f"Found: {escape(_diagnosis(incident))}",
         "Actions taken:",
         *(done or ["• none"]),
         "Open follow-ups: "

@@ -119,13 +119,7 @@ def _note(user: Any, incident: Incident | None, rest: str, **_: Any) -> str:
 
 
 def _status(user: Any, incident: Incident | None, rest: str, **_: Any) -> str:
-    incident = _need(incident)
-    commander = incident.commander.get_username() if incident.commander else "nobody"
-    queue = cards.queue_url()
-    return (
-        f"#{incident.pk} {incident.title}: {incident.severity}, {incident.get_status_display()}, "
-        f"commander {commander}. {cards.incident_url(incident)} · approvals: {queue}"
-    )
+    return cards.status_line(_need(incident))
 
 
 def _resolve(user: Any, incident: Incident | None, rest: str, **_: Any) -> str:

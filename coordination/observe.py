@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from executor.decision_notices import war_room_notice
 from incidents.choices import IncidentStatus, TimelineKind, severity_info
 
 from .client import slack_enabled
@@ -42,6 +43,13 @@ THREAD_KINDS = {
     TimelineKind.STATUS_PUBLISHED,
     TimelineKind.NOTE,
 }
+
+NOTICE_KINDS = {TimelineKind.ACTION_PROPOSED, TimelineKind.ACTION_STATUS, TimelineKind.APPROVAL}
+
+
+def war_room_replies(incident_id: int) -> bool:
+    """Whether the incident's news goes under its war room's card (so not to a channel)."""
+    return slack_enabled() and WarRoom.objects.filter(incident_id=incident_id).exists()
 
 
 def on_timeline_events(*, events: list, **_: Any) -> None:
@@ -86,6 +94,17 @@ def _observe(event: Any, rooms: dict[int, WarRoom]) -> None:
         post_queue(room=room, kind=SlackPost.Kind.CARD)
     if kind == TimelineKind.STATUS_UPDATE and payload.get("draft"):
         return  # a customer notice is not news until it is published
+    # Approval news is told in the executor's words (rendered when the reply is sent);
+    # the timeline's text stays as the fallback should the request be gone by then.
+    notice = war_room_notice(kind, payload) if kind in NOTICE_KINDS else None
+    if notice is not None:
+        if notice.render is not None:
+            post_queue(
+                room=room,
+                kind=SlackPost.Kind.THREAD,
+                payload={"notice": notice.render, "text": event.message, "event_id": event.pk},
+            )
+        return
     if kind in THREAD_KINDS:
         post_queue(
             room=room,

@@ -7,6 +7,7 @@ a refusal or the last attempt gives the post up; both are said on the timeline.
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from executor.decision_notices import war_room_message
+from executor.models import Service
 from incidents.events import (
     slack_undelivered_event,
     slack_users_unknown_event,
@@ -116,14 +119,31 @@ def responders(incident: Incident) -> list[Any]:
     return list(seen.values())
 
 
-def _invite(client: WebClient, room: WarRoom, users: list[Any]) -> None:
-    ids, unknown = [], []
+def service_owners(incident: Incident) -> list[str]:
+    """The catalog's owners (emails) of the incident's service; none when it has no entry."""
+    if not incident.service:
+        return []
+    owners = Service.objects.filter(name=incident.service).values_list("owners", flat=True)
+    found = owners.first() or []
+    return [email for email in found if isinstance(email, str)]
+
+
+def _invite(client: WebClient, room: WarRoom, users: list[Any], emails: Sequence[str] = ()) -> None:
+    """Invite users (by their email) and bare emails; whoever Slack lacks goes on the timeline."""
+    unknown: list[str] = []
+    wanted: list[str] = []
     for user in users:
-        if not user.email:
+        if user.email:
+            wanted.append(user.email)
+        else:
             unknown.append(user.get_username())
-            continue
-        slack_id = slack_id_for(client, user.email)
-        (ids.append(slack_id) if slack_id else unknown.append(user.email))
+    ids: list[str] = []
+    for email in dict.fromkeys(e.strip().lower() for e in [*wanted, *emails] if e.strip()):
+        slack_id = slack_id_for(client, email)
+        if slack_id is None:
+            unknown.append(email)
+        elif slack_id not in ids:
+            ids.append(slack_id)
     if unknown:
         slack_users_unknown_event(incident=room.incident_id, emails=unknown)
     if not ids:
@@ -155,7 +175,7 @@ def _open(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -
         else:
             raise SlackApiError("no free channel name", {"ok": False, "error": "name_taken"})
     client.conversations_setTopic(channel=room.channel_id, topic=cards.channel_topic(incident))
-    _invite(client, room, responders(incident))
+    _invite(client, room, responders(incident), service_owners(incident))
     if not room.card_ts:
         sent = client.chat_postMessage(channel=room.channel_id, **cards.card(incident))
         room.card_ts = sent["ts"]
@@ -173,7 +193,10 @@ def _card(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -
 
 
 def _thread(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -> None:
-    text = cards.thread_text(incident, payload["text"], payload.get("event_id"))
+    said = payload["text"]
+    if payload.get("notice"):  # approval news, in the executor's words
+        said = war_room_message(payload["notice"]) or said
+    text = cards.thread_text(incident, said, payload.get("event_id"))
     client.chat_postMessage(channel=room.channel_id, thread_ts=room.card_ts, text=text)
 
 
@@ -188,9 +211,12 @@ def _channel(client: WebClient, room: WarRoom, incident: Incident, payload: dict
             f"{mention}: the last status update is {payload['overdue']} min overdue "
             f"(cadence {payload['cadence']}). `/inc update <text>` posts one."
         )
+    elif payload.get("status"):
+        text = cards.status_line(incident)
     else:
         text = payload["text"]
-    client.chat_postMessage(channel=room.channel_id, text=text)
+    # A reply to someone (a mention) goes under their message.
+    client.chat_postMessage(channel=room.channel_id, text=text, thread_ts=payload.get("reply_to"))
 
 
 def _invite_op(client: WebClient, room: WarRoom, incident: Incident, payload: dict) -> None:

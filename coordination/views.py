@@ -1,4 +1,4 @@
-"""Slack's requests: the `/inc` slash command and the card's buttons.
+"""Slack's requests: the `/inc` slash command, the card's buttons and the Events API.
 
 Every request must carry Slack's signature over its exact body, made within five
 minutes; a signature already served is a replay. Anything else is 401 and changes
@@ -25,6 +25,7 @@ from .client import signature_verifier, slack_client, slack_enabled
 from .commands import run_command, user_for_email
 from .models import SlackRequest, WarRoom
 from .outbox import email_for_slack_user, war_room_request
+from .slack_events import event_handle
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,29 @@ def interactivity(request: HttpRequest) -> HttpResponse:
             incident_acknowledge(incident=incident, actor=user)
         except IncidentError as exc:
             return _ephemeral(str(exc))
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def events(request: HttpRequest) -> HttpResponse:
+    """The Events API request URL: answer the URL check, acknowledge events at once."""
+    if not _verified(request):
+        return _refused()
+    try:
+        envelope = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return HttpResponse("bad payload", status=400, content_type="text/plain")
+    if not isinstance(envelope, dict):
+        return HttpResponse("bad payload", status=400, content_type="text/plain")
+    kind = envelope.get("type")
+    if kind == "url_verification":
+        challenge = envelope.get("challenge")
+        if not isinstance(challenge, str) or not 0 < len(challenge) <= 200:
+            return HttpResponse("bad challenge", status=400, content_type="text/plain")
+        return JsonResponse({"challenge": challenge})
+    if kind == "event_callback":
+        event_handle(envelope)
     return HttpResponse(status=200)
 
 

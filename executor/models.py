@@ -2,7 +2,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, validate_email
 from django.db import models
 
 from incidents.models import Incident
@@ -214,6 +214,24 @@ class Target(models.Model):
             )
 
 
+MAX_SERVICE_OWNERS = 50
+
+
+def validate_owner_emails(value: object) -> None:
+    """A list of distinct, valid email addresses (Slack finds people by email)."""
+    if not isinstance(value, list):
+        raise ValidationError("A list of email addresses.")
+    if len(value) > MAX_SERVICE_OWNERS:
+        raise ValidationError(f"At most {MAX_SERVICE_OWNERS} owners.")
+    for email in value:
+        if not isinstance(email, str):
+            raise ValidationError("A list of email addresses.")
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise ValidationError(f"{email[:100]!r} is not an email address.") from exc
+
+
 class Service(models.Model):
     """An entry of the service catalog: who owns it and where it runs."""
 
@@ -223,6 +241,14 @@ class Service(models.Model):
         validators=[RegexValidator(r"^[A-Za-z0-9_.\-]{1,100}$", "letters, digits, . _ -")],
     )
     team = models.CharField(max_length=100, blank=True)
+    # Emails, not accounts: an owner need not use this site to be invited to a war room.
+    owners = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_owner_emails],
+        help_text="Emails of the people who own the service; invited to its incidents' "
+        "Slack war rooms.",
+    )
     description = models.TextField(blank=True)
     targets = models.ManyToManyField(Target, blank=True, related_name="services")
     links = models.JSONField(

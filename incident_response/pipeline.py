@@ -26,10 +26,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from coordination.observe import on_timeline_events
+from coordination.observe import on_timeline_events, war_room_replies
 from evidence import sources as evidence_sources
 from evidence.stage import evidence_gather
-from executor import authoring, evidence_source
+from executor import authoring, decision_notices, evidence_source
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import AlertGroup
@@ -110,6 +110,8 @@ def connect() -> None:
     incident_resolved.connect(on_incident_resolved, dispatch_uid="pipeline.resolved")
     # The war room follows the timeline (coordination sits above the stages it reports).
     timeline_recorded.connect(on_timeline_events, dispatch_uid="pipeline.war_room")
+    # Approval news of an incident with a war room goes under its card, not to a channel.
+    decision_notices.install_war_room_probe(war_room_replies)
 
 
 # --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------

@@ -28,7 +28,7 @@ class SeverityInfo:
 
     @property
     def cadence(self) -> str:
-        """The update cadence in words: 'every 15 min', 'every 2 h', 'daily'."""
+        """The update cadence in words: 'every 15 min', 'every 60 min', 'daily'."""
         minutes = self.update_every_minutes
         if minutes < 120:
             return f"every {minutes} min"
@@ -38,6 +38,7 @@ class SeverityInfo:
 
 
 # The one severity table: label, colour, cadence, approval TTL, approvers, paging.
+# Update cadence is the Incident Commander policy: SEV1 15 min, SEV2 30, SEV3 60, SEV4 daily.
 SEVERITIES: dict[str, SeverityInfo] = {
     Severity.SEV1: SeverityInfo(
         label=Severity.SEV1.label,
@@ -62,7 +63,7 @@ SEVERITIES: dict[str, SeverityInfo] = {
     Severity.SEV3: SeverityInfo(
         label=Severity.SEV3.label,
         colour="#b88700",
-        update_every_minutes=120,
+        update_every_minutes=60,
         approval_ttl_minutes=240,
         multiple_approvers=False,
         pages=False,

@@ -171,7 +171,7 @@ form = st.dictionaries(
 @hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     fields=form,
-    path=st.sampled_from(["/slack/commands/", "/slack/interactivity/"]),
+    path=st.sampled_from(["/slack/commands/", "/slack/interactivity/", "/slack/events/"]),
     sign=st.booleans(),
 )
 def test_random_bodies_never_5xx(pat, room, fields, path, sign):

@@ -222,3 +222,79 @@ def test_a_batch_of_timeline_rows_reads_the_rooms_once(slack, django_capture_on_
     for incident in incidents:
         room = WarRoom.objects.get(incident=incident)
         assert room.posts.filter(kind=SlackPost.Kind.THREAD).count() == 4
+
+
+def test_the_services_owners_are_invited(slack, django_capture_on_commit_callbacks):
+    """The catalog's owners join the room; one Slack lacks is named on the timeline."""
+    from coordination.models import SlackUser
+    from executor.models import Service
+
+    alice = UserFactory(username="alice")
+    alice_id = slack.add_user(alice.email)
+    owner_id = slack.add_user("owner@example.com")
+    Service.objects.create(
+        name="checkout", owners=["owner@example.com", "left@example.com", alice.email.lower()]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = incident_declare(
+            title="Checkout down",
+            description="",
+            severity="SEV1",
+            service="checkout",
+            actor=alice,
+            generate_runbook=False,
+        )
+
+    room = WarRoom.objects.get(incident=incident)
+    invites = [args for method, args in slack.calls if method == "conversations.invite"]
+    assert len(invites) == 1  # one call for everyone, each once (alice is declarer and owner)
+    assert invites[0]["users"].split(",") == [alice_id, owner_id]
+    assert {alice_id, owner_id} <= slack.channels[room.channel_id]["members"]
+    unknown = incident.timeline.get(kind=TimelineKind.SLACK_USERS_UNKNOWN)
+    assert unknown.payload["emails"] == ["left@example.com"]
+    # Looked up once each, and remembered (the unknown one too) for the next room.
+    lookups = [a["email"] for m, a in slack.calls if m == "users.lookupByEmail"]
+    assert sorted(lookups) == sorted([alice.email.lower(), "owner@example.com", "left@example.com"])
+    assert SlackUser.objects.get(email="left@example.com").slack_id == ""
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_declare(
+            title="Checkout down again",
+            description="",
+            severity="SEV2",
+            service="checkout",
+            actor=alice,
+            generate_runbook=False,
+        )
+    assert [m for m, _ in slack.calls].count("users.lookupByEmail") == 3
+
+
+def test_an_incident_outside_the_catalog_invites_only_its_people(
+    slack, django_capture_on_commit_callbacks
+):
+    from executor.models import Service
+
+    Service.objects.create(name="search", owners=["owner@example.com"])
+    slack.add_user("owner@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_declare(
+            title="Unknown thing",
+            description="",
+            severity="SEV1",
+            service="billing",
+            generate_runbook=False,
+        )
+    assert "users.lookupByEmail" not in slack.methods()
+    assert WarRoom.objects.get().card_ts
+
+
+def test_text_from_outside_cannot_ping_the_channel(slack, django_capture_on_commit_callbacks):
+    """An alert title or a log line with Slack markup reaches the thread as plain text."""
+    from incidents.services import incident_add_note
+
+    incident = declare(django_capture_on_commit_callbacks, title="<!channel> disk full & <x|y>")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_add_note(incident=incident, text="see <!here> <https://evil.example|docs>")
+    room = WarRoom.objects.get(incident=incident)
+    note = slack.thread(room.channel_id, room.card_ts)[-1]["text"]
+    assert note.startswith("see &lt;!here&gt; &lt;https://evil.example|docs&gt; <https://")
+    assert "<!" not in "".join(m["text"] for m in slack.messages)

@@ -15,11 +15,34 @@ def test_every_severity_has_one_row_and_only_sev1_and_sev2_page():
     assert severity_info("SEV9") == SEVERITIES["SEV3"]
 
 
+def test_cadence_is_the_incident_commander_policy():
+    """SEV1 every 15 min, SEV2 30, SEV3 60, SEV4 daily."""
+    assert {s: info.update_every_minutes for s, info in SEVERITIES.items()} == {
+        "SEV1": 15,
+        "SEV2": 30,
+        "SEV3": 60,
+        "SEV4": 24 * 60,
+    }
+
+
+@pytest.mark.django_db
+def test_a_sev3_is_overdue_after_an_hour_without_an_update():
+    from datetime import timedelta
+
+    from incidents.cadence import update_overdue_minutes
+    from incidents.tests.factories import IncidentFactory
+
+    incident = IncidentFactory(severity="SEV3")
+    opened = incident.detected_at
+    assert update_overdue_minutes(incident, opened + timedelta(minutes=59)) == 0
+    assert update_overdue_minutes(incident, opened + timedelta(minutes=75)) == 15
+
+
 def test_cadence_reads_once():
     assert [info.cadence for info in SEVERITIES.values()] == [
         "every 15 min",
         "every 30 min",
-        "every 2 h",
+        "every 60 min",
         "daily",
     ]
 
