@@ -256,7 +256,7 @@ class HandoffReport:
             for a in self.pending_approvals
         ]
         lines.append(f"Overdue status updates: {len(self.overdue_updates)}")
-        lines += [f"  - #{i['id']} due every {i['cadence']}" for i in self.overdue_updates]
+        lines += [f"  - #{i['id']} due {i['cadence']}" for i in self.overdue_updates]
         lines.append(f"Overdue follow-ups: {len(self.overdue_follow_ups)}")
         lines += [f"  - {f['title']} (due {f['due']})" for f in self.overdue_follow_ups]
         if self.last_risks:
