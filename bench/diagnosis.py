@@ -390,12 +390,13 @@ def evidence_in_memory(s: Scenario, onset: float, seed: int) -> list[dict]:
                 "version": version,
                 "previous_version": previous,
                 "minutes_before_onset": float(minutes),
+                "dependencies": sorted(deps),
             },
         )
     if not any(i["collector"] == "changes" for i in items):
-        add("changes", "No change in the 2 h before onset", {}, "empty")
+        add("changes", "No change in the 2 h before onset", {"dependencies": sorted(deps)}, "empty")
     for title, service in s.alerts:
-        if service == s.service:
+        if service == s.service or service in deps:
             add("alerts", f"firing alert: {title}", {"title": title, "service": service})
     add("alerts", f"firing alert: {s.text}", {"title": s.text, "service": s.service, "own": True})
     add("similar", "No similar past incident", {}, "empty")

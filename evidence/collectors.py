@@ -78,6 +78,7 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
                 query,
                 start,
                 end,
+                {"dependencies": list(scope.dependencies)},
             )
         ]
     findings = []
@@ -108,6 +109,7 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
                     "started_at": row.started_at.isoformat(),
                     "minutes_before_onset": round(minutes, 1),
                     "origin": row.origin,
+                    "dependencies": list(scope.dependencies),
                 },
             )
         )
@@ -115,14 +117,16 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
 
 
 def collect_alerts(scope: Scope, deadline: float) -> list[Finding]:
-    own = Q(incident_id=scope.incident_id)
-    same_service = Q(service=scope.service, status=AlertStatus.FIRING) if scope.service else Q()
-    rows = list(
-        Alert.objects.filter(own | same_service if scope.service else own).order_by(
-            "-last_seen", "-id"
-        )[:20]
+    # The incident's own alerts, and what else fires on the service or on a service it
+    # depends on (a dependency failing upstream alerts on its own name).
+    services = [s for s in (scope.service, *scope.dependencies) if s]
+    wanted = Q(incident_id=scope.incident_id)
+    if services:
+        wanted |= Q(service__in=services, status=AlertStatus.FIRING)
+    rows = list(Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:20])
+    query = (
+        f"alerts of incident #{scope.incident_id} and firing alerts of {', '.join(services) or '-'}"
     )
-    query = f"alerts of incident #{scope.incident_id} and firing alerts of {scope.service or '-'}"
     if not rows:
         return [
             Finding(Collector.ALERTS, "No alert for this incident", EvidenceStatus.EMPTY, query)

@@ -137,3 +137,17 @@ def test_without_observability_the_remote_collectors_say_so(installed):
         "metrics": "empty",
         "logs": "empty",
     }
+
+
+def test_firing_alerts_of_a_dependency_are_related_but_not_of_other_services(installed):
+    from incidents.tests.factories import AlertFactory
+
+    incident = IncidentFactory(service="checkout")
+    AlertFactory(service="payments", title="payments error budget burn")  # a dependency
+    AlertFactory(service="kafka", title="kafka disk full")  # unrelated
+    installed(FakeReaders(logs=[], points=[]))
+    evidence_set = evidence_gather(incident=incident, seconds=2)
+    alerts = [e for e in evidence_set.items.all() if e.collector == "alerts"]
+    assert [a.data["service"] for a in alerts] == ["payments"]
+    [changes] = [e for e in evidence_set.items.all() if e.collector == "changes"]
+    assert changes.data["dependencies"] == ["payments"]
