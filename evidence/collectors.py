@@ -273,24 +273,38 @@ def collect_logs(scope: Scope, deadline: float) -> list[Finding]:
 
 
 def collect_similar(scope: Scope, deadline: float) -> list[Finding]:
+    own_alerts = Alert.objects.filter(incident_id=scope.incident_id).values_list("title", "labels")[
+        :20
+    ]
+    alert_text = " ".join(
+        f"{title} {' '.join(str(v) for v in (labels or {}).values())}"
+        for title, labels in own_alerts
+    )
     found = similar.similar_incidents(
         incident_id=scope.incident_id,
-        text=f"{scope.title} {scope.service} {scope.description}",
+        text=scrub_text(f"{scope.title} {scope.service} {scope.description} {alert_text}"),
+        title=scope.title,
         service=scope.service,
         limit=3,
     )
     query = f"resolved incidents like: {scope.title[:120]}"
     if not found:
         return [Finding(Collector.SIMILAR, "No similar past incident", EvidenceStatus.EMPTY, query)]
-    return [
-        Finding(
-            Collector.SIMILAR,
-            f"Similar: #{item['id']} {item['title'][:150]} ({item['status']})",
-            query=query,
-            data=item,
+    findings = []
+    for item in found:
+        outcome = item.get("outcome") or {}
+        learned = (
+            f"; root cause: {outcome['root_cause'][:160]}" if outcome.get("root_cause") else ""
         )
-        for item in found
-    ]
+        findings.append(
+            Finding(
+                Collector.SIMILAR,
+                f"Similar: #{item['id']} {item['title'][:150]} ({item['status']}){learned}",
+                query=query,
+                data=item,
+            )
+        )
+    return findings
 
 
 # The order is the order of the evidence keys; remote ones run in threads.

@@ -368,8 +368,16 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
             )
             board.add(category, min(0.25, 0.1 * hits), "", "", component or service)
 
-    # Similar past incidents: their outcome is a weak prior, cited for the responder.
+    # Similar past incidents: their outcome is a weak prior, cited for the responder; a
+    # published root cause of the same category on the same service adds a little.
     similar = [e["key"] for e in ok if e.get("collector") == "similar"]
+    for item in ok:
+        data = item.get("data") or {}
+        outcome = data.get("outcome") or {}
+        category = outcome.get("category") if isinstance(outcome, dict) else None
+        same = item.get("collector") == "similar" and data.get("service") == service
+        if same and category in CATEGORIES:
+            board.add(category, 0.1, item["key"], f"#{data.get('id')} had this cause")
 
     ranked = sorted(CATEGORIES, key=lambda c: (-board.weight[c], CATEGORIES.index(c)))
     known = {e.get("key") for e in evidence}
