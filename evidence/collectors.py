@@ -78,6 +78,7 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
                 query,
                 start,
                 end,
+                {"dependencies": list(scope.dependencies)},
             )
         ]
     findings = []
@@ -108,6 +109,7 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
                     "started_at": row.started_at.isoformat(),
                     "minutes_before_onset": round(minutes, 1),
                     "origin": row.origin,
+                    "dependencies": list(scope.dependencies),
                 },
             )
         )
@@ -115,14 +117,16 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
 
 
 def collect_alerts(scope: Scope, deadline: float) -> list[Finding]:
-    own = Q(incident_id=scope.incident_id)
-    same_service = Q(service=scope.service, status=AlertStatus.FIRING) if scope.service else Q()
-    rows = list(
-        Alert.objects.filter(own | same_service if scope.service else own).order_by(
-            "-last_seen", "-id"
-        )[:20]
+    # The incident's own alerts, and what else fires on the service or on a service it
+    # depends on (a dependency failing upstream alerts on its own name).
+    services = [s for s in (scope.service, *scope.dependencies) if s]
+    wanted = Q(incident_id=scope.incident_id)
+    if services:
+        wanted |= Q(service__in=services, status=AlertStatus.FIRING)
+    rows = list(Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:20])
+    query = (
+        f"alerts of incident #{scope.incident_id} and firing alerts of {', '.join(services) or '-'}"
     )
-    query = f"alerts of incident #{scope.incident_id} and firing alerts of {scope.service or '-'}"
     if not rows:
         return [
             Finding(Collector.ALERTS, "No alert for this incident", EvidenceStatus.EMPTY, query)
@@ -269,24 +273,38 @@ def collect_logs(scope: Scope, deadline: float) -> list[Finding]:
 
 
 def collect_similar(scope: Scope, deadline: float) -> list[Finding]:
+    own_alerts = Alert.objects.filter(incident_id=scope.incident_id).values_list("title", "labels")[
+        :20
+    ]
+    alert_text = " ".join(
+        f"{title} {' '.join(str(v) for v in (labels or {}).values())}"
+        for title, labels in own_alerts
+    )
     found = similar.similar_incidents(
         incident_id=scope.incident_id,
-        text=f"{scope.title} {scope.service} {scope.description}",
+        text=scrub_text(f"{scope.title} {scope.service} {scope.description} {alert_text}"),
+        title=scope.title,
         service=scope.service,
         limit=3,
     )
     query = f"resolved incidents like: {scope.title[:120]}"
     if not found:
         return [Finding(Collector.SIMILAR, "No similar past incident", EvidenceStatus.EMPTY, query)]
-    return [
-        Finding(
-            Collector.SIMILAR,
-            f"Similar: #{item['id']} {item['title'][:150]} ({item['status']})",
-            query=query,
-            data=item,
+    findings = []
+    for item in found:
+        outcome = item.get("outcome") or {}
+        learned = (
+            f"; root cause: {outcome['root_cause'][:160]}" if outcome.get("root_cause") else ""
         )
-        for item in found
-    ]
+        findings.append(
+            Finding(
+                Collector.SIMILAR,
+                f"Similar: #{item['id']} {item['title'][:150]} ({item['status']}){learned}",
+                query=query,
+                data=item,
+            )
+        )
+    return findings
 
 
 # The order is the order of the evidence keys; remote ones run in threads.

@@ -30,6 +30,12 @@ class ServiceReaders(Protocol):
     ) -> list[tuple[float, str]] | None:
         """Error lines over [start, end] as (unix time, line); None without a logs target."""
 
+    def recent_deploys(self, *, since: float, deadline: float) -> list[dict] | None:
+        """Deploys read from where the service runs (image moves of its Fly apps) since
+        `since`: dicts with service, version, previous_version, started_at, finished_at
+        (datetimes), external_id and description; None when it runs nowhere we can read.
+        Optional: readers without it have none."""
+
     def scrub(self, text: str) -> str:
         """`text` without any secret the targets know."""
 

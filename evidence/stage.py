@@ -9,7 +9,7 @@ overruns its deadline is recorded as `timeout` and the stage goes on without it.
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict
 
@@ -20,9 +20,11 @@ from django.utils import timezone
 from incidents.models import Alert, Incident
 
 from .artifacts import snapshot_store
-from .choices import EvidenceStatus
-from .collectors import LOCAL, REMOTE, Finding, Scope
+from .choices import Collector, EvidenceStatus
+from .collectors import CHANGES_BEFORE, LOCAL, REMOTE, Finding, Scope, collect_changes
+from .deploys import record_deploys
 from .models import Evidence, EvidenceSet
+from .scrub import scrub_text
 from .sources import observability
 
 logger = logging.getLogger(__name__)
@@ -72,14 +74,56 @@ def _timed(name: str, fn, scope: Scope, seconds: float) -> list[Finding]:
     return found
 
 
+def _deploys_recorded(future: Future, begun: float, seconds: float) -> list[Finding]:
+    """Record the deploys read from where the service runs (in this thread: it writes);
+    a finding only when they could not be read."""
+    try:
+        deploys = future.result(timeout=max(0.0, seconds - (time.monotonic() - begun)) + 0.05)
+    except FutureTimeout:
+        return [
+            Finding(
+                Collector.CHANGES,
+                f"Deploys of the service's apps: no answer within {seconds:g} s",
+                EvidenceStatus.TIMEOUT,
+            )
+        ]
+    except Exception as exc:
+        return [
+            Finding(
+                Collector.CHANGES,
+                f"Deploys of the service's apps not read: {scrub_text(str(exc))[:200]}",
+                EvidenceStatus.ERROR,
+            )
+        ]
+    if deploys:
+        record_deploys(deploys)
+    return []
+
+
 def run_collectors(scope: Scope, *, seconds: float | None = None) -> list[Finding]:
     """Every collector's findings, in collector order; never raises, never waits past
     the longest deadline."""
     seconds = seconds if seconds is not None else collector_seconds()
+    begun = time.monotonic()
+    # Deploys read from the service's apps become changes before the changes collector reads.
+    reader = getattr(scope.readers, "recent_deploys", None)
+    deploys = (
+        _POOL.submit(
+            reader, since=(scope.onset - CHANGES_BEFORE).timestamp(), deadline=begun + seconds
+        )
+        if reader is not None
+        else None
+    )
     futures = {name: _POOL.submit(_timed, name, fn, scope, seconds) for name, fn in REMOTE.items()}
-    results: dict[str, list[Finding]] = {
-        name: _timed(name, fn, scope, seconds) for name, fn in LOCAL.items()
-    }
+    results: dict[str, list[Finding]] = {}
+    for name, fn in LOCAL.items():
+        if name == Collector.CHANGES and deploys is not None:
+            continue
+        results[name] = _timed(name, fn, scope, seconds)
+    if deploys is not None:
+        noted = _deploys_recorded(deploys, begun, seconds)
+        results[Collector.CHANGES] = _timed(Collector.CHANGES, collect_changes, scope, seconds)
+        results[Collector.CHANGES] += noted
     started = time.monotonic()
     for name, future in futures.items():
         # The collectors started together: each gets what is left of its own deadline.

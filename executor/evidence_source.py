@@ -1,6 +1,7 @@
 """What the context stage reads through the executor: the catalog's golden-signal
-queries and dependencies, metrics from the service's Prometheus target and error
-lines from its Loki target. Installed into `evidence.sources` by the pipeline.
+queries and dependencies, metrics from the service's Prometheus target, error
+lines from its Loki target and the images its Fly apps run (deploys the webhooks
+may not have told us about). Installed into `evidence.sources` by the pipeline.
 
 Read-only: only range queries, through the same connectors (and their query
 checks) as the runbook's checks.
@@ -8,7 +9,7 @@ checks) as the runbook's checks.
 
 from dataclasses import dataclass, field
 
-from .connectors import loki, prometheus
+from .connectors import fly, loki, prometheus
 from .models import Service
 from .results import StepBlocked
 from .targets import ResolvedTarget, TargetScope, target_scope
@@ -21,6 +22,7 @@ class Readers:
     dependencies: list[str] = field(default_factory=list)
     metrics: ResolvedTarget | None = None
     logs: ResolvedTarget | None = None
+    apps: list[ResolvedTarget] = field(default_factory=list)
 
     def metric_range(
         self, expr: str, *, start: float, end: float, step: float, deadline: float
@@ -47,8 +49,33 @@ class Readers:
             limit=limit,
         )
 
+    def recent_deploys(self, *, since: float, deadline: float) -> list[dict] | None:
+        """The images the service's Fly apps moved to since `since`, as change dicts
+        (deploy, version = image reference, previous = the image other machines still
+        run); None without a Fly target. Raises on the first app that cannot be read."""
+        if not self.apps:
+            return None
+        out = []
+        for target in self.apps:
+            for image in fly.deployed_images(target, deadline=deadline):
+                if image["started_at"].timestamp() < since:
+                    continue
+                out.append(
+                    {
+                        "service": self.service,
+                        "version": image["image"],
+                        "previous_version": image["previous"],
+                        "started_at": image["started_at"],
+                        "finished_at": image["finished_at"],
+                        "external_id": f"fly:{image['app']}:{image['image']}",
+                        "description": f"{image['machines']} machine(s) of Fly app "
+                        f"{image['app']} run {image['image']}",
+                    }
+                )
+        return out
+
     def scrub(self, text: str) -> str:
-        for target in (self.metrics, self.logs):
+        for target in (self.metrics, self.logs, *self.apps):
             if target is not None:
                 text = target.scrub(text)
         return text
@@ -72,4 +99,6 @@ def for_service(service: str) -> Readers:
         dependencies=[str(d) for d in deps][:10],
         metrics=_first(scope, "prometheus"),
         logs=_first(scope, "loki"),
+        # Only the service's own apps: a shared one's deploys are not this service's.
+        apps=[t for t in scope.offered(("fly",)) if t.name in (scope.own or ()) and not t.demo],
     )

@@ -68,6 +68,10 @@ class Incident(models.Model):
         related_name="+",
         verbose_name="scribe",
     )
+    # What resolved it, once a postmortem says so (root cause, category, resolving
+    # actions): copied here when the postmortem is published, so the similar-incident
+    # search below the learning app can read it.
+    outcome = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

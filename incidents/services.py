@@ -244,3 +244,27 @@ def status_update_publish(*, update: StatusUpdate, actor: Any) -> StatusUpdate:
             body=update.body,
         )
     return update
+
+
+OUTCOME_TEXT_MAX = 4000
+
+
+def incident_outcome_record(
+    *,
+    incident_id: int,
+    root_cause: str,
+    category: str = "",
+    actions: list[str] | None = None,
+    source: str = "",
+) -> None:
+    """Keep what resolved an incident on it (from its published postmortem), so the next
+    similar incident shows it. Replaces any earlier outcome; the publish that calls this
+    is on the timeline already."""
+    outcome = {
+        "root_cause": (root_cause or "")[:OUTCOME_TEXT_MAX],
+        "category": (category or "")[:64],
+        "actions": [str(a)[:300] for a in (actions or [])][:10],
+        "source": source[:100],
+        "recorded_at": timezone.now().isoformat(),
+    }
+    Incident.objects.filter(pk=incident_id).update(outcome=outcome, updated_at=timezone.now())

@@ -15,6 +15,7 @@ from incidents.events import (
     postmortem_status_event,
 )
 from incidents.models import Incident
+from incidents.services import incident_outcome_record
 from incidents.transitions import IllegalTransition, transition
 
 from .blameless import blameless_issues
@@ -174,6 +175,15 @@ def postmortem_transition(*, postmortem: Postmortem, to_status: str, actor: Any)
             to_status=to_status,
             actor=actor,
         )
+        if to_status == PostmortemStatus.PUBLISHED:
+            # The learning loop: what similar incidents show next time.
+            incident_outcome_record(
+                incident_id=postmortem.incident_id,
+                root_cause=postmortem.root_cause,
+                category=postmortem.root_cause_category,
+                actions=[str(a) for a in postmortem.resolving_actions or []],
+                source=f"postmortem #{postmortem.pk}",
+            )
     postmortem.refresh_from_db()
     return postmortem
 

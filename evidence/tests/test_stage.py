@@ -14,6 +14,7 @@ from evidence.stage import evidence_gather
 from incidents.choices import ChangeKind, IncidentStatus
 from incidents.models import ChangeEvent
 from incidents.tests.factories import IncidentFactory
+from testing.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +28,20 @@ class FakeReaders:
         self.logs = logs
         self.points = points
         self.threads: set[str] = set()
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def _slow(self, name: str) -> None:
+        self.threads.add(threading.current_thread().name)
+        began = time.monotonic()
+        time.sleep(self.delay)  # a slow upstream, not synchronisation
+        self.spans[name] = (began, time.monotonic())
 
     def metric_range(self, expr, *, start, end, step, deadline):
-        self.threads.add(threading.current_thread().name)
-        time.sleep(self.delay)  # a slow upstream, not synchronisation
+        self._slow("metrics")
         return self.points
 
     def log_lines(self, *, start, end, limit, deadline):
-        self.threads.add(threading.current_thread().name)
-        time.sleep(self.delay)
+        self._slow("logs")
         return self.logs
 
     def scrub(self, text):
@@ -116,14 +122,15 @@ def test_evidence_from_every_collector_is_stored_and_snapshotted(installed):
 
 def test_collectors_run_in_parallel_and_a_slow_one_times_out(installed):
     incident = IncidentFactory(service="checkout")
-    installed(FakeReaders(delay=0.6, logs=[], points=[]))
-    started = time.monotonic()
+    readers = FakeReaders(delay=0.6, logs=[], points=[])
+    installed(readers)
     evidence_set = evidence_gather(incident=incident, seconds=0.3)
-    took = time.monotonic() - started
     statuses = {e.collector: e.status for e in evidence_set.items.all()}
     assert statuses["metrics"] == "timeout" and statuses["logs"] == "timeout"
-    # Both slow collectors waited out one deadline together, not one after the other.
-    assert took < 0.3 * 2 + 0.3
+    # Both slow collectors ran at the same time, each in a thread of its own.
+    wait_until(lambda: len(readers.spans) == 2, timeout=10, what="both readers to finish")
+    (start_a, end_a), (start_b, end_b) = readers.spans.values()
+    assert max(start_a, start_b) < min(end_a, end_b)
 
 
 def test_without_observability_the_remote_collectors_say_so(installed):
@@ -137,3 +144,17 @@ def test_without_observability_the_remote_collectors_say_so(installed):
         "metrics": "empty",
         "logs": "empty",
     }
+
+
+def test_firing_alerts_of_a_dependency_are_related_but_not_of_other_services(installed):
+    from incidents.tests.factories import AlertFactory
+
+    incident = IncidentFactory(service="checkout")
+    AlertFactory(service="payments", title="payments error budget burn")  # a dependency
+    AlertFactory(service="kafka", title="kafka disk full")  # unrelated
+    installed(FakeReaders(logs=[], points=[]))
+    evidence_set = evidence_gather(incident=incident, seconds=2)
+    alerts = [e for e in evidence_set.items.all() if e.collector == "alerts"]
+    assert [a.data["service"] for a in alerts] == ["payments"]
+    [changes] = [e for e in evidence_set.items.all() if e.collector == "changes"]
+    assert changes.data["dependencies"] == ["payments"]

@@ -22,6 +22,7 @@ patterns before they go into a path or a body.
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -185,10 +186,20 @@ def _json(text: str, target: Any, what: str) -> Any:
         raise StepError(f"Fly target {target.name}: {what} is not JSON") from exc
 
 
+_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def _when(value: object) -> str:
+    """An RFC 3339 time as the API gives it (created_at, updated_at), else ""."""
+    return value if isinstance(value, str) and _TIME_RE.fullmatch(value) else ""
+
+
 def _summary(m: dict) -> dict:
     config = m.get("config") if isinstance(m.get("config"), dict) else {}
     metadata = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
     return {
+        "created_at": _when(m.get("created_at")),
+        "updated_at": _when(m.get("updated_at")),
         "id": m.get("id"),
         "name": m.get("name"),
         "state": m.get("state"),
@@ -213,6 +224,41 @@ def list_machines(target: Any, *, deadline: float) -> list[dict]:
     if not isinstance(machines, list):
         raise StepError(f"Fly target {target.name}: the machine list is not a list")
     return [_summary(m) for m in machines if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def _parsed(when: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
+    except ValueError:
+        return None
+
+
+def deployed_images(target: Any, *, deadline: float) -> list[dict]:
+    """What the app runs, one entry per image reference: when its first machine was
+    updated to it (`started_at`) and its last (`finished_at`), how many machines run it,
+    and the image the other machines still run (`previous`, "" when all run this one).
+    Newest first. Image references that do not parse as one are left out."""
+    groups: dict[str, list[datetime]] = {}
+    for m in list_machines(target, deadline=deadline):
+        when = _parsed(m["updated_at"]) or _parsed(m["created_at"])
+        if when is None or parse_image(m["image"]) is None:
+            continue
+        groups.setdefault(m["image"], []).append(when)
+    ordered = sorted(groups.items(), key=lambda item: min(item[1]), reverse=True)
+    out = []
+    for i, (image, times) in enumerate(ordered):
+        older = ordered[i + 1][0] if i + 1 < len(ordered) else ""
+        out.append(
+            {
+                "app": api(target)[1],
+                "image": image,
+                "started_at": min(times),
+                "finished_at": max(times),
+                "machines": len(times),
+                "previous": older,
+            }
+        )
+    return out
 
 
 def get_machine(target: Any, machine_id: str, *, deadline: float) -> dict:

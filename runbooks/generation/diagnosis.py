@@ -102,9 +102,17 @@ class Diagnosis:
         }
 
 
+# An exception or error class (`RecursionError`, `BeanCreationException`) or a Go panic
+# names a failure in code whatever the language; the lexicon cannot list them all.
+_EXCEPTION_CLASS = re.compile(r"\b(?:[A-Z][a-z0-9]+)+(?:Error|Exception)\b|\bpanic: ")
+
+
 def _hits(text: str, category: str) -> int:
     low = text.lower()
-    return sum(1 for word in _LEXICON[category] if word in low)
+    hits = sum(1 for word in _LEXICON[category] if word in low)
+    if category == "code_bug" and not hits and _EXCEPTION_CLASS.search(text):
+        hits = 1
+    return hits
 
 
 _HOST = re.compile(
@@ -114,6 +122,9 @@ _HOST = re.compile(
 _DOMAIN = re.compile(
     r"\b([a-z][a-z0-9-]{1,60})\.(?:[a-z0-9-]+\.)*(?:com|net|io|org|internal|local)\b"
 )
+# A host under a public suffix is someone else's system; under these, one of ours.
+_PUBLIC_HOST = re.compile(r"\b((?:[a-z0-9-]{1,63}\.)+(?:com|net|io|org|dev|app|cloud|co))\b")
+_GENERIC_LABELS = {"api", "apis", "www", "app", "cdn", "static", "edge", "eu", "us", "gateway"}
 _PROVIDERS = (
     "stripe", "twilio", "sendgrid", "cloudflare", "fastly", "akamai", "aws", "gcp", "azure",
     "github", "slack", "okta", "auth0", "paypal", "adyen", "mailgun", "datadog",
@@ -142,10 +153,34 @@ def _named_dependency(text: str, dependencies: list[str], *, external: bool = Fa
     return ""
 
 
+def _outside_system(text: str, ours: list[str]) -> str:
+    """The name of a system outside ours that a line names by its public host name
+    (`api.paypal.com` → paypal), "" when it names none. A host that names one of our
+    catalog services is ours."""
+    for found in _PUBLIC_HOST.finditer(text.lower()):
+        labels = found.group(1).split(".")[:-1]
+        if any(dep and dep.lower() in labels for dep in ours):
+            continue
+        names = [label for label in labels if label not in _GENERIC_LABELS]
+        if names:
+            return names[0]
+    return ""
+
+
+def _catalog_dependency(text: str, dependencies: list[str]) -> str:
+    """The catalog dependency a line names as a word of its own, "" when none."""
+    low = text.lower()
+    for dep in sorted(dependencies, key=len, reverse=True):
+        if dep and re.search(rf"(?<![a-z0-9_/-]){re.escape(dep.lower())}(?![a-z0-9_/-])", low):
+            return dep
+    return ""
+
+
 class _Board:
     """Weights and cited evidence per category, and the component each names."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "") -> None:
+        self.service = service
         self.weight: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
         self.cites: dict[str, list[str]] = {c: [] for c in CATEGORIES}
         self.component: dict[str, str] = {}
@@ -157,7 +192,9 @@ class _Board:
             self.cites[category].append(key)
         if why:
             self.why[category].append(why)
-        if component and category not in self.component:
+        # A named other system beats the incident's own service, the fallback name.
+        current = self.component.get(category)
+        if component and (current is None or (current == self.service != component)):
             self.component[category] = component
 
 
@@ -174,8 +211,17 @@ def _metric_onsets(items: list[dict]) -> list[tuple[str, float, dict]]:
 
 def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
     """The offline diagnoser. Deterministic; every weight comes from a cited item."""
-    board = _Board()
+    board = _Board(service)
     ok = [e for e in evidence if e.get("status") == "ok"]
+    # The catalog's dependencies of the service, as the changes collector read them.
+    catalog = sorted(
+        {
+            str(dep)
+            for e in evidence
+            if e.get("collector") == "changes"
+            for dep in (e.get("data") or {}).get("dependencies") or []
+        }
+    )
     metrics = _metric_onsets(ok)
     # The metrics' onset, when they moved; else the incident's own onset (0).
     metric_onset = max((m for _, m, _ in metrics), default=0.0)
@@ -185,6 +231,7 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
             for e in ok
             if e.get("collector") == "changes" and not (e.get("data") or {}).get("own_service")
         }
+        | set(catalog)
     )
 
     # Changes: the one closest before the metrics moved is the suspect.
@@ -251,6 +298,8 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
         data = item.get("data") or {}
         line = f"{data.get('template', '')} {data.get('sample', '')}"
         factor = 1.0 if data.get("new") else 0.3
+        named = _catalog_dependency(line, catalog)
+        outside = "" if named else _outside_system(line, [*catalog, service])
         for category in CATEGORIES:
             if category == "deployment_issue":
                 continue
@@ -259,7 +308,10 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
                 continue
             weight = min(0.6, 0.35 + 0.1 * hits) * factor
             component = ""
-            if category in ("dependency_failure", "external_factor"):
+            if category == "dependency_failure" and outside:
+                # A failing system outside ours is an external factor, not a dependency.
+                category, component = "external_factor", outside
+            elif category in ("dependency_failure", "external_factor"):
                 component = _named_dependency(
                     line, dependencies, external=category == "external_factor"
                 )
@@ -270,6 +322,17 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
             board.add(category, weight, item["key"], line[:120], component or service)
             if data.get("new") and moved:
                 board.add(category, 0.2, moved[0], "")
+        # Whom the errors name, whatever their words: a catalog dependency of the service
+        # is a dependency failing; a public host is a system outside ours.
+        for category, other, why in (
+            ("dependency_failure", named, f"errors name {named}"),
+            ("external_factor", outside, f"errors name {outside}, outside our systems"),
+        ):
+            # Only a new template: one that was there before onset does not explain it.
+            if other and data.get("new"):
+                board.add(category, 0.5, item["key"], why, other)
+                if moved:
+                    board.add(category, 0.2, moved[0], "")
 
     # Alerts and the incident text: words only, weak, but they name dependencies.
     for item in ok:
@@ -305,8 +368,16 @@ def diagnose(*, evidence: list[dict], text: str, service: str) -> Diagnosis:
             )
             board.add(category, min(0.25, 0.1 * hits), "", "", component or service)
 
-    # Similar past incidents: their outcome is a weak prior, cited for the responder.
+    # Similar past incidents: their outcome is a weak prior, cited for the responder; a
+    # published root cause of the same category on the same service adds a little.
     similar = [e["key"] for e in ok if e.get("collector") == "similar"]
+    for item in ok:
+        data = item.get("data") or {}
+        outcome = data.get("outcome") or {}
+        category = outcome.get("category") if isinstance(outcome, dict) else None
+        same = item.get("collector") == "similar" and data.get("service") == service
+        if same and category in CATEGORIES:
+            board.add(category, 0.1, item["key"], f"#{data.get('id')} had this cause")
 
     ranked = sorted(CATEGORIES, key=lambda c: (-board.weight[c], CATEGORIES.index(c)))
     known = {e.get("key") for e in evidence}

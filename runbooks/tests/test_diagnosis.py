@@ -161,3 +161,64 @@ def test_claude_gets_the_evidence_delimited_and_its_citations_are_checked(settin
     hypotheses = result.document["diagnosis"]["hypotheses"]
     assert [h["category"] for h in hypotheses] == ["deployment_issue"]
     assert result.document["confidence"] == hypotheses[0]["confidence"] == 0.6
+
+
+def no_changes(dependencies):
+    return {
+        "key": "E9",
+        "collector": "changes",
+        "status": "empty",
+        "summary": "No change",
+        "data": {"dependencies": dependencies},
+    }
+
+
+def test_a_new_error_naming_a_catalog_dependency_points_at_it_whatever_its_words():
+    line = "NoNodeAvailableException: search-index cluster unreachable"
+    d = diagnose(
+        evidence=[no_changes(["search-index"]), metric(signal="errors"), log(line=line)],
+        text="Search results empty",
+        service="search",
+    )
+    assert d.top.category == "dependency_failure" and d.top.component == "search-index"
+    # The same line with no catalog link is the service's own exception.
+    alone = diagnose(
+        evidence=[no_changes([]), metric(signal="errors"), log(line=line)],
+        text="Search results empty",
+        service="search",
+    )
+    assert alone.top.category == "code_bug"
+
+
+def test_an_old_template_naming_a_dependency_says_nothing_about_it():
+    d = diagnose(
+        evidence=[no_changes(["api"]), log(line="request canceled path=/api/items/7", new=False)],
+        text="Web slow",
+        service="web",
+    )
+    assert all(h.component != "api" for h in d.hypotheses)
+
+
+def test_a_public_host_failing_is_outside_our_systems():
+    d = diagnose(
+        evidence=[
+            no_changes(["payments-db"]),
+            metric(signal="errors"),
+            log(line="paypal: HTTP 503 Service Unavailable from api.paypal.com"),
+        ],
+        text="Card payments failing",
+        service="payments",
+    )
+    assert d.top.category == "external_factor" and d.top.component == "paypal"
+
+
+def test_an_exception_class_the_lexicon_does_not_list_is_a_code_bug():
+    d = diagnose(
+        evidence=[
+            metric(signal="errors"),
+            log(line="RecursionError: maximum recursion depth exceeded in serialize_tree"),
+        ],
+        text="Docs export failing",
+        service="docs",
+    )
+    assert d.status == "diagnosed" and d.top.category == "code_bug"

@@ -39,7 +39,18 @@ UPDATE_KEYS = {
 }
 
 
-def machine(mid: str, name: str, state: str, region: str, group: str) -> dict:
+def machine(
+    mid: str,
+    name: str,
+    state: str,
+    region: str,
+    group: str,
+    *,
+    image: str = NEW_IMAGE,
+    updated_at: str = "2024-03-01T10:00:00Z",
+    created_at: str = "2024-01-10T08:00:00Z",
+) -> dict:
+    """One machine as the Machines API lists it (with its documented timestamps)."""
     return {
         "id": mid,
         "name": name,
@@ -47,8 +58,10 @@ def machine(mid: str, name: str, state: str, region: str, group: str) -> dict:
         "region": region,
         "instance_id": f"01H{mid[:8].upper()}V1",
         "private_ip": "fdaa:0:1::2",
+        "created_at": created_at,
+        "updated_at": updated_at,
         "config": {
-            "image": NEW_IMAGE,
+            "image": image,
             "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256},
             "env": {"PORT": "8080"},
             "metadata": {"fly_process_group": group, "fly_release_version": "7"},
@@ -57,7 +70,7 @@ def machine(mid: str, name: str, state: str, region: str, group: str) -> dict:
         "image_ref": {
             "registry": "registry.fly.io",
             "repository": APP,
-            "tag": NEW_IMAGE.rsplit(":", 1)[1],
+            "tag": image.rsplit(":", 1)[-1],
             "digest": "sha256:" + "c" * 64,
         },
     }
@@ -188,6 +201,7 @@ class FlyHandler(BaseHTTPRequestHandler):
             return None
         machine["config"] = copy.deepcopy(config)
         machine["instance_id"] = machine["instance_id"][:-1] + "2"
+        machine["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         fake.done.append(("update", machine["id"]))
         self._json(200, machine)
 
