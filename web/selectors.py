@@ -94,8 +94,9 @@ class OpenFirst:
     which would sort every incident on each page view.
     """
 
-    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet) -> None:
+    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet, decorate=None) -> None:
         self.open_qs, self.closed_qs = open_qs, closed_qs
+        self.decorate = decorate or (lambda qs: qs)
         self._open_count: int | None = None
 
     def open_count(self) -> int:
@@ -111,10 +112,18 @@ class OpenFirst:
         n_open = self.open_count()
         rows: list = []
         if start < n_open:
-            rows.extend(self.open_qs[start : min(stop, n_open)])
+            rows.extend(self._rows(self.open_qs, start, min(stop, n_open)))
         if stop > n_open:
-            rows.extend(self.closed_qs[max(start - n_open, 0) : stop - n_open])
+            rows.extend(self._rows(self.closed_qs, max(start - n_open, 0), stop - n_open))
         return rows
+
+    def _rows(self, qs: QuerySet, start: int, stop: int) -> list:
+        """The slice's rows with their columns and annotations. The slice is chosen on
+        the bare rows first: with OFFSET, PostgreSQL would otherwise compute every
+        annotation of every skipped row too."""
+        page = qs.values("pk")[start:stop]
+        rows = qs.model.objects.filter(pk__in=Subquery(page)).order_by(*qs.query.order_by)
+        return list(self.decorate(rows))
 
 
 # Checks whose result needs a look: a breach found, an error, or no answer in time.
@@ -155,9 +164,41 @@ def incident_search(qs: QuerySet, q: str) -> QuerySet:
 def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
 
+    qs = Incident.objects.all()
+    if filters.severity:
+        qs = qs.filter(severity=filters.severity)
+    if filters.service:
+        qs = qs.filter(service=filters.service)
+    if filters.mine and user is not None:
+        mine = Q(created_by=user)
+        for role in ROLE_RELATIONS:
+            mine |= Q(**{role: user})
+        qs = qs.filter(mine)
+    if filters.q:
+        qs = incident_search(qs, filters.q)
+    qs = qs.order_by("-detected_at", "-id")
+    resolved = IncidentStatus.RESOLVED
+    # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
+    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
+    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
+        "severity", "-detected_at", "-id"
+    )
+    empty = qs.none()
+    if filters.status == "all":
+        return OpenFirst(open_, qs.filter(status=resolved), _list_columns)
+    if filters.status == "open":
+        return OpenFirst(open_, empty, _list_columns)
+    if filters.status == resolved:
+        return OpenFirst(empty, qs.filter(status=resolved), _list_columns)
+    return OpenFirst(qs.filter(status=filters.status), empty, _list_columns)
+
+
+def _list_columns(qs: QuerySet) -> QuerySet:
+    """What a row of the list shows: commander, latest runbook state, pending approvals,
+    failing checks and the last update, for the rows of one page only."""
     latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
-    qs = with_last_update(
-        Incident.objects.select_related("commander")
+    return with_last_update(
+        qs.select_related("commander")
         .only(
             "id",
             "title",
@@ -191,32 +232,6 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
             ),
         )
     )
-    if filters.severity:
-        qs = qs.filter(severity=filters.severity)
-    if filters.service:
-        qs = qs.filter(service=filters.service)
-    if filters.mine and user is not None:
-        mine = Q(created_by=user)
-        for role in ROLE_RELATIONS:
-            mine |= Q(**{role: user})
-        qs = qs.filter(mine)
-    if filters.q:
-        qs = incident_search(qs, filters.q)
-    qs = qs.order_by("-detected_at", "-id")
-    resolved = IncidentStatus.RESOLVED
-    # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
-    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
-    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
-        "severity", "-detected_at", "-id"
-    )
-    empty = qs.none()
-    if filters.status == "all":
-        return OpenFirst(open_, qs.filter(status=resolved))
-    if filters.status == "open":
-        return OpenFirst(open_, empty)
-    if filters.status == resolved:
-        return OpenFirst(empty, qs.filter(status=resolved))
-    return OpenFirst(qs.filter(status=filters.status), empty)
 
 
 @dataclass
@@ -330,7 +345,9 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
         ),
     }
     if _permissions_to_read(viewer):
-        granted = Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).distinct()
+        granted = (
+            Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).order_by().distinct()
+        )
         nested["permission_rows"] = JSONRows(granted, *PERMISSION_COLUMNS)
     if with_users:
         active = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
@@ -344,14 +361,16 @@ def _unnest_context(incident: Incident, viewer: Any) -> tuple[Any, list]:
     permission cache where ModelBackend looks for it."""
     User = get_user_model()
     state = None
-    for _, pk, enabled, automatic, reason, actor_id, actor_name in rows(incident.safe_mode_rows):
+    for created, pk, enabled, automatic, reason, actor_id, actor_name in rows(
+        incident.safe_mode_rows
+    ):
         if enabled:
             state = SafeModeChange(
                 pk=pk,
                 enabled=True,
                 automatic=bool(automatic),
                 reason=reason,
-                created_at=moment(_),
+                created_at=moment(created),
                 actor_id=actor_id,
             )
             if actor_id:
