@@ -47,6 +47,7 @@ from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdat
 from .status_drafts import status_update_draft
 
 PAGE_SIZE = 25
+COUNT_LIMIT = 1000  # the list counts up to this many matches, then says "1000+"
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -109,7 +110,10 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         q=(data.get("q") or "").strip(),
     )
     rows = selectors.incident_list(filters=filters, user=request.user)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    asked = request.GET.get("page", "")
+    # Count far enough to page on from the page asked for, not every match.
+    rows.count_limit = max(COUNT_LIMIT, (int(asked) + 1 if asked.isdigit() else 2) * PAGE_SIZE)
+    page = Paginator(rows, PAGE_SIZE).get_page(asked)
     keep = request.GET.copy()
     keep.pop("page", None)
     return render(
@@ -119,6 +123,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "form": form if form.is_bound else ListFilterForm(initial={"status": "open"}),
             "filters": filters,
             "page": page,
+            "more": rows.capped,
             "filter_query": keep.urlencode(),
             "service_names": _service_names(),
         },

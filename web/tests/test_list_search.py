@@ -56,3 +56,22 @@ def _assert_uses_index(searched) -> None:
         cur.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert "incident_search_trgm" in plan, plan
+
+
+def test_the_list_counts_only_as_far_as_paging_needs(client, monkeypatch):
+    """Past the limit the list says "50+" rather than counting every match, and paging
+    on from any page still reaches every incident."""
+    from web import views
+
+    monkeypatch.setattr(views, "COUNT_LIMIT", 30)
+    client.force_login(UserFactory())
+    IncidentFactory.create_batch(60, title="Checkout latency high", status="resolved")
+    url = reverse("incidents:list")
+
+    def pager(page: int) -> str:
+        body = client.get(url, {"status": "all", "q": "latency", "page": page}).content.decode()
+        return " ".join(body.split('<nav class="pager"')[1].split("</nav>")[0].split())
+
+    assert "Page 1 of 2+ · 50+ incidents" in pager(1)  # counted to page 2, then stopped
+    assert "Page 2 of 3 · 60 incidents" in pager(2) and "Older" in pager(2)
+    assert "Page 3 of 3 · 60 incidents" in pager(3) and "Older" not in pager(3)
