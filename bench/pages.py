@@ -436,6 +436,8 @@ def measure(requests: int, user, targets: list[int], deep: int) -> None:
         ("metrics: per month, by severity", get("/metrics/?bucket=month&group=severity")),
         ("weekly stability report", get("/reports/weekly/")),
     ]
+    load = os.getloadavg()
+    say(f"load average before measuring: {load[0]:.1f} (1 min) on {os.cpu_count()} cores")
     base = timed(select_one, requests * 5)
     base_median = statistics.median(base)
     say("")
@@ -463,6 +465,7 @@ def measure(requests: int, user, targets: list[int], deep: int) -> None:
             f"{name:36} {len(statements):>7} {med:>10.2f} {p95:>8.2f} "
             f"{med / base_median:>15.0f}x {p95 / base_median:>12.0f}x"
         )
+    say(f"load average after measuring: {os.getloadavg()[0]:.1f} (1 min)")
     _explain_search()
     say("")
     _record(results)

@@ -316,12 +316,6 @@ def incident_status_updates(*, incident: Incident, limit: int = 5) -> list:
     return list(incident.status_updates.select_related("author").order_by("-created_at")[:limit])
 
 
-def incident_for_page(pk: int) -> Incident:
-    return with_last_update(Incident.objects.select_related("created_by", *ROLE_RELATIONS)).get(
-        pk=pk
-    )
-
-
 # What the page nests in the rows it reads anyway (web/nested.py), by field path.
 USER_COLUMNS = ("username", "id")
 SAFE_MODE_COLUMNS = ("created_at", "id", "enabled", "automatic", "reason", "actor_id")
