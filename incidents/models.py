@@ -80,6 +80,15 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["status", "-detected_at"], name="incident_status_detected"),
             models.Index(fields=["service", "status"], name="incident_service_status"),
+            # The list's open incidents, most urgent first, read in index order: without
+            # it every open row is fetched to sort on severity.
+            models.Index(
+                fields=["severity", "-detected_at", "-id"],
+                name="incident_open_by_urgency",
+                condition=models.Q(
+                    status__in=[s for s in IncidentStatus.values if s != IncidentStatus.RESOLVED]
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ log templates with "new" badges, similar incidents, hypotheses linked to evidenc
 from datetime import datetime
 from typing import Any
 
-from evidence.models import Evidence
+from evidence.models import Evidence, EvidenceSet
 from evidence.selectors import latest_set
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
@@ -57,24 +57,38 @@ def _changes(items: list[Evidence]) -> list[dict]:
     return out
 
 
-def _hypotheses(incident_id: int) -> tuple[dict | None, list[dict]]:
-    runbook = (
-        Runbook.objects.filter(incident_id=incident_id, status=RunbookStatus.READY)
-        .order_by("-version")
-        .only("artifact")
-        .first()
-    )
+_UNREAD: Any = object()
+
+
+def _hypotheses(incident_id: int, runbook: Any = _UNREAD) -> tuple[dict | None, list[dict]]:
+    if runbook is _UNREAD:
+        runbook = (
+            Runbook.objects.filter(incident_id=incident_id, status=RunbookStatus.READY)
+            .order_by("-version")
+            .only("artifact")
+            .first()
+        )
     diagnosis = (runbook.artifact or {}).get("diagnosis") if runbook else None
     if not isinstance(diagnosis, dict):
         return None, []
     return diagnosis, [h for h in diagnosis.get("hypotheses") or [] if isinstance(h, dict)]
 
 
-def evidence_section(incident_id: int) -> dict[str, Any] | None:
-    evidence_set = latest_set(incident_id)
+def evidence_section(
+    incident_id: int,
+    *,
+    evidence_set: EvidenceSet | None = None,
+    items: list[Evidence] | None = None,
+    runbook: Any = _UNREAD,
+) -> dict[str, Any] | None:
+    """The section's data; a page that read the set, its items and the newest ready
+    runbook already passes them in."""
     if evidence_set is None:
-        return None
-    items = list(Evidence.objects.filter(evidence_set=evidence_set).order_by("id"))
+        evidence_set = latest_set(incident_id)
+        if evidence_set is None:
+            return None
+    if items is None:
+        items = list(Evidence.objects.filter(evidence_set=evidence_set).order_by("id"))
     onset: datetime = evidence_set.onset
     by = {c: [e for e in items if e.collector == c] for c in ("changes", "metrics", "logs")}
     signals = []
@@ -91,7 +105,7 @@ def evidence_section(incident_id: int) -> dict[str, Any] | None:
                 else None,
             }
         )
-    diagnosis, hypotheses = _hypotheses(incident_id)
+    diagnosis, hypotheses = _hypotheses(incident_id, runbook)
     return {
         "set": evidence_set,
         "onset": onset,

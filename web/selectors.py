@@ -7,30 +7,38 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     ExpressionWrapper,
     F,
+    Func,
     JSONField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Value,
+    TextField,
     When,
 )
+from django.db.models.functions import Coalesce
 
+from coordination.client import slack_enabled
+from evidence.models import Evidence, EvidenceSet
 from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus
-from executor.models import ActionRequest, CheckRun, Execution
+from executor.models import ActionRequest, CheckRun, Execution, SafeModeChange
 from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
+
+from .nested import JSONRows, moment, rows
 
 
 def latest_runbook(incident: Incident):
@@ -86,27 +94,51 @@ class OpenFirst:
     which would sort every incident on each page view.
     """
 
-    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet) -> None:
+    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet, decorate=None) -> None:
         self.open_qs, self.closed_qs = open_qs, closed_qs
+        self.decorate = decorate or (lambda qs: qs)
         self._open_count: int | None = None
+        # Count no further than this (None: exactly). Counting 98,000 resolved incidents,
+        # or the 10,000 a common word matches, costs more than the rest of the page.
+        self.count_limit: int | None = None
+        self.capped = False  # the count stopped at count_limit: there are more
+
+    def _count(self, qs: QuerySet, limit: int | None) -> int:
+        if limit is None:
+            return qs.count()
+        return qs.order_by()[: limit + 1].count() if limit > 0 else 0
 
     def open_count(self) -> int:
         if self._open_count is None:
-            self._open_count = self.open_qs.count()
+            self._open_count = self._count(self.open_qs, self.count_limit)
         return self._open_count
 
     def count(self) -> int:
-        return self.open_count() + self.closed_qs.count()
+        n_open = self.open_count()
+        room = None if self.count_limit is None else self.count_limit - n_open
+        total = n_open + self._count(self.closed_qs, room if room is None else max(room, 0))
+        if self.count_limit is not None and total > self.count_limit:
+            self.capped = True
+            return self.count_limit
+        return total
 
     def __getitem__(self, item: slice) -> list:
         start, stop = item.start or 0, item.stop
         n_open = self.open_count()
         rows: list = []
         if start < n_open:
-            rows.extend(self.open_qs[start : min(stop, n_open)])
+            rows.extend(self._rows(self.open_qs, start, min(stop, n_open)))
         if stop > n_open:
-            rows.extend(self.closed_qs[max(start - n_open, 0) : stop - n_open])
+            rows.extend(self._rows(self.closed_qs, max(start - n_open, 0), stop - n_open))
         return rows
+
+    def _rows(self, qs: QuerySet, start: int, stop: int) -> list:
+        """The slice's rows with their columns and annotations. The slice is chosen on
+        the bare rows first: with OFFSET, PostgreSQL would otherwise compute every
+        annotation of every skipped row too."""
+        page = qs.values("pk")[start:stop]
+        rows = qs.model.objects.filter(pk__in=Subquery(page)).order_by(*qs.query.order_by)
+        return list(self.decorate(rows))
 
 
 # Checks whose result needs a look: a breach found, an error, or no answer in time.
@@ -118,12 +150,70 @@ def _count_of(rows: QuerySet, group: str) -> Subquery:
     return Subquery(rows.values(group).annotate(n=Count("id")).values("n")[:1])
 
 
+class _SpaceJoined(Func):
+    """`a || ' ' || b`: the plain concatenation the search index is built on (Concat
+    would wrap each side in COALESCE, which the index expression does not have)."""
+
+    arg_joiner = " || ' ' || "
+    template = "(%(expressions)s)"
+    output_field = TextField()
+
+
+def incident_search_text() -> Func:
+    """The text the list's search looks in: title and service, one string."""
+    return _SpaceJoined("title", "service")
+
+
+def incident_search(qs: QuerySet, q: str) -> QuerySet:
+    """Incidents whose title or service contains `q` (any case), or whose number it is.
+
+    UPPER(title || ' ' || service) LIKE UPPER('%q%'): the expression the trigram index
+    is built on (incidents migration 0011), so PostgreSQL answers from the index.
+    """
+    by_text = Q(search_text__icontains=q)
+    if re.fullmatch(r"#?\d{1,9}", q):
+        by_text |= Q(pk=int(q.lstrip("#")))
+    return qs.alias(search_text=incident_search_text()).filter(by_text)
+
+
 def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     """The list page's rows with commander and latest runbook state, in a bounded number of queries."""
 
+    qs = Incident.objects.all()
+    if filters.severity:
+        qs = qs.filter(severity=filters.severity)
+    if filters.service:
+        qs = qs.filter(service=filters.service)
+    if filters.mine and user is not None:
+        mine = Q(created_by=user)
+        for role in ROLE_RELATIONS:
+            mine |= Q(**{role: user})
+        qs = qs.filter(mine)
+    if filters.q:
+        qs = incident_search(qs, filters.q)
+    qs = qs.order_by("-detected_at", "-id")
+    resolved = IncidentStatus.RESOLVED
+    # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
+    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
+    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
+        "severity", "-detected_at", "-id"
+    )
+    empty = qs.none()
+    if filters.status == "all":
+        return OpenFirst(open_, qs.filter(status=resolved), _list_columns)
+    if filters.status == "open":
+        return OpenFirst(open_, empty, _list_columns)
+    if filters.status == resolved:
+        return OpenFirst(empty, qs.filter(status=resolved), _list_columns)
+    return OpenFirst(qs.filter(status=filters.status), empty, _list_columns)
+
+
+def _list_columns(qs: QuerySet) -> QuerySet:
+    """What a row of the list shows: commander, latest runbook state, pending approvals,
+    failing checks and the last update, for the rows of one page only."""
     latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
-    qs = with_last_update(
-        Incident.objects.select_related("commander")
+    return with_last_update(
+        qs.select_related("commander")
         .only(
             "id",
             "title",
@@ -157,36 +247,6 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
             ),
         )
     )
-    if filters.severity:
-        qs = qs.filter(severity=filters.severity)
-    if filters.service:
-        qs = qs.filter(service=filters.service)
-    if filters.mine and user is not None:
-        mine = Q(created_by=user)
-        for role in ROLE_RELATIONS:
-            mine |= Q(**{role: user})
-        qs = qs.filter(mine)
-    if filters.q:
-        q = filters.q
-        by_text = Q(title__icontains=q) | Q(service__iexact=q)
-        if re.fullmatch(r"#?\d{1,9}", q):
-            by_text |= Q(pk=int(q.lstrip("#")))
-        qs = qs.filter(by_text)
-    qs = qs.order_by("-detected_at", "-id")
-    resolved = IncidentStatus.RESOLVED
-    # status IN (...) rather than != resolved: the (status, -detected_at) index serves both.
-    # Open ones by urgency: the most severe first (SEV1 < SEV2 sorts right), then newest.
-    open_ = qs.filter(status__in=[s for s in IncidentStatus.values if s != resolved]).order_by(
-        "severity", "-detected_at", "-id"
-    )
-    empty = qs.none()
-    if filters.status == "all":
-        return OpenFirst(open_, qs.filter(status=resolved))
-    if filters.status == "open":
-        return OpenFirst(open_, empty)
-    if filters.status == resolved:
-        return OpenFirst(empty, qs.filter(status=resolved))
-    return OpenFirst(qs.filter(status=filters.status), empty)
 
 
 @dataclass
@@ -194,29 +254,36 @@ class IncidentPage:
     """Everything the incident page shows, loaded with a fixed number of queries."""
 
     incident: Incident
-    runbooks: list  # every version, newest first, without the artifact
+    runbooks: (
+        list  # every version, newest first; only the versions the page reads carry an artifact
+    )
     runbook: Any  # the version shown (with its artifact), or None
-    latest: Any  # the newest version (without its artifact), or None
-    execution: Any  # the shown version's latest execution, with check runs prefetched
+    latest: Any  # the newest version, or None
+    execution: Any  # the shown version's latest execution, or None
     actions: list
     timeline: list
     timeline_more: bool
     status_updates: list
+    checks: list = field(default_factory=list)  # the execution's check runs, in order
     alerts: list = field(default_factory=list)  # the alerts that opened or joined it
     diff: list[tuple[str, str]] | None = None
     compare: Any = None
     users: list = field(default_factory=list)
     incident_actions: list = field(default_factory=list)  # every version's, for the draft
+    evidence: tuple[Any, list] | None = None  # (latest evidence set, its items)
+    safe_mode: Any = None  # the change that turned safe mode on, or None when off
 
     def draft_facts(self) -> tuple[Any, list[str]]:
         """(newest version with an artifact, step ids of the actions that succeeded, in
         order): what a status-update draft reads, from what the page already loaded."""
         newest = next((r for r in self.runbooks if r.has_artifact), None)
-        if newest is not None and newest is not self.runbook:
-            newest = Runbook.objects.get(pk=newest.pk)  # an older version than the shown one
         succeeded = [a for a in self.incident_actions if a.status == ActionStatus.SUCCEEDED]
         succeeded.sort(key=lambda a: (a.finished_at is None, a.finished_at))
         return newest, [a.step_id for a in succeeded]
+
+    def diagnosis_runbook(self) -> Any:
+        """The newest ready version: the one whose diagnosis the evidence section shows."""
+        return next((r for r in self.runbooks if r.status == RunbookStatus.READY), None)
 
     @property
     def busy(self) -> bool:
@@ -249,9 +316,157 @@ def incident_status_updates(*, incident: Incident, limit: int = 5) -> list:
     return list(incident.status_updates.select_related("author").order_by("-created_at")[:limit])
 
 
-def incident_for_page(pk: int) -> Incident:
-    return with_last_update(Incident.objects.select_related("created_by", *ROLE_RELATIONS)).get(
-        pk=pk
+# What the page nests in the rows it reads anyway (web/nested.py), by field path.
+USER_COLUMNS = ("username", "id")
+SAFE_MODE_COLUMNS = ("created_at", "id", "enabled", "automatic", "reason", "actor_id")
+SAFE_MODE_COLUMNS += ("actor__username",)
+EXECUTION_COLUMNS = ("started_at", "id", "status", "trigger", "error", "finished_at")
+CHECK_COLUMNS = ("position", "id", "check_id", "action", "target", "outcome", "summary")
+CHECK_COLUMNS += ("output", "duration_ms")
+PERMISSION_COLUMNS = ("content_type__app_label", "codename")
+
+
+def _permissions_to_read(user: Any) -> bool:
+    """Whether the page should read the viewer's permissions with the incident: only
+    where ModelBackend would read them itself (two queries) the first time it is asked."""
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and not user.is_superuser
+        and not hasattr(user, "_perm_cache")
+        and settings.AUTHENTICATION_BACKENDS == ["django.contrib.auth.backends.ModelBackend"]
+    )
+
+
+def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: bool) -> Incident:
+    """The incident with its roles, and nested in the same row what the page around it
+    needs: the safe-mode switch, the viewer's permissions, the users a role may go to,
+    the latest evidence set's id (and the war room when Slack is configured)."""
+    related = ["created_by", *ROLE_RELATIONS] + (["war_room"] if war_room else [])
+    latest_switch = SafeModeChange.objects.order_by("-created_at", "-id")[:1]
+    nested: dict[str, Any] = {
+        "safe_mode_rows": JSONRows(latest_switch, *SAFE_MODE_COLUMNS),
+        "evidence_set_id": Subquery(
+            EvidenceSet.objects.filter(incident=OuterRef("pk"))
+            .order_by("-created_at", "-id")
+            .values("id")[:1]
+        ),
+    }
+    if _permissions_to_read(viewer):
+        granted = (
+            Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).order_by().distinct()
+        )
+        nested["permission_rows"] = JSONRows(granted, *PERMISSION_COLUMNS)
+    if with_users:
+        active = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
+        nested["user_rows"] = JSONRows(active, *USER_COLUMNS)
+    incident = with_last_update(Incident.objects.select_related(*related)).annotate(**nested)
+    return incident.get(pk=pk)
+
+
+def _unnest_context(incident: Incident, viewer: Any) -> tuple[Any, list]:
+    """(safe-mode state, users) from the incident's nested columns; fills the viewer's
+    permission cache where ModelBackend looks for it."""
+    User = get_user_model()
+    state = None
+    for created, pk, enabled, automatic, reason, actor_id, actor_name in rows(
+        incident.safe_mode_rows
+    ):
+        if enabled:
+            state = SafeModeChange(
+                pk=pk,
+                enabled=True,
+                automatic=bool(automatic),
+                reason=reason,
+                created_at=moment(created),
+                actor_id=actor_id,
+            )
+            if actor_id:
+                state.actor = User(pk=actor_id, username=actor_name)
+    if hasattr(incident, "permission_rows"):
+        viewer._perm_cache = {f"{app}.{code}" for app, code in rows(incident.permission_rows)}
+    users = [User(pk=pk, username=name) for name, pk in rows(getattr(incident, "user_rows", ""))]
+    return state, users
+
+
+def _shown_execution(runbook: Any) -> tuple[Any, list]:
+    """(latest execution, its check runs) of the shown version, from its nested columns."""
+    execution = None
+    for started, pk, status, trigger, error, finished in rows(runbook.execution_rows)[-1:]:
+        execution = Execution(
+            pk=pk,
+            runbook_id=runbook.pk,
+            status=status,
+            trigger=trigger,
+            error=error,
+            started_at=moment(started),
+            finished_at=moment(finished),
+        )
+    checks = [
+        CheckRun(
+            pk=pk,
+            execution=execution,
+            position=position,
+            check_id=check_id,
+            action=action,
+            target=target,
+            outcome=outcome,
+            summary=summary,
+            output=output,
+            duration_ms=duration_ms,
+        )
+        for position, pk, check_id, action, target, outcome, summary, output, duration_ms in rows(
+            runbook.check_rows
+        )
+    ]
+    return execution, checks if execution is not None else []
+
+
+def _runbook_versions(incident: Incident, *, version: int | None, compare: int | None) -> list:
+    """Every version, newest first, in one query. The artifact is read only for the
+    versions the page uses (shown, compared, the draft's, the diagnosis'), and the shown
+    version carries its latest execution and check runs, nested."""
+    mine = Runbook.objects.filter(incident=OuterRef("incident"))
+    newest = mine.order_by("-version").values("version")[:1]
+    # The version asked for if it exists, else the newest.
+    shown = Coalesce(
+        Subquery(mine.filter(version=version).order_by().values("version")[:1]), newest
+    )
+    if version is None:
+        shown = Subquery(newest)
+    draft = mine.filter(artifact__isnull=False).order_by("-version").values("version")[:1]
+    diagnosis = mine.filter(status=RunbookStatus.READY).order_by("-version").values("version")[:1]
+    used = Q(version=shown) | Q(version=Subquery(draft)) | Q(version=Subquery(diagnosis))
+    if compare:
+        used |= Q(version=compare)
+    executions = Execution.objects.filter(runbook=OuterRef("pk")).order_by("-started_at", "-id")
+    latest_execution = (
+        Execution.objects.filter(runbook=OuterRef(OuterRef("pk")))
+        .order_by("-started_at", "-id")
+        .values("id")[:1]
+    )
+    checks = CheckRun.objects.filter(execution_id=Subquery(latest_execution)).order_by()
+    is_shown = Q(version=shown)
+    return list(
+        Runbook.objects.filter(incident=incident)
+        .defer("artifact", "validation_errors")
+        .annotate(
+            has_artifact=ExpressionWrapper(Q(artifact__isnull=False), output_field=BooleanField()),
+            is_shown=ExpressionWrapper(is_shown, output_field=BooleanField()),
+            used_artifact=Case(When(used, then=F("artifact")), output_field=JSONField()),
+            shown_errors=Case(
+                When(is_shown, then=F("validation_errors")), output_field=JSONField()
+            ),
+            execution_rows=Case(
+                When(is_shown, then=JSONRows(executions[:1], *EXECUTION_COLUMNS)),
+                output_field=TextField(),
+            ),
+            check_rows=Case(
+                When(is_shown, then=JSONRows(checks, *CHECK_COLUMNS)), output_field=TextField()
+            ),
+        )
+        .order_by("-version")
     )
 
 
@@ -261,50 +476,42 @@ def incident_page(
     version: int | None = None,
     compare: int | None = None,
     timeline_limit: int = 50,
+    viewer: Any = None,
     with_users: bool = True,
     with_status_updates: bool = True,
     with_alerts: bool = True,
+    with_evidence: bool = True,
 ) -> IncidentPage:
     """The incident page's data. The with_* parts are loaded only when asked for: the
-    live poll renders neither the alerts nor (without its form) the status updates."""
+    live poll renders neither the alerts nor (without its form) the status updates.
 
-    incident = incident_for_page(pk)
-    newest = Runbook.objects.filter(incident=OuterRef("incident")).order_by("-version")
-    shown = Value(version) if version is not None else Subquery(newest.values("version")[:1])
-    # Every version without its artifact, except the one shown: one query, not two.
-    runbooks = list(
-        Runbook.objects.filter(incident=incident)
-        .defer("artifact", "validation_errors")
-        .annotate(
-            has_artifact=ExpressionWrapper(Q(artifact__isnull=False), output_field=BooleanField()),
-            shown_artifact=Case(When(version=shown, then=F("artifact")), output_field=JSONField()),
-            shown_errors=Case(
-                When(version=shown, then=F("validation_errors")), output_field=JSONField()
-            ),
-        )
-        .order_by("-version")
+    Everything the page shows comes from these queries (the templates read no more):
+    the incident with its context, the versions with the shown one's checks, the
+    actions, the timeline, and, when asked, status updates, alerts and evidence.
+    """
+
+    incident = _incident_with_context(
+        pk, viewer=viewer, with_users=with_users, war_room=slack_enabled()
     )
+    safe_mode, users = _unnest_context(incident, viewer)
+    runbooks = _runbook_versions(incident, version=version, compare=compare)
+    for r in runbooks:
+        # Only the versions read in full carry their artifact; the rest stay deferred
+        # (reading one would cost a query, which the page never does).
+        if r.used_artifact is not None or r.is_shown or not r.has_artifact:
+            r.artifact = r.used_artifact
+        if r.is_shown:
+            r.validation_errors = r.shown_errors
     latest = runbooks[0] if runbooks else None
-    runbook = next((r for r in runbooks if r.version == version), latest)
-    if runbook is not None:
-        if runbook.version == version or version is None:
-            runbook.artifact = runbook.shown_artifact
-            runbook.validation_errors = runbook.shown_errors
-        else:  # no such version: the newest is shown, and was not loaded in full
-            runbook = Runbook.objects.get(pk=runbook.pk)
-    execution = None
+    runbook = next((r for r in runbooks if r.is_shown), latest)
+    execution, checks = _shown_execution(runbook) if runbook is not None else (None, [])
     actions: list = []
-    incident_actions = list(
-        ActionRequest.objects.filter(incident=incident)
-        .select_related("requested_by")
-        .order_by("id")
-    )
-    if runbook is not None:
-        execution = (
-            Execution.objects.filter(runbook=runbook)
-            .prefetch_related("check_runs")
-            .order_by("-started_at", "-id")
-            .first()
+    incident_actions: list = []
+    if runbooks:  # actions come from a runbook: none without one
+        incident_actions = list(
+            ActionRequest.objects.filter(incident=incident)
+            .select_related("requested_by")
+            .order_by("id")
         )
         actions = [a for a in incident_actions if a.runbook_id == runbook.pk]
     events = list(
@@ -318,22 +525,33 @@ def incident_page(
         runbook=runbook,
         latest=latest,
         execution=execution,
+        checks=checks,
         actions=actions,
         timeline=events[:timeline_limit],
         timeline_more=len(events) > timeline_limit,
         status_updates=incident_status_updates(incident=incident) if with_status_updates else [],
         alerts=list(incident_alerts(incident=incident, limit=50)) if with_alerts else [],
         incident_actions=incident_actions,
+        users=users,
+        safe_mode=safe_mode,
     )
+    if with_evidence and incident.evidence_set_id is not None:
+        items = list(
+            Evidence.objects.filter(evidence_set_id=incident.evidence_set_id)
+            .select_related("evidence_set")
+            .order_by("id")
+        )
+        evidence_set = (
+            items[0].evidence_set
+            if items
+            else EvidenceSet.objects.get(pk=incident.evidence_set_id)  # a set with no items
+        )
+        page.evidence = (evidence_set, items)
     if runbook is not None and compare and compare != runbook.version:
-        other = Runbook.objects.filter(incident=incident, version=compare).first()
+        other = next((r for r in runbooks if r.version == compare), None)
         if other is not None:
             page.compare = other
             page.diff = runbook_diff(other, runbook)
-    if with_users:
-        page.users = list(
-            get_user_model().objects.filter(is_active=True).order_by("username")[:500]
-        )
     return page
 
 

@@ -12,13 +12,10 @@ from functools import wraps
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Permission
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -50,6 +47,7 @@ from .forms import DeclareForm, ListFilterForm, NoteForm, RolesForm, StatusUpdat
 from .status_drafts import status_update_draft
 
 PAGE_SIZE = 25
+COUNT_LIMIT = 1000  # the list counts up to this many matches, then says "1000+"
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -112,7 +110,10 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         q=(data.get("q") or "").strip(),
     )
     rows = selectors.incident_list(filters=filters, user=request.user)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    asked = request.GET.get("page", "")
+    # Count far enough to page on from the page asked for, not every match.
+    rows.count_limit = max(COUNT_LIMIT, (int(asked) + 1 if asked.isdigit() else 2) * PAGE_SIZE)
+    page = Paginator(rows, PAGE_SIZE).get_page(asked)
     keep = request.GET.copy()
     keep.pop("page", None)
     return render(
@@ -122,6 +123,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "form": form if form.is_bound else ListFilterForm(initial={"status": "open"}),
             "filters": filters,
             "page": page,
+            "more": rows.capped,
             "filter_query": keep.urlencode(),
             "service_names": _service_names(),
         },
@@ -178,24 +180,6 @@ def _view_params(request: HttpRequest) -> dict[str, int | None]:
     return {"version": number("version"), "compare": number("compare")}
 
 
-def _preload_permissions(user: Any) -> None:
-    """The user's permissions in one query rather than ModelBackend's two (own, groups),
-    cached where ModelBackend looks for them; the page asks for them per action."""
-    if (
-        settings.AUTHENTICATION_BACKENDS != ["django.contrib.auth.backends.ModelBackend"]
-        or not user.is_active
-        or user.is_superuser
-        or hasattr(user, "_perm_cache")
-    ):
-        return
-    rows = (
-        Permission.objects.filter(Q(user=user) | Q(group__user=user))
-        .values_list("content_type__app_label", "codename")
-        .distinct()
-    )
-    user._perm_cache = {f"{app}.{codename}" for app, codename in rows}
-
-
 def _page_context(
     request: HttpRequest,
     pk: int,
@@ -216,12 +200,15 @@ def _page_context(
             with_users="roles" in boxes,
             with_status_updates="status" in boxes,
             with_alerts=whole_page,
+            with_evidence=whole_page,
+            viewer=request.user,
             **(params or _view_params(request)),
         )
     except Incident.DoesNotExist as exc:
         raise Http404("No such incident") from exc
     incident = page.incident
-    _preload_permissions(request.user)
+    # Read with the incident: the banner's context processor takes it from here.
+    request.safe_mode_state = page.safe_mode
     context: dict[str, Any] = {
         "page": page,
         "incident": incident,

@@ -13,5 +13,11 @@ register = template.Library()
 @register.inclusion_tag("incidents/partials/war_room.html")
 def war_room(incident: Any) -> dict:
     enabled = slack_enabled()
-    room = WarRoom.objects.filter(incident_id=incident.pk).first() if enabled else None
+    room = None
+    if enabled:
+        cache = incident._state.fields_cache
+        if "war_room" in cache:  # the page read it with the incident
+            room = cache["war_room"]
+        else:
+            room = WarRoom.objects.filter(incident_id=incident.pk).first()
     return {"enabled": enabled, "room": room, "incident": incident}
