@@ -227,7 +227,7 @@ def _build_search_index() -> None:
     the models, which do not hold PostgreSQL-only indexes)."""
     from django.db import connection
 
-    migration = importlib.import_module("incidents.migrations.0011_incident_search_trigram_index")
+    migration = importlib.import_module("incidents.migrations.0012_incident_search_trigram_index")
     with connection.schema_editor() as editor:
         migration.create_search_index(editor)
 

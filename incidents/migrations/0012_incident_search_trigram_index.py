@@ -34,7 +34,7 @@ def backwards(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0010_change_events"),
+        ("incidents", "0011_incident_outcome"),
     ]
 
     operations = [

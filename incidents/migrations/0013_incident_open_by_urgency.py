@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0011_incident_search_trigram_index'),
+        ('incidents', '0012_incident_search_trigram_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
