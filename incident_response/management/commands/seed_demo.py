@@ -2,7 +2,8 @@
 
 A catalog service backed by the app's own database and health URL (real targets
 on the embedded default), two demo users (a responder and an approver, so four
-eyes can be seen), an incident whose action waits for approval, an incident an
+eyes can be seen), an incident whose destructive action (VACUUM of the app's own
+SQLite file) waits for approval, an incident an
 alert opened, and a resolved one. Incidents of services without targets get no
 borrowed checks: their steps say plainly that nothing is configured for them.
 """
@@ -35,7 +36,8 @@ APPROVERS_GROUP = "approvers"
 # The incident tool itself is the demo's service: its own database and /healthz.
 DEMO_SERVICES = {"timeline": ("app-db", "app"), "web": ("app",)}
 
-# (severity, service, title, text); the first one's action waits for approval.
+# (severity, service, title, text); the first one's VACUUM (destructive) and ANALYZE wait
+# for approval.
 DEMO = [
     (
         "SEV1",
