@@ -15,11 +15,49 @@ from django.urls import reverse
 
 from executor.choices import ActionStatus, Safety
 from executor.models import ActionRequest
-from executor.policy import may_approve
+from executor.policy import is_responder, may_approve
 from executor.services.approvals import action_request_reject
-from testing.browser import ARTIFACTS, DESKTOP, DOCS
+from learning.permissions import may_edit_postmortem, may_publish_postmortem
+from testing.browser import ARTIFACTS, DESKTOP, DOCS, PHONE
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _shot(page, name: str) -> None:
+    """test-artifacts/ui/, and docs/screenshots/ with UPDATE_DOCS_SCREENSHOTS=1."""
+    import os
+
+    folders = [ARTIFACTS] + ([DOCS] if os.environ.get("UPDATE_DOCS_SCREENSHOTS") else [])
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def _pages_as(chromium, base: str, username: str, password: str, pk: int) -> None:
+    """The incident list and the incident page, desktop and phone, signed in as `username`."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport=DESKTOP)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(base + reverse("login"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit], input[type=submit]")
+    expect(page.locator("h1")).to_have_text("Incidents")
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.goto(base + "/")
+        page.wait_for_load_state("networkidle")
+        expect(page.get_by_text("Timeline page slow").first).to_be_visible()
+        # Nothing, the menu included, makes the page wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+        _shot(page, f"list-{label}")
+        page.goto(base + reverse("incidents:detail", args=[pk]))
+        page.wait_for_load_state("networkidle")
+        expect(page.get_by_text("rewrite_database").first).to_be_visible()
+        _shot(page, f"incident-{label}")
+    context.close()
 
 
 def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
@@ -59,8 +97,14 @@ def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
     User = get_user_model()
     alice, bob = User.objects.get(username="alice"), User.objects.get(username="bob")
     assert not may_approve(alice, waiting) and may_approve(bob, waiting)
+    # alice acts on incidents and edits postmortems; bob reviews and publishes them.
+    assert is_responder(alice) and may_edit_postmortem(alice)
+    assert may_publish_postmortem(bob) and not may_publish_postmortem(alice)
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The demo as alice, the responder, sees it: the list and the waiting incident.
+    _pages_as(chromium, live_server.url, "alice", password, waiting.incident_id)
+
     context = chromium.new_context(viewport=DESKTOP)
     context.set_default_timeout(30_000)
     page = context.new_page()
@@ -89,6 +133,15 @@ def test_the_demo_approver_approves_the_waiting_action_and_sees_it_run(
         assert box and box["x"] + box["width"] <= width, (width, box)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(ARTIFACTS / "demo-queue.png"), full_page=True)
+    # On a phone the approver still finds the request, its reason and its status.
+    page.set_viewport_size(PHONE)
+    expect(row).to_contain_text("Awaiting approval")
+    for field in ("why", "waited", "expires_in", "status_display"):
+        box = row.locator(f"td.field-{field}").bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"], (field, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    _shot(page, "queue-phone")
+    page.set_viewport_size(DESKTOP)
 
     page.click(f"a[href$='/executor/actionrequest/{waiting.pk}/change/']")
     expect(page.locator("#decision-panel")).to_contain_text("rewrite_database")
