@@ -144,3 +144,15 @@ def test_the_report_and_the_page_say_a_borrowed_check_is_not_about_the_service(
     client.force_login(responder("on-call"))
     page = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
     assert "[not about checkout: target app" in page
+
+
+def test_the_runbook_author_is_told_which_targets_are_not_about_the_service(demo_only):
+    from executor.authoring import offered_targets
+
+    by_name = {t["name"]: t for t in offered_targets("checkout")}
+    assert by_name["app"]["not_about"].startswith("not about checkout: target app")
+    assert "not_about" not in by_name["timeline"]  # messages are not judged
+    web = TargetFactory(name="checkout-web", kind="http", base="http://checkout.internal/")
+    ServiceFactory(name="checkout", targets=[web])
+    by_name = {t["name"]: t for t in offered_targets("checkout")}
+    assert "not_about" not in by_name["checkout-web"]
