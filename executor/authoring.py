@@ -15,7 +15,13 @@ from runbooks.validation import ValidationIssue, runbook_schema
 from .choices import StepKind
 from .registry import catalog, get_spec
 from .results import StepBlocked
-from .targets import catalog_pinned, configured_targets, redact_url, target_scope
+from .targets import (
+    catalog_pinned,
+    configured_targets,
+    not_about_label,
+    redact_url,
+    target_scope,
+)
 
 __all__ = [
     "action_catalog",
@@ -83,9 +89,18 @@ def step_targets(service: str = "") -> dict[str, list[str]]:
 
 
 def offered_targets(service: str = "") -> list[dict]:
-    """Public views (no secrets) of the targets some allowed action may use for `service`."""
+    """Public views (no secrets) of the targets some allowed action may use for `service`;
+    one outside the service says so (`not_about`), so the runbook can say it too."""
     offered = {name for names in step_targets(service).values() for name in names}
-    return [t.public() for t in target_scope(service).targets.values() if t.name in offered]
+    scope = target_scope(service)
+    views = []
+    for t in scope.targets.values():
+        if t.name in offered:
+            view = t.public()
+            if not scope.is_about_service(t):
+                view["not_about"] = not_about_label(service, t)
+            views.append(view)
+    return views
 
 
 def target_kinds() -> frozenset[str]:

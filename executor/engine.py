@@ -18,7 +18,7 @@ from django.conf import settings
 from .choices import CheckOutcome, StepKind
 from .registry import ActionSpec, get_spec
 from .results import StepBlocked, StepError, StepResult, StepTimeout
-from .targets import ResolvedTarget, TargetScope, resolve_target, target_scope
+from .targets import ResolvedTarget, TargetScope, labelled, resolve_target, target_scope
 
 
 @dataclass
@@ -121,6 +121,7 @@ def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
         # Whatever a connector or a driver's error said, no credential leaves this function.
         summary, output = step.target.scrub(summary), step.target.scrub(output)
         data = json.loads(step.target.scrub(json.dumps(data, default=str)))
+        summary = labelled(step.target, summary)  # "not about <service>" when it is not
     return StepOutcome(
         step,
         outcome,

@@ -48,6 +48,9 @@ class ResolvedTarget:
     # The catalog service a step runs this target for (set by TargetScope.resolve),
     # so a check can scope what it reads to that service; "" when unscoped.
     service: str = field(default="", compare=False, hash=False)
+    # Set by TargetScope.resolve when the target is not the incident's service's own:
+    # every plan and result on it says so ("not about checkout: ...").
+    not_about: str = field(default="", compare=False, hash=False)
 
     @property
     def secret(self) -> str:
@@ -115,6 +118,33 @@ class ResolvedTarget:
 
     def public(self) -> dict:
         return {"name": self.name, "kind": self.kind, "url": self.display_url}
+
+
+# Kinds whose target is a system of its own (a database, a cache, a web app, a Fly app):
+# a check on one is about that system. Prometheus and Loki hold every service's data
+# and a step selects the service in its query; timeline and Slack only carry messages.
+SYSTEM_KINDS = frozenset({"postgres", "sqlite", "redis", "http", "fly"})
+_LABEL_SERVICE_CHARS = 60
+
+
+def not_about_label(service: str, target: ResolvedTarget) -> str:
+    """Why a step on `target` is not about the incident's `service` (as the incident wrote it)."""
+    shown = " ".join(service.split())
+    if len(shown) > _LABEL_SERVICE_CHARS:
+        shown = shown[: _LABEL_SERVICE_CHARS - 1] + "…"
+    who = f"not about {shown}" if shown else "not about any named service"
+    if target.demo:
+        return f"{who}: target {target.name} is this incident tool itself"
+    if not shown:
+        return f"{who}: target {target.name} is shared"
+    return f"{who}: target {target.name} is shared, not {shown}'s own"
+
+
+def labelled(target: ResolvedTarget | None, text: str) -> str:
+    """`text` (a plan, a result) headed by the target's "not about" label when it has one."""
+    if target is None or not target.not_about:
+        return text
+    return f"[{target.not_about}] {text}"
 
 
 def redact_url(url: str) -> str:
@@ -236,6 +266,8 @@ class TargetScope:
     own: frozenset[str] | None
     elsewhere: frozenset[str]
     service: str = ""
+    # The service as the incident wrote it (even when the catalog does not know it).
+    asked: str = ""
 
     def usable(self) -> list[ResolvedTarget]:
         return [t for t in self.targets.values() if t.name not in self.elsewhere]
@@ -266,7 +298,23 @@ class TargetScope:
             raise StepBlocked(f"no target configured for this step (needs {' or '.join(kinds)})")
         return self._for_service(candidates[0])
 
+    def is_about_service(self, target: ResolvedTarget) -> bool:
+        """Whether a step on `target` is about the incident's service.
+
+        Its own catalog targets are; a shared target named exactly like the service
+        (TARGET_<SERVICE>_URL) is taken to be. A demo target (this tool itself), or
+        any other system target outside the service, is not. Kinds that are not a
+        system of their own (metrics, logs, messages) are not judged.
+        """
+        if target.kind not in SYSTEM_KINDS:
+            return True
+        if self.own and target.name in self.own:
+            return True
+        return not target.demo and bool(self.asked) and target.name == self.asked
+
     def _for_service(self, target: ResolvedTarget) -> ResolvedTarget:
+        if not self.is_about_service(target):
+            target = replace(target, not_about=not_about_label(self.asked, target))
         return replace(target, service=self.service) if self.service else target
 
 
@@ -304,6 +352,7 @@ def _read_scope(service: str) -> TargetScope:
         frozenset(own) if own is not None else None,
         frozenset(elsewhere),
         service if own is not None else "",
+        asked=service,
     )
 
 

@@ -50,6 +50,9 @@ class Postmortem(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("publish_postmortem", "Can send postmortems to review and publish them"),
+        ]
         indexes = [
             models.Index(fields=["status", "-published_at"], name="postmortem_status_published"),
             models.Index(fields=["root_cause_category"], name="postmortem_category"),

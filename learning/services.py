@@ -31,6 +31,12 @@ from .drafting.document import five_whys_markdown
 from .drafting.facts import gather
 from .drafting.write import write_draft
 from .models import SECTIONS, FollowUp, Handoff, Postmortem
+from .permissions import (
+    NOT_AN_EDITOR,
+    may_edit_postmortem,
+    may_move_postmortem,
+    move_refusal,
+)
 
 # SEV1/SEV2 postmortems should be in review this long after resolution.
 REVIEW_DUE_HOURS = 48
@@ -43,12 +49,23 @@ class LearningError(Exception):
     """A change the rules refuse; the message is meant for the person who asked."""
 
 
+class PermissionRefused(LearningError):
+    """The person who asked may not make this change (learning/permissions.py)."""
+
+
+def _need_editor(actor: Any) -> None:
+    # actor=None is the system itself (the resolution task, a command, a fixture).
+    if actor is not None and not may_edit_postmortem(actor):
+        raise PermissionRefused(NOT_AN_EDITOR)
+
+
 def _user(actor: Any) -> Any:
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def postmortem_draft(*, incident_id: int, actor: Any = None) -> Postmortem:
     """Draft the incident's postmortem from its data; an existing one is returned untouched."""
+    _need_editor(actor)
     existing = Postmortem.objects.filter(incident_id=incident_id).first()
     if existing is not None:
         return existing
@@ -113,6 +130,7 @@ def postmortem_blameless_issues(postmortem: Postmortem) -> list[str]:
 
 def postmortem_update(*, postmortem: Postmortem, actor: Any, **sections: str) -> Postmortem:
     """Save edited sections (Markdown); a published postmortem is final."""
+    _need_editor(actor)
     unknown = set(sections) - {name for name, _ in SECTIONS}
     if unknown:
         raise LearningError(f"Unknown sections: {', '.join(sorted(unknown))}.")
@@ -139,6 +157,8 @@ def postmortem_transition(*, postmortem: Postmortem, to_status: str, actor: Any)
     """Move along draft → in review → published; leaving draft needs blameless wording."""
     if to_status not in PostmortemStatus.values:
         raise LearningError(f"Unknown status {to_status!r}.")
+    if actor is not None and not may_move_postmortem(actor, to_status):
+        raise PermissionRefused(move_refusal(to_status))
     postmortem.refresh_from_db()
     if postmortem.status == PostmortemStatus.DRAFT and to_status == PostmortemStatus.IN_REVIEW:
         issues = postmortem_blameless_issues(postmortem)

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,6 +15,13 @@ from .export import FORMATS, export_timeline
 from .forms import FollowUpForm, HandoffForm, PostmortemForm
 from .models import SECTIONS, FollowUp, Handoff
 from .pages import metrics_page_context
+from .permissions import (
+    NOT_AN_EDITOR,
+    may_edit_postmortem,
+    may_move_postmortem,
+    may_publish_postmortem,
+    move_refusal,
+)
 from .rendering import render_markdown
 from .reports import handoff_report, weekly_report
 
@@ -23,9 +30,17 @@ def _incident(pk: int) -> Incident:
     return get_object_or_404(Incident, pk=pk)
 
 
+def _refused(message: str) -> HttpResponse:
+    """A refused change: 403 with what to ask for, before anything is read or written."""
+    return HttpResponseForbidden(message, content_type="text/plain; charset=utf-8")
+
+
 @login_required
 def postmortem_view(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(pk)
+    can_edit = may_edit_postmortem(request.user)
+    if request.method == "POST" and not can_edit:
+        return _refused(NOT_AN_EDITOR)
     postmortem = selectors.postmortem_for_page(pk)
     if request.method == "POST" and postmortem is not None:
         form = PostmortemForm(request.POST)
@@ -57,7 +72,10 @@ def postmortem_view(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "sections": sections,
             "issues": issues,
+            "can_edit": can_edit,
+            "can_publish": may_publish_postmortem(request.user),
             "editing": request.GET.get("edit") == "1"
+            and can_edit
             and postmortem is not None
             and postmortem.status != PostmortemStatus.PUBLISHED,
             "follow_ups": selectors.follow_ups_of_incident(pk),
@@ -72,6 +90,8 @@ def postmortem_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def postmortem_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
     _incident(pk)
+    if not may_edit_postmortem(request.user):
+        return _refused(NOT_AN_EDITOR)
     services.postmortem_draft(incident_id=pk, actor=request.user)
     return redirect("learning:postmortem", pk=pk)
 
@@ -79,12 +99,15 @@ def postmortem_draft_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def postmortem_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    to_status = request.POST.get("to", "")
+    if not may_move_postmortem(request.user, to_status):
+        return _refused(move_refusal(to_status))
     postmortem = selectors.postmortem_for_page(pk)
     if postmortem is None:
         raise Http404("no postmortem")
     try:
         services.postmortem_transition(
-            postmortem=postmortem, to_status=request.POST.get("to", ""), actor=request.user
+            postmortem=postmortem, to_status=to_status, actor=request.user
         )
     except services.LearningError as exc:
         messages.error(request, str(exc))

@@ -19,7 +19,7 @@ from ..choices import ActionStatus, CheckOutcome, Safety, StepKind
 from ..engine import PreparedStep, prepare_step, run_step
 from ..models import ActionRequest
 from ..policy import approval_reason, approval_ttl, is_stricter, safe_mode_refusal
-from ..targets import TargetScope, target_scope
+from ..targets import TargetScope, labelled, target_scope
 from .common import ExecutorError, action_move, queue_action_run, record_status
 from .pinning import pin_change, pin_of
 
@@ -30,7 +30,7 @@ def dry_run_plan(prepared: PreparedStep) -> str:
         plan = prepared.spec.plan(prepared.params, prepared.target)
     except Exception as exc:
         plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
-    return str(plan)[: settings.EXECUTOR_OUTPUT_LIMIT]
+    return labelled(prepared.target, str(plan))[: settings.EXECUTOR_OUTPUT_LIMIT]
 
 
 def pinned_params(request: ActionRequest) -> dict:

@@ -6,6 +6,7 @@ Queries that must be found or cancelled run under a role of their own, so the
 """
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -549,3 +550,35 @@ def test_sqlite_locked_database_times_out_at_the_deadline(sqlite_target):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_sqlite_vacuum_is_destructive_and_gives_back_the_pages_of_deleted_rows(sqlite_target):
+    spec = REGISTRY["database.vacuum"]
+    assert spec.safety == "destructive" and spec.target_kinds == ("sqlite",)
+    with sqlite3.connect(lite.db_path(sqlite_target)) as conn:
+        conn.executemany(
+            "INSERT INTO orders (customer, total) VALUES (?, ?)",
+            [("x" * 500, i) for i in range(2000)],
+        )
+        conn.execute("DELETE FROM orders WHERE length(customer) = 500")
+    conn.close()
+    plan = spec.plan({}, sqlite_target)
+    assert "Would rewrite the whole database of target lite" in plan
+    free = re.search(r"of which ([\d,]+) are free", plan)
+    assert free and int(free.group(1).replace(",", "")) > 0
+
+    result = run("database.vacuum", {}, sqlite_target)
+    before, after = result.data["before"], result.data["after"]
+    assert before["free_pages"] > 0 and after["free_pages"] == 0
+    assert after["bytes"] < before["bytes"]
+    with lite.connect(sqlite_target, time.monotonic() + 5) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 250  # data kept
+
+
+def test_sqlite_vacuum_refuses_other_targets_and_stops_at_the_deadline(sqlite_target):
+    spec = REGISTRY["database.vacuum"]
+    with pytest.raises(StepBlocked):
+        spec.run({}, ResolvedTarget("pg", "postgres", "postgresql://x@127.0.0.1/x"), 5.0)
+    assert spec.validate_params({"table": "orders"})  # no parameters but the target
+    with pytest.raises(StepTimeout):
+        spec.run({}, sqlite_target, time.monotonic() - 1)

@@ -76,3 +76,21 @@ def worked_incident(*, severity: str = "SEV2", resolve: bool = True) -> Incident
 
 
 __all__ = ["FollowUpFactory", "worked_incident"]
+
+
+def user_with_perms(username: str, *perms: str, **fields):
+    """A user holding the given "app.codename" permissions directly (fresh permission cache)."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username=username, **fields)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return type(user).objects.get(pk=user.pk)
+
+
+def postmortem_editor(username: str = "editor"):
+    """Someone who may edit, send to review and publish postmortems."""
+    return user_with_perms(username, "learning.change_postmortem", "learning.publish_postmortem")

@@ -55,13 +55,12 @@ def _history() -> None:
 def test_postmortem_editor_metrics_and_weekly_report(chromium, live_server, settings):  # noqa: F811
     from playwright.sync_api import expect
 
-    from incidents.tests.factories import UserFactory
     from learning.models import Postmortem
     from learning.services import postmortem_draft
-    from learning.tests.factories import worked_incident
+    from learning.tests.factories import postmortem_editor, worked_incident
 
     settings.ANTHROPIC_API_KEY = ""
-    UserFactory(username="reviewer", password=PASSWORD)
+    postmortem_editor("reviewer")  # the factory password is PASSWORD
     incident = worked_incident()
     postmortem_draft(incident_id=incident.pk)  # a worker drafts it in the services run
     _history()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from executor.choices import ActionStatus
-from executor.tests.factories import ActionRequestFactory
+from executor.tests.factories import ActionRequestFactory, responder
 from incidents.services import incident_add_note
 from incidents.tests.factories import (
     AlertFactory,
@@ -26,7 +26,7 @@ from learning.models import Handoff
 from learning.reports import handoff_report, post_weekly_report, weekly_report
 from learning.selectors import similar_past_incidents, similar_to_incident
 from learning.services import postmortem_transition, postmortem_update
-from learning.tests.factories import FollowUpFactory, worked_incident
+from learning.tests.factories import FollowUpFactory, postmortem_editor, worked_incident
 from runbooks.tests.factories import ready_runbook, sample_document
 from testing.fakes.slack import slack_server
 
@@ -40,8 +40,10 @@ def alice(client):
     return user
 
 
-def test_postmortem_page_renders_markdown_inert(client, alice, settings):
+def test_postmortem_page_renders_markdown_inert(client, settings):
     settings.ANTHROPIC_API_KEY = ""
+    alice = postmortem_editor("pm-editor")
+    client.force_login(alice)
     incident = worked_incident()
     postmortem_update(
         postmortem=incident.postmortem,
@@ -63,8 +65,9 @@ def test_postmortem_page_renders_markdown_inert(client, alice, settings):
     assert incident.postmortem.status == PostmortemStatus.IN_REVIEW
 
 
-def test_draft_on_demand(client, alice, settings):
+def test_draft_on_demand(client, settings):
     settings.ANTHROPIC_API_KEY = ""
+    client.force_login(responder("on-call"))
     incident = IncidentFactory()
     client.post(reverse("learning:draft", args=[incident.pk]))
     assert incident.postmortem.author == "offline"

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from incidents.choices import TimelineKind
 from incidents.services import incident_declare, incident_transition
-from incidents.tests.factories import UserFactory
 from learning.choices import PostmortemAuthor, PostmortemStatus
 from learning.drafting import offline
 from learning.drafting.document import document_errors
@@ -23,7 +22,7 @@ from learning.services import (
     postmortem_transition,
     postmortem_update,
 )
-from learning.tests.factories import worked_incident
+from learning.tests.factories import postmortem_editor, worked_incident
 from testing.fakes.anthropic import fake_claude, message
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +154,7 @@ def test_states_move_draft_review_published_on_the_timeline(settings):
     settings.ANTHROPIC_API_KEY = ""
     incident = worked_incident()
     pm = incident.postmortem
-    bob = UserFactory(username="bob")
+    bob = postmortem_editor("bob")
     postmortem_transition(postmortem=pm, to_status="in_review", actor=bob)
     postmortem_transition(postmortem=pm, to_status="published", actor=bob)
     assert pm.status == PostmortemStatus.PUBLISHED and pm.published_at is not None

@@ -2,6 +2,7 @@ import pytest
 
 EVERY_KIND = {
     "main-db": {"kind": "postgres", "url": "postgresql://db.internal/app"},
+    "main-file": {"kind": "sqlite", "url": "sqlite:///var/lib/app/app.sqlite3"},
     "main-cache": {"kind": "redis", "url": "redis://cache.internal:6379/0"},
     "main-web": {"kind": "http", "url": "http://app.internal/healthz"},
     "main-metrics": {"kind": "prometheus", "url": "http://prometheus.internal:9090"},

@@ -2,7 +2,8 @@
 
 A catalog service backed by the app's own database and health URL (real targets
 on the embedded default), two demo users (a responder and an approver, so four
-eyes can be seen), an incident whose action waits for approval, an incident an
+eyes can be seen), an incident whose destructive action (VACUUM of the app's own
+SQLite file) waits for approval, an incident an
 alert opened, and a resolved one. Incidents of services without targets get no
 borrowed checks: their steps say plainly that nothing is configured for them.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
@@ -31,11 +32,14 @@ from incidents.services import incident_declare, incident_transition
 from ._common import quiet_task_log
 
 RESPONDER, APPROVER = "alice", "bob"
-APPROVERS_GROUP = "approvers"
+APPROVERS_MIGRATION = "executor.migrations.0003_approvers_group"
+RESPONDERS_MIGRATION = "executor.migrations.0010_responders_group"
+REVIEWERS_MIGRATION = "learning.migrations.0002_postmortem_publish_permission"
 # The incident tool itself is the demo's service: its own database and /healthz.
 DEMO_SERVICES = {"timeline": ("app-db", "app"), "web": ("app",)}
 
-# (severity, service, title, text); the first one's action waits for approval.
+# (severity, service, title, text); the first one's VACUUM (destructive) and ANALYZE wait
+# for approval.
 DEMO = [
     (
         "SEV1",
@@ -101,7 +105,8 @@ class Command(BaseCommand):
         self._alert()
         self._refresh_expired(responder)
         self.stdout.write(
-            f"  demo users: {RESPONDER} (responder), {APPROVER} (approver, staff); "
+            f"  demo users: {RESPONDER} (responder), {APPROVER} (approver and postmortem "
+            "reviewer, staff); "
             f"password: {demo_password()}"
         )
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
@@ -123,25 +128,24 @@ class Command(BaseCommand):
             )
             row.targets.add(*Target.objects.filter(name__in=names))
 
-    def _approvers_group(self) -> Group:
-        """The group a migration creates; made again (same permissions) if it was removed."""
-        group, created = Group.objects.get_or_create(name=APPROVERS_GROUP)
-        if created:
-            migration = import_module("executor.migrations.0003_approvers_group")
-            for app_label, model, codename in migration.PERMISSIONS:
-                group.permissions.add(
-                    *Permission.objects.filter(
-                        content_type__app_label=app_label,
-                        content_type__model=model,
-                        codename=codename,
-                    )
-                )
-        return group
+    def _group(self, migration_name: str) -> Group:
+        """The group a data migration creates; made again (same permissions) if it was removed."""
+        from django.apps import apps
+
+        migration = import_module(migration_name)
+        if not Group.objects.filter(name=migration.GROUP).exists():
+            migration.create_group(apps, None)
+        return Group.objects.get(name=migration.GROUP)
 
     def _users(self):
         User = get_user_model()
         password = demo_password()
-        group = self._approvers_group()
+        # alice acts on incidents and edits postmortems; bob approves actions and
+        # publishes postmortems (staff, for the admin's approval queue).
+        groups = {
+            RESPONDER: [self._group(RESPONDERS_MIGRATION)],
+            APPROVER: [self._group(APPROVERS_MIGRATION), self._group(REVIEWERS_MIGRATION)],
+        }
         users = []
         for name, staff in ((RESPONDER, False), (APPROVER, True)):
             user, created = User.objects.get_or_create(
@@ -150,8 +154,7 @@ class Command(BaseCommand):
             if created or not user.check_password(password):
                 user.set_password(password)
                 user.save()
-            if staff:
-                user.groups.add(group)
+            user.groups.add(*groups[name])
             users.append(user)
         return users
 

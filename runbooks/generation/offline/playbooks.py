@@ -109,6 +109,18 @@ def _performance(f: Facts) -> Plan:
                 + (" During a SEV1 a second person confirms it first." if critical else ""),
             )
         )
+        # SQLite's counterpart of cancelling queries: offered only where a sqlite target is.
+        actions.append(
+            act(
+                "rewrite_database",
+                "database.vacuum",
+                {},
+                safe=False,
+                rationale=f"Rewriting the database file gives back the pages of deleted rows "
+                f"and puts {f.table} in order again, which speeds up its scans; writers wait "
+                "while it runs and it cannot be undone, so an approver confirms it first.",
+            )
+        )
     older = kill_after(f)
     actions.append(
         act(
