@@ -331,6 +331,11 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR"},
     },
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks run inside whatever process queued them (a management command, a
+    # request): Celery's "Task … succeeded in 0.1s" is then chatter in that output,
+    # not a worker's log. A real worker logs through its own setup, untouched.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 
 def _targets_from_env() -> dict[str, dict]:

@@ -1,14 +1,8 @@
 """Shared by the management commands (the leading underscore keeps it from being one)."""
 
-import logging
 import re
 
 from executor.models import Service
-
-
-def quiet_task_log() -> None:
-    """Celery's "Task … succeeded in 0.1s" lines are worker chatter, not command output."""
-    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 
 def service_named_in(text: str) -> str:

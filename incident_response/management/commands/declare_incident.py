@@ -6,7 +6,7 @@ from incidents.choices import Severity
 from incidents.services import IncidentError, incident_declare
 from web.selectors import pipeline_finished
 
-from ._common import quiet_task_log, service_named_in
+from ._common import service_named_in
 
 
 class Command(BaseCommand):
@@ -29,7 +29,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        quiet_task_log()
         if not opts["service"]:
             opts["service"] = service_named_in(f"{opts['title']} {opts['text']}")
             if opts["service"]:

@@ -5,8 +5,6 @@ from incidents.models import Incident
 from runbooks.services import RunbookBusy, runbook_request
 from web.selectors import pipeline_finished
 
-from ._common import quiet_task_log
-
 
 class Command(BaseCommand):
     help = "Generate a new runbook version for an incident, run its checks, print the results."
@@ -16,7 +14,6 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=300.0)
 
     def handle(self, *args, **opts):
-        quiet_task_log()
         try:
             incident = Incident.objects.get(pk=opts["incident"])
         except Incident.DoesNotExist as exc:

@@ -4,8 +4,6 @@ from executor.report import diff_outcomes, format_report
 from executor.services import execution_run
 from runbooks.models import Runbook
 
-from ._common import quiet_task_log
-
 
 class Command(BaseCommand):
     help = (
@@ -19,7 +17,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        quiet_task_log()
         ref = opts["runbook"].strip()
         query = Runbook.objects.select_related("incident")
         runbook = (

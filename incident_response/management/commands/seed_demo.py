@@ -29,8 +29,6 @@ from incidents.ingest.sweep import ingest_sweep
 from incidents.models import AlertSource, Incident
 from incidents.services import incident_declare, incident_transition
 
-from ._common import quiet_task_log
-
 RESPONDER, APPROVER = "alice", "bob"
 APPROVERS_MIGRATION = "executor.migrations.0003_approvers_group"
 RESPONDERS_MIGRATION = "executor.migrations.0010_responders_group"
@@ -96,7 +94,6 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Declare the incidents again.")
 
     def handle(self, *args, **opts):
-        quiet_task_log()
         self._catalog()
         responder, approver = self._users()
         for severity, service, title, text in DEMO:
