@@ -16,12 +16,8 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
-    Aggregate,
-    Avg,
     Count,
     F,
-    FloatField,
-    Func,
     Min,
     OuterRef,
     Subquery,
@@ -37,35 +33,13 @@ BUCKETS = {"week": TruncWeek, "month": TruncMonth}
 GROUPS = {"service": "service", "severity": "severity", "": None}
 
 
-class Seconds(Func):
-    """end - start in seconds (a float), NULL when either is NULL, never negative."""
-
-    output_field = FloatField()
-
-    def __init__(self, end: Any, start: Any) -> None:
-        super().__init__(end, start)
-
-    def as_sql(self, compiler, connection, **extra):  # noqa: ANN001, ANN201
-        end, end_params = compiler.compile(self.source_expressions[0])
-        start, start_params = compiler.compile(self.source_expressions[1])
-        if connection.vendor == "postgresql":
-            diff = f"EXTRACT(EPOCH FROM ({end} - {start}))::double precision"
-        else:
-            diff = f"((julianday({end}) - julianday({start})) * 86400.0)"
-        params = (*end_params, *start_params)
-        sql = f"(CASE WHEN {diff} < 0 THEN 0.0 ELSE {diff} END)"
-        return sql, params * 2
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's percentile_cont(p) WITHIN GROUP (ORDER BY expr); NULLs are ignored."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
-        super().__init__(expression, percentile=float(percentile), **extra)
+def _seconds_sql(end: str, start: str) -> str:
+    """SQL for end - start in seconds (a float), NULL when either is NULL, never negative."""
+    if connection.vendor == "postgresql":
+        diff = f"EXTRACT(EPOCH FROM ({end} - {start}))::double precision"
+    else:
+        diff = f"((julianday({end}) - julianday({start})) * 86400.0)"
+    return f"(CASE WHEN {diff} < 0 THEN 0.0 ELSE {diff} END)"
 
 
 def _first_alert_start() -> Subquery:
@@ -77,15 +51,32 @@ def _first_alert_start() -> Subquery:
     )
 
 
-def _base(since: datetime, until: datetime, bucket: str, group: str):  # noqa: ANN202
-    qs = Incident.objects.filter(detected_at__gte=since, detected_at__lt=until).annotate(
-        bucket=BUCKETS[bucket]("detected_at"),
-        grp=F(GROUPS[group]) if GROUPS[group] else Value(""),
-        tta=Seconds(F("acknowledged_at"), F("detected_at")),
-        ttr=Seconds(F("resolved_at"), F("detected_at")),
-        ttd=Seconds(F("detected_at"), _first_alert_start()),
+def _figures_sql(since: datetime, until: datetime, bucket: str, group: str) -> tuple[str, tuple]:
+    """One row per incident: bucket, grp and its three durations, each computed once.
+
+    The per-incident subquery (first alert) and the differences sit in a derived
+    table so the aggregates above read plain columns: inlined into each COUNT, AVG
+    and percentile, the subquery ran once per aggregate per incident.
+    """
+    qs = (
+        Incident.objects.filter(detected_at__gte=since, detected_at__lt=until)
+        .annotate(
+            bucket=BUCKETS[bucket]("detected_at"),
+            grp=F(GROUPS[group]) if GROUPS[group] else Value(""),
+            first_start=_first_alert_start(),
+        )
+        .order_by()
+        .values("bucket", "grp", "detected_at", "acknowledged_at", "resolved_at", "first_start")
     )
-    return qs.order_by()
+    inner, params = qs.query.sql_with_params()
+    sql = f"""
+        SELECT bucket, grp,
+               {_seconds_sql("acknowledged_at", "detected_at")} AS tta,
+               {_seconds_sql("resolved_at", "detected_at")} AS ttr,
+               {_seconds_sql("detected_at", "first_start")} AS ttd
+        FROM ({inner}) AS incident_times
+    """  # noqa: S608 (our own compiled query and constants, values bound as params)
+    return sql, params
 
 
 @dataclass
@@ -103,9 +94,8 @@ def _key(bucket: Any) -> str:
     return str(bucket)[:10]
 
 
-def _sqlite_percentiles(qs: Any, metric: str) -> dict[tuple[str, str], dict[str, float]]:
+def _sqlite_percentiles(figures: str, params: tuple, metric: str) -> dict[tuple[str, str], dict]:
     """Linear-interpolated percentiles per (bucket, group), as percentile_cont computes them."""
-    inner, params = qs.values("bucket", "grp", metric).query.sql_with_params()
     picks = []
     for p in PERCENTILES:
         pos = f"((n - 1) * {p})"
@@ -118,7 +108,7 @@ def _sqlite_percentiles(qs: Any, metric: str) -> dict[tuple[str, str], dict[str,
             SELECT bucket, grp, v,
                    ROW_NUMBER() OVER (PARTITION BY bucket, grp ORDER BY v) - 1 AS rn,
                    COUNT(*) OVER (PARTITION BY bucket, grp) AS n
-            FROM (SELECT bucket, grp, {metric} AS v FROM ({inner}) AS base) AS b
+            FROM (SELECT bucket, grp, {metric} AS v FROM ({figures}) AS f) AS b
             WHERE v IS NOT NULL
         ) AS ranked GROUP BY bucket, grp
     """  # noqa: S608 (our own compiled query and constants, values bound as params)
@@ -138,31 +128,36 @@ def reliability(
     """Rows per (period, group), oldest period first: count, and per metric n/mean/p50/p90."""
     if bucket not in BUCKETS or group not in GROUPS:
         raise ValueError("bucket is week or month; group is service, severity or empty")
-    qs = _base(since, until, bucket, group)
-    aggregates: dict[str, Any] = {"count": Count("pk")}
+    figures, params = _figures_sql(since, until, bucket, group)
+    postgres = connection.vendor == "postgresql"
+    columns = ["COUNT(*)"]
     for metric in METRICS:
-        aggregates[f"{metric}_n"] = Count(metric)
-        aggregates[f"{metric}_mean"] = Avg(metric)
-        if connection.vendor == "postgresql":
-            for p in PERCENTILES:
-                aggregates[f"{metric}_p{int(p * 100)}"] = PercentileCont(metric, p)
+        columns += [f"COUNT({metric})", f"AVG({metric})"]
+        if postgres:
+            columns += [
+                f"percentile_cont({p}) WITHIN GROUP (ORDER BY {metric})" for p in PERCENTILES
+            ]
+    sql = f"""
+        SELECT bucket, grp, {", ".join(columns)} FROM ({figures}) AS f
+        GROUP BY bucket, grp ORDER BY bucket, grp
+    """  # noqa: S608 (our own compiled query and constants, values bound as params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
     rows: dict[tuple[str, str], Row] = {}
-    for values in qs.values("bucket", "grp").annotate(**aggregates).order_by("bucket", "grp"):
-        row = Row(bucket=_key(values["bucket"]), group=values["grp"] or "", count=values["count"])
+    for bucket_value, grp, count, *values in found:
+        row = Row(bucket=_key(bucket_value), group=grp or "", count=count)
+        it = iter(values)
         for metric in METRICS:
-            row.figures[metric] = {
-                "n": values[f"{metric}_n"],
-                "mean": values[f"{metric}_mean"],
-                **{
-                    f"p{int(p * 100)}": values.get(f"{metric}_p{int(p * 100)}") for p in PERCENTILES
-                },
-            }
+            n, mean = next(it), next(it)
+            pcts = {f"p{int(p * 100)}": (next(it) if postgres else None) for p in PERCENTILES}
+            row.figures[metric] = {"n": n, "mean": mean, **pcts}
         rows[(row.bucket, row.group)] = row
-    if connection.vendor != "postgresql":
+    if not postgres:
         for metric in METRICS:
-            for key, found in _sqlite_percentiles(qs, metric).items():
+            for key, pcts in _sqlite_percentiles(figures, params, metric).items():
                 if key in rows:
-                    rows[key].figures[metric].update(found)
+                    rows[key].figures[metric].update(pcts)
     return list(rows.values())
 
 
