@@ -96,7 +96,7 @@ def fill(n_incidents: int, n_events: int) -> dict:
             INSERT INTO incidents_incident
               (title, description, severity, status, service, detected_at, acknowledged_at,
                resolved_at, created_by_id, commander_id, comms_lead_id, tech_lead_id, scribe_id,
-               created_at, updated_at)
+               created_at, updated_at, outcome)
             SELECT
               CASE WHEN g %% {RARE_EVERY} = 7
                    THEN 'Kafka consumer {RARE_TERM} storm on ' || ({services})[1 + g %% 10]
@@ -114,7 +114,8 @@ def fill(n_incidents: int, n_events: int) -> dict:
               CASE WHEN g %% 3 = 0 THEN NULL ELSE {first_user} + g %% 30 END,
               NULL, NULL, NULL,
               now() - (g * interval '5 minutes'),
-              now() - (g * interval '5 minutes')
+              now() - (g * interval '5 minutes'),
+              '{{}}'::jsonb
             FROM generate_series(1, %s) AS g
             """,
             [n_incidents],
