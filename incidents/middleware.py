@@ -40,5 +40,9 @@ class WebhookShortcut:
                 match = None
             if match is not None and match.func is alert_hook:
                 request.resolver_match = match
-                return alert_hook(request, *match.args, **match.kwargs)
+                response = alert_hook(request, *match.args, **match.kwargs)
+                # What CommonMiddleware would add: without it the server falls back to
+                # a chunked body.
+                response.headers["Content-Length"] = str(len(response.content))
+                return response
         return self.get_response(request)

@@ -28,6 +28,7 @@ def test_a_delivery_skips_the_browser_middlewares(client, settings):
     client.cookies["csrftoken"] = "x" * 32  # and the CSRF one would rotate or check it
     response = post(client, "generic", one_alert())
     assert response.status_code == 202, response.content
+    assert response["Content-Length"] == str(len(response.content))  # not a chunked body
     assert not response.cookies  # no session, no CSRF cookie
     assert "X-Frame-Options" not in response  # XFrameOptionsMiddleware never saw it
     assert response.wsgi_request.resolver_match.url_name == "alert"
