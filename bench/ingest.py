@@ -17,6 +17,9 @@ INSERT + COMMIT per row), which the targets are ratios of, and a concurrent one 
 connections as the app gets clients, each INSERT + COMMIT), printed beside it. The storm
 phase also counts the runbook generations it asked for: one per incident at once, then at
 most one refresh per debounce window (INGEST_RUNBOOK_DEBOUNCE_SECONDS, set by --debounce).
+The single and group phases print the CPU they cost per alert, in the web processes, the
+worker and this database's PostgreSQL backends: a figure the disk's commit latency (which
+sets the serial baseline on a shared machine) does not move.
 """
 
 import argparse
@@ -150,6 +153,69 @@ def settle(timeout: float = 180) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the worker did not settle; see var/bench-worker.log")
             time.sleep(0.1)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, ...]; [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """CPU seconds so far of each live process (utime + stime, all its threads)."""
+    seconds = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return seconds
+
+
+def _tree(root: int) -> set[int]:
+    """root and its children (gunicorn's and Celery's workers)."""
+    pids = {root}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields and int(fields[1]) == root:
+                pids.add(int(entry.name))
+    return pids
+
+
+def cpu_snapshot(
+    server: subprocess.Popen, worker: subprocess.Popen | None
+) -> dict[str, dict[int, float]]:
+    """CPU seconds so far, per process, of the web processes, the worker's and this
+    database's PostgreSQL backends (other databases on the server are not counted)."""
+    with connect(autocommit=True) as conn:
+        backends = {
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [DB],
+            )
+        }
+    return {
+        "web": _cpu_seconds(_tree(server.pid)),
+        "worker": _cpu_seconds(_tree(worker.pid)) if worker else {},
+        "PostgreSQL": _cpu_seconds(backends),
+    }
+
+
+def cpu_per_alert(before: dict, after: dict, alerts: int) -> str:
+    """Each part's CPU between the snapshots, per alert (a process that started in between
+    counts from zero; one that ended in between is lost, and none should)."""
+    parts = {
+        name: sum(t - before[name].get(pid, 0.0) for pid, t in after[name].items()) * 1000 / alerts
+        for name in before
+    }
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
+    return f"CPU per alert (core-ms): {shown}; total {sum(parts.values()):.2f}"
 
 
 def setup_db() -> None:
@@ -364,6 +430,7 @@ def main() -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     drained: dict[str, float | None] = {}
+    cpu: dict[str, str] = {}  # per phase, until every alert is processed
     # The machine is shared and its speed drifts: a baseline round runs before and after
     # each phase, while the server and the worker idle, and each phase is compared with
     # the mean of the two rounds around it.
@@ -400,13 +467,17 @@ def main() -> None:
             {"title": f"Single {i}", "service": services[i % len(services)], "dedup_key": f"s{i}"}
             for i in range(args.single)
         ]
+        cpu_before = cpu_snapshot(server, worker)
         s_elapsed, s_lat, started = run(base, "gen", singles, args.clients)
         drained["single"] = drain(started)
+        cpu["single"] = cpu_per_alert(cpu_before, cpu_snapshot(server, worker), args.single)
         settle()
         baseline_round()
         groups = [am_group(50, "bench-group", f"g{i % 10}") for i in range(args.groups)]
+        cpu_before = cpu_snapshot(server, worker)
         g_elapsed, g_lat, started = run(base, "am", groups, args.clients)
         drained["group"] = drain(started)
+        cpu["group"] = cpu_per_alert(cpu_before, cpu_snapshot(server, worker), 50 * args.groups)
         settle()
         baseline_round()
         storm = [am_group(50, "bench-storm", f"storm{i}") for i in range(200)]  # 10,000 alerts
@@ -482,6 +553,7 @@ def main() -> None:
         f"p50 {pct(s_lat, 0.5):.1f} ms, p99 {pct(s_lat, 0.99):.1f} ms"
     )
     print(f"  {processed('single', args.single, s_elapsed)}")
+    print(f"  {cpu['single']}")
     print(
         f"  ceiling: an empty Django view (GET /healthz) on the same server and clients: "
         f"{empty_rate:,.0f} requests/s = {empty_rate / around['single']:.2f}x baseline; "
@@ -494,6 +566,7 @@ def main() -> None:
         f"p50 {pct(g_lat, 0.5):.1f} ms, p99 {pct(g_lat, 0.99):.1f} ms"
     )
     print(f"  {processed('group', 50 * args.groups, g_elapsed)} (target >= 1.5x serial)")
+    print(f"  {cpu['group']}")
     print(
         f"10,000-alert storm on one service: {storm_incidents} incident(s); accepted in "
         f"{st_elapsed:.2f} s; {processed('storm', 10_000, st_elapsed)}"
