@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 REDIS = ""  # set by main() when the real configuration runs
-DEBOUNCE = 5  # set by main(): the runbook refresh window the server and worker use
+DEBOUNCE = 30  # set by main(): the runbook refresh window the server and worker use
 
 
 def env() -> dict:
@@ -64,8 +64,7 @@ def env() -> dict:
         e.pop(name, None)
     e.update(DATABASE_URL=DB_URL, HOOK_TOKEN=TOKEN, LOG_LEVEL="WARNING", CONN_MAX_AGE="60")
     # New incidents ask for their runbook at once; alerts joining them later refresh it
-    # once per window. A short window lets each phase's refreshes finish (see settle)
-    # before the next phase is timed.
+    # once per window, which settle waits for before the next phase is timed.
     e["INGEST_RUNBOOK_DEBOUNCE_SECONDS"] = str(DEBOUNCE)
     if REDIS:
         e["REDIS_URL"] = REDIS
@@ -411,7 +410,8 @@ def main() -> None:
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="the bench's own DB")
     ap.add_argument("--eager", action="store_true", help="no broker even if Redis answers")
     ap.add_argument("--worker-concurrency", type=int, default=2)
-    ap.add_argument("--debounce", type=int, default=5, help="runbook refresh window, seconds")
+    # Production's window: a shorter one makes the worker refresh runbooks mid-phase.
+    ap.add_argument("--debounce", type=int, default=30, help="runbook refresh window, seconds")
     args = ap.parse_args()
     DEBOUNCE = args.debounce
 
