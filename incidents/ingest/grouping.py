@@ -337,7 +337,7 @@ def _join_storm(alert: Alert, b: _Batch) -> Incident:
             severity=alert.severity,
             service="",
             actor=None,
-            generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+            generate_runbook=False,  # asked for through incident_alerts_changed
         )
         AlertGroup.objects.create(
             incident=incident, source=source, storm=True, opened_at=b.now, last_alert_at=b.now
@@ -361,7 +361,7 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
         severity=alert.severity,
         service=alert.service,
         actor=None,
-        generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+        generate_runbook=False,  # asked for through incident_alerts_changed
     )
     AlertGroup.objects.create(
         incident=incident,
@@ -381,7 +381,7 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
         b.by_fingerprint[(alert.source_id, b.fingerprints[alert.pk])] = incident
     if alert.service and alert.source.group_window_seconds:
         b.by_service[alert.service] = incident
-    # The pipeline asks for the runbook (debounced: a storm asks once, when it calms down).
+    # The pipeline asks for its evidence and runbook at once (under the ceiling).
     announce(incident_alerts_changed, incident_id=incident.pk, opened=True)
     return incident
 
