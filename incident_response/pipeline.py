@@ -43,7 +43,7 @@ from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
 from runbooks.models import Runbook
-from runbooks.services import runbook_request
+from runbooks.services import RunbookBusy, runbook_request
 from runbooks.signals import runbook_ready, runbook_requested
 from runbooks.tasks import generate_runbook_task
 
@@ -114,15 +114,20 @@ def connect() -> None:
     decision_notices.install_war_room_probe(war_room_replies)
 
 
-# --- runbooks for alert-opened incidents: one each, debounced, under a ceiling ----------
+# --- runbooks for alert-opened incidents: the first at once, refreshes debounced -------
 
 RUNBOOK_DEBOUNCE = "incidents.runbook_debounce"  # the name queued messages already carry
 PIPELINE_SWEEP = "incident_response.sweep_pipeline"
 
 
-def _runbook_on_alerts_changed(sender: Any, *, incident_id: int, **kwargs: Any) -> None:
-    """An alert opened an incident: ask for its runbook once the announcing transaction commits."""
-    transaction.on_commit(partial(runbook_schedule, incident_id=incident_id))
+def _runbook_on_alerts_changed(
+    sender: Any, *, incident_id: int, opened: bool = True, first: bool = True, **kwargs: Any
+) -> None:
+    """Alerts opened an incident (diagnose it at once) or joined one that has a runbook
+    (a refresh is owed; `first` when this batch is the one that started owing it)."""
+    transaction.on_commit(
+        partial(runbook_schedule, incident_id=incident_id, opened=opened, first=first)
+    )
 
 
 # The advisory lock every admission under the ceiling takes (an arbitrary constant).
@@ -145,18 +150,26 @@ def _serialise_admissions() -> None:
 
 
 def _runbook_waits() -> tuple[timedelta, timedelta]:
-    """(quiet, longest): ask once alerts were quiet this long, or at most this long after opening."""
+    """(quiet, longest): the debounce window, and the longest a runbook waits for quiet."""
     return (
         timedelta(seconds=settings.INGEST_RUNBOOK_DEBOUNCE_SECONDS),
         timedelta(seconds=settings.INGEST_RUNBOOK_MAX_WAIT_SECONDS),
     )
 
 
-def runbook_schedule(*, incident_id: int) -> None:
-    """After an incident opens: ask for its runbook (and its evidence) at once. The
-    debounce only holds back when too many generations already run."""
-    wait = runbook_debounce(incident_id=incident_id, immediate=True)
-    if wait is None or current_app.conf.task_always_eager:
+def runbook_schedule(*, incident_id: int, opened: bool = True, first: bool = True) -> None:
+    """After alerts change an incident: an opened one asks for its runbook (and evidence)
+    at once; one that already has a runbook asks for a refresh when it is due.
+
+    Eager (no worker, no timer) checks on every delivery; with a worker, the batch that
+    starts owing a refresh sends the one message that waits for it, so a storm of joining
+    alerts costs one message per window, not one per alert.
+    """
+    eager = current_app.conf.task_always_eager
+    if not opened and not (first or eager):
+        return  # a message is already waiting for this incident's refresh
+    wait = runbook_debounce(incident_id=incident_id, immediate=opened)
+    if wait is None or eager:
         return
     try:
         # By name: the tasks module imports this one, not the reverse.
@@ -168,49 +181,83 @@ def runbook_schedule(*, incident_id: int) -> None:
 def runbook_debounce(
     *, incident_id: int, now: datetime | None = None, immediate: bool = False
 ) -> float | None:
-    """Ask for the incident's runbook once, when its alerts have been quiet long enough
-    (or the wait hit its ceiling) and fewer than N generations are running.
+    """Ask for the incident's runbook, or refresh it, when it is due and fewer than N
+    generations are running.
 
-    Returns seconds to wait before asking again, or None when there is nothing left to do.
+    The first runbook: at once when `immediate` (the alert that opened the incident), else
+    once its alerts are quiet (or the wait hit its ceiling). A refresh (alerts joined after
+    the last request): one debounce window after the first of them, at most one per
+    window, never while this incident's runbook is being generated. Returns seconds to
+    wait before asking again, or None when there is nothing left to do.
     """
     now = now or timezone.now()
     group = AlertGroup.objects.select_related("incident").filter(incident_id=incident_id).first()
-    if group is None or group.runbook_requested_at is not None:
+    if group is None:
         return None
-    if not immediate:
-        quiet, longest = _runbook_waits()
-        due = min(group.last_alert_at + quiet, group.opened_at + longest)
-        if now < due:
-            return max((due - now).total_seconds(), 0.5)
+    quiet, longest = _runbook_waits()
+    requested = group.runbook_requested_at
+    if requested is None:
+        due = now if immediate else min(group.last_alert_at + quiet, group.opened_at + longest)
+    elif group.refresh_wanted_at is None:
+        return None
+    elif group.incident.status == IncidentStatus.RESOLVED:
+        AlertGroup.objects.filter(pk=group.pk).update(refresh_wanted_at=None)
+        return None
+    else:
+        # Trailing: the alerts of one window make one refresh. Eager (no timer to come
+        # back), the delivery that finds the window over refreshes at once.
+        owed = group.refresh_wanted_at
+        due = max(owed if current_app.conf.task_always_eager else owed + quiet, requested + quiet)
+    if now < due:
+        return max((due - now).total_seconds(), 0.5)
+    retry = float(settings.INGEST_GENERATION_RETRY_SECONDS)
+    if requested is not None and _generating(incident_id):
+        return retry  # refreshed once the running generation is done
     ceiling = settings.INGEST_MAX_CONCURRENT_GENERATIONS
     if _active_generations() >= ceiling:
-        return float(settings.INGEST_GENERATION_RETRY_SECONDS)
-    with transaction.atomic():
-        # Count again under the lock: the count and the new queued version commit together.
-        _serialise_admissions()
-        if _active_generations() >= ceiling:
-            return float(settings.INGEST_GENERATION_RETRY_SECONDS)
-        # Exactly one caller wins the request, however many tasks and sweeps race here.
-        won = AlertGroup.objects.filter(pk=group.pk, runbook_requested_at__isnull=True).update(
-            runbook_requested_at=now
-        )
-        incident = group.incident
-        if not won or incident.status == IncidentStatus.RESOLVED or incident.runbooks.exists():
-            return None
-        runbook_request(incident=incident, actor=None)
+        return retry
+    try:
+        with transaction.atomic():
+            # Count again under the lock: the count and the new queued version commit together.
+            _serialise_admissions()
+            if _active_generations() >= ceiling:
+                return retry
+            # Exactly one caller wins the request, however many tasks and sweeps race here:
+            # the one whose UPDATE still sees the group as it was read.
+            won = AlertGroup.objects.filter(
+                pk=group.pk,
+                runbook_requested_at=requested,
+                refresh_wanted_at=group.refresh_wanted_at,
+            ).update(runbook_requested_at=now, refresh_wanted_at=None)
+            incident = group.incident
+            if not won or incident.status == IncidentStatus.RESOLVED:
+                return None
+            if requested is None and incident.runbooks.exists():
+                return None  # declared with a runbook already: nothing to refresh yet
+            runbook_request(incident=incident, actor=None)
+    except RunbookBusy:
+        return retry  # a generation started meanwhile: the update above rolled back
     return None
+
+
+def _generating(incident_id: int) -> bool:
+    return Runbook.objects.filter(
+        incident_id=incident_id, status__in=[RunbookStatus.QUEUED, RunbookStatus.GENERATING]
+    ).exists()
 
 
 @dataclass
 class PipelineSweepReport:
     runbooks_checked: int = 0
+    refreshes_checked: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 def pipeline_sweep(*, now: datetime | None = None) -> PipelineSweepReport:
-    """Ask for the runbooks whose debounce message was lost (a down broker, a dead worker)."""
+    """Ask for the runbooks and refreshes whose debounce message was lost (a down broker,
+    a dead worker)."""
     now = now or timezone.now()
     report = PipelineSweepReport()
     quiet, longest = _runbook_waits()
@@ -223,4 +270,14 @@ def pipeline_sweep(*, now: datetime | None = None) -> PipelineSweepReport:
     for incident_id in list(waiting):
         runbook_debounce(incident_id=incident_id, now=now)
         report.runbooks_checked += 1
+    # A resolved incident owes no refresh.
+    AlertGroup.objects.filter(
+        refresh_wanted_at__isnull=False, incident__status=IncidentStatus.RESOLVED
+    ).update(refresh_wanted_at=None)
+    owed = AlertGroup.objects.filter(
+        refresh_wanted_at__lte=now - quiet, runbook_requested_at__lte=now - quiet
+    ).values_list("incident_id", flat=True)[: settings.INGEST_SWEEP_BATCH]
+    for incident_id in list(owed):
+        runbook_debounce(incident_id=incident_id, now=now)
+        report.refreshes_checked += 1
     return report

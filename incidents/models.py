@@ -265,7 +265,10 @@ class AlertGroup(models.Model):
     service = models.CharField(max_length=100, blank=True)
     opened_at = models.DateTimeField()
     last_alert_at = models.DateTimeField()
+    # When a runbook was last asked for (the first one, then each refresh).
     runbook_requested_at = models.DateTimeField(null=True, blank=True)
+    # Alerts joined since then: a refresh is owed, at most one per debounce window.
+    refresh_wanted_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
     # Alerts without a group key: the hash of the opening alert's stable labels.
     fingerprint = models.CharField(max_length=64, blank=True)
@@ -285,6 +288,11 @@ class AlertGroup(models.Model):
                 fields=["last_alert_at"],
                 name="alertgroup_runbook_due",
                 condition=models.Q(runbook_requested_at__isnull=True),
+            ),
+            models.Index(
+                fields=["refresh_wanted_at"],
+                name="alertgroup_refresh_due",
+                condition=models.Q(refresh_wanted_at__isnull=False),
             ),
         ]
 

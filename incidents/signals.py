@@ -13,8 +13,9 @@ from django.dispatch import Signal
 # Arguments: incident (Incident), actor (the user or None).
 incident_declared = Signal()
 
-# Alerts were grouped into an existing incident: diagnose again once they settle.
-# Arguments: incident_id (int).
+# Alerts opened an incident (diagnose it at once), or joined one that has a runbook
+# (diagnose again, debounced). Arguments: incident_id (int), opened (bool), first (bool:
+# this batch started owing the refresh; later ones find it owed already).
 incident_alerts_changed = Signal()
 
 # An incident was resolved: draft its postmortem once the transaction commits.

@@ -144,6 +144,7 @@ class AlertGroupAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "opened_at",
         "last_alert_at",
         "runbook_requested_at",
+        "refresh_wanted_at",
         "cleared_at",
     )
     list_select_related = ("incident", "source")

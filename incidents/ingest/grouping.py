@@ -2,7 +2,8 @@
 
 Runs in the caller's transaction over a batch of alerts (an outbox row's, or several
 claimed together), with a few queries per batch whatever its size. Opening an incident
-announces `incident_alerts_changed`; the pipeline asks for its runbook from there.
+announces `incident_alerts_changed` (the pipeline diagnoses it at once), and so do alerts
+joining an incident that has a runbook (the pipeline refreshes it, debounced).
 
 An alert joins an open incident by its group key, else by its service within the source's
 window, else (no group key) by its label fingerprint within that window. A source opens at
@@ -107,6 +108,28 @@ class _Batch:
         self.received.setdefault(incident.pk, []).append(alert)
 
 
+# What grouping reads of a batch's alerts: not the raw payload, annotations or hashes,
+# which can be most of a row; of their incidents only what decides joining, clearing and
+# severity.
+_GROUPING_FIELDS = (
+    "source_id",
+    "incident__id",
+    "incident__status",
+    "incident__severity",
+    "incident__resolved_at",
+    "status",
+    "severity",
+    "title",
+    "description",
+    "service",
+    "labels",
+    "source_url",
+    "group_key",
+    "fired_at",
+    "last_seen",
+)
+
+
 def group_alerts(alert_ids: list[int], now: datetime) -> None:
     """Group these alerts (one pass for the batch), in the caller's transaction."""
     heads = list(
@@ -122,8 +145,15 @@ def group_alerts(alert_ids: list[int], now: datetime) -> None:
             keys.add(("s", service))
     _serialise(keys)
     alerts = list(
-        Alert.objects.select_related("source", "incident").filter(pk__in=alert_ids).order_by("pk")
+        Alert.objects.select_related("incident")
+        .only(*_GROUPING_FIELDS)
+        .filter(pk__in=alert_ids)
+        .order_by("pk")
     )
+    # A batch has a source or two: one object each, not a joined copy per alert.
+    sources = AlertSource.objects.in_bulk({source_id for source_id, _, _ in heads})
+    for alert in alerts:
+        alert.source = sources[alert.source_id]
     batch = _Batch(now=now)
     _prefetch(alerts, batch)
     for alert in alerts:
@@ -307,14 +337,14 @@ def _join_storm(alert: Alert, b: _Batch) -> Incident:
             severity=alert.severity,
             service="",
             actor=None,
-            generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+            generate_runbook=False,  # asked for through incident_alerts_changed
         )
         AlertGroup.objects.create(
             incident=incident, source=source, storm=True, opened_at=b.now, last_alert_at=b.now
         )
         b.storms[source.pk] = incident
         b.opened.add(incident.pk)
-        announce(incident_alerts_changed, incident_id=incident.pk)
+        announce(incident_alerts_changed, incident_id=incident.pk, opened=True)
     if alert.group_key:
         b.by_group[(alert.source_id, alert.group_key)] = incident
     return incident
@@ -331,7 +361,7 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
         severity=alert.severity,
         service=alert.service,
         actor=None,
-        generate_runbook=False,  # asked for through incident_alerts_changed, debounced
+        generate_runbook=False,  # asked for through incident_alerts_changed
     )
     AlertGroup.objects.create(
         incident=incident,
@@ -351,8 +381,8 @@ def _open_incident(alert: Alert, b: _Batch) -> Incident:
         b.by_fingerprint[(alert.source_id, b.fingerprints[alert.pk])] = incident
     if alert.service and alert.source.group_window_seconds:
         b.by_service[alert.service] = incident
-    # The pipeline asks for the runbook (debounced: a storm asks once, when it calms down).
-    announce(incident_alerts_changed, incident_id=incident.pk)
+    # The pipeline asks for its evidence and runbook at once (under the ceiling).
+    announce(incident_alerts_changed, incident_id=incident.pk, opened=True)
     return incident
 
 
@@ -373,20 +403,30 @@ def _finish(b: _Batch) -> None:
         for iid, alerts in b.received.items()
     }
     firing_in = {iid for iid, firing in firing_by.items() if firing}
-    # Incidents whose alerts had cleared and fire again: one read (locking the rows, so a
-    # concurrent batch sees them cleared no more), one write.
+    # The groups of incidents this batch did not open, in one read (locking the rows, so
+    # a concurrent batch sees a cleared one cleared no more, and an owed refresh owed):
+    # incidents whose alerts had cleared and fire again, and those that owe a refresh.
     known = firing_in - b.opened
-    refired = (
-        set(
-            AlertGroup.objects.select_for_update()
-            .filter(incident_id__in=known, cleared_at__isnull=False)
-            .values_list("incident_id", flat=True)
-        )
+    groups = (
+        AlertGroup.objects.select_for_update()
+        .filter(incident_id__in=known)
+        .values_list("incident_id", "cleared_at", "runbook_requested_at", "refresh_wanted_at")
         if known
-        else set()
+        else []
     )
+    refired: set[int] = set()
+    owing: dict[int, bool] = {}  # incident → whether this batch starts owing its refresh
+    for incident_id, cleared_at, requested_at, wanted_at in groups:
+        if cleared_at is not None:
+            refired.add(incident_id)
+        if requested_at is not None and (incident_id in b.assign or cleared_at is not None):
+            owing[incident_id] = wanted_at is None
     if refired:
         AlertGroup.objects.filter(incident_id__in=refired).update(cleared_at=None)
+    if any(owing.values()):
+        AlertGroup.objects.filter(
+            incident_id__in=[i for i, first in owing.items() if first]
+        ).update(refresh_wanted_at=b.now)
     events = []
     for incident_id, alerts in b.received.items():
         incident = b.incidents[incident_id]
@@ -426,6 +466,10 @@ def _finish(b: _Batch) -> None:
             _maybe_clear(b.incidents[incident_id], source, b.now)
     if b.pending and not eager():
         transaction.on_commit(partial(_schedule_pending, pending=b.pending))
+    # Alerts joined (or fired again on) an incident that has a runbook: the pipeline
+    # refreshes it once the debounce allows (at most one per window, none mid-generation).
+    for incident_id, first in owing.items():
+        announce(incident_alerts_changed, incident_id=incident_id, opened=False, first=first)
 
 
 def _maybe_clear(incident: Incident, source: AlertSource, now: datetime) -> None:

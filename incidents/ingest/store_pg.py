@@ -1,4 +1,5 @@
-"""PostgreSQL only: new alerts and their outbox row in one prepared statement.
+"""PostgreSQL only: new alerts and their outbox row in one prepared statement (a plain
+VALUES row for a one-alert delivery, arrays unnested for more).
 
 Most deliveries bring new alerts; for them this is the whole request. Everything else
 (repeats, SQLite, eager Celery) takes the general path in `store.py`.
@@ -50,11 +51,17 @@ def insert_new(
         )
         for p in parsed
     ]  # fmt: skip
-    sql, fields = _insert_statement()
-    # One array per column: the statement has one shape for any number of alerts, so
-    # PostgreSQL plans it once per connection (prepared) instead of once per delivery.
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per attribute
-    params: list[Any] = [[f.get_db_prep_save(row[f.attname], db) for row in rows] for f in fields]
+    if len(rows) == 1:
+        # Most deliveries carry one alert: a plain VALUES row, no arrays to build or unnest.
+        sql, fields = _insert_one_statement()
+        [row] = rows
+        params: list[Any] = [f.get_db_prep_save(row[f.attname], db) for f in fields]
+    else:
+        # One array per column: the statement has one shape for any number of alerts, so
+        # PostgreSQL plans it once per connection (prepared) instead of once per delivery.
+        sql, fields = _insert_statement()
+        params = [[f.get_db_prep_save(row[f.attname], db) for row in rows] for f in fields]
     params += [source.pk, now]
     inserted = _execute_prepared(sql, params)
     if not inserted:
@@ -79,6 +86,26 @@ def _insert_statement() -> tuple[str, list[models.Field]]:
         f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
         "last_error) SELECT %s, jsonb_agg(id ORDER BY id), %s, 0, '' FROM ins "
         "HAVING count(*) > 0 RETURNING id) "
+        "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
+    )
+    return sql, fields
+
+
+@functools.cache
+def _insert_one_statement() -> tuple[str, list[models.Field]]:
+    """The insert of one new alert and its outbox row: the same statement with one VALUES
+    row. Identifiers come from the models' metadata; every value is a bound parameter."""
+    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    values = ", ".join(["%s"] * len(fields))
+    columns = ", ".join(qn(f.column) for f in fields)
+    box = IngestOutbox._meta.db_table
+    sql = (
+        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({values}) "
+        "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id, dedup_key), "
+        f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
+        "last_error) SELECT %s, jsonb_build_array(id), %s, 0, '' FROM ins RETURNING id) "
         "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
     )
     return sql, fields

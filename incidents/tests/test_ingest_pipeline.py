@@ -323,9 +323,9 @@ def test_an_opened_incident_asks_for_its_runbook_through_incident_alerts_changed
     asked: list[int] = []
     real = pipeline.runbook_schedule
 
-    def spy(*, incident_id: int) -> None:
+    def spy(*, incident_id: int, **kwargs) -> None:
         asked.append(incident_id)
-        real(incident_id=incident_id)
+        real(incident_id=incident_id, **kwargs)
 
     monkeypatch.setattr(pipeline, "runbook_schedule", spy)
     make_source("generic")
