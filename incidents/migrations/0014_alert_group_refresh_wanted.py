@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0010_change_events'),
+        ('incidents', '0013_incident_open_by_urgency'),
     ]
 
     operations = [
