@@ -247,7 +247,8 @@ EXECUTOR_ACTION_TIMEOUT = env.float("EXECUTOR_ACTION_TIMEOUT", default=60.0)
 # --- alert ingest -----------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=1_048_576)
 INGEST_MAX_ALERTS_PER_PAYLOAD = env.int("INGEST_MAX_ALERTS_PER_PAYLOAD", default=1000)
-# One runbook per new incident, once its alerts have been quiet this long (or at most the max).
+# A new incident's runbook is asked for at once; alerts joining it later ask for at most
+# one refresh per window (a request held back by the ceiling waits at most the max).
 INGEST_RUNBOOK_DEBOUNCE_SECONDS = env.int("INGEST_RUNBOOK_DEBOUNCE_SECONDS", default=30)
 INGEST_RUNBOOK_MAX_WAIT_SECONDS = env.int("INGEST_RUNBOOK_MAX_WAIT_SECONDS", default=300)
 INGEST_MAX_CONCURRENT_GENERATIONS = env.int("INGEST_MAX_CONCURRENT_GENERATIONS", default=4)
