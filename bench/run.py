@@ -56,8 +56,13 @@ def main() -> int:
     os.unlink(summary_path)
     print("\n== summary")
     headers = ("bench", "figure", "value", "target", "result")
-    table = [(r["bench"], r["figure"], r["value"], r["target"], "pass" if r["ok"] else "MISS") for r in rows]
-    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(headers)]
+    table = [
+        (r["bench"], r["figure"], r["value"], r["target"], "pass" if r["ok"] else "MISS")
+        for r in rows
+    ]
+    widths = [
+        max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
     print("-" * len(line))
