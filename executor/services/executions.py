@@ -11,6 +11,7 @@ from incidents.events import (
     checks_done_event,
     checks_started_event,
     execution_refused_event,
+    timeline_batch,
 )
 from incidents.transitions import transition
 from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
@@ -22,7 +23,7 @@ from ..choices import EXECUTION_TRANSITIONS, ExecutionStatus, StepKind
 from ..engine import prepare_step, run_checks
 from ..models import CheckRun, Execution
 from ..targets import target_scope
-from .action_requests import action_requests_create
+from .action_requests import action_requests_plan, action_requests_store
 from .common import ExecutorError
 
 
@@ -94,19 +95,27 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         execution.refresh_from_db()
         return execution
 
-    checks_started_event(
-        **_execution_ids(execution, runbook),
-        actor=actor,
-        checks=len(document["checks"]),
-        trigger=trigger,
-    )
     scope = target_scope(runbook.incident.service)
     steps = [
         prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
         for i, step in enumerate(document["checks"])
     ]
     outcomes = run_checks(steps)
-    with transaction.atomic():
+    # Dry-run plans may read the targets: before the transaction, holding no lock.
+    planned = (
+        action_requests_plan(runbook=runbook, document=document, scope=scope)
+        if trigger == "pipeline"
+        else None
+    )
+    finished = timezone.now()
+    # One transaction, and one INSERT for its timeline events: started, done, proposed.
+    with transaction.atomic(), timeline_batch():
+        checks_started_event(
+            **_execution_ids(execution, runbook),
+            actor=actor,
+            checks=len(document["checks"]),
+            trigger=trigger,
+        )
         CheckRun.objects.bulk_create(
             [
                 CheckRun(
@@ -126,13 +135,14 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
             ]
         )
         # Lost only to the sweeper, which gave the worker up: its verdict stands.
-        _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=timezone.now())
+        if _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=finished):
+            execution.status, execution.finished_at = ExecutionStatus.DONE, finished
         counts = dict(Counter(o.outcome for o in outcomes))
         checks_done_event(**_execution_ids(execution, runbook), actor=actor, counts=counts)
-    if trigger == "pipeline":
-        # Dry-run plans may read the targets: outside the transaction, holding no lock.
-        action_requests_create(runbook=runbook, document=document, scope=scope)
-    execution.refresh_from_db()
+        if planned is not None:
+            action_requests_store(runbook=runbook, planned=planned)
+    if execution.status == ExecutionStatus.RUNNING:
+        execution.refresh_from_db()
     return execution
 
 
