@@ -103,18 +103,21 @@ def action_requests_plan(
     return planned
 
 
-def action_requests_store(*, runbook: Runbook, planned: list[ActionRequest]) -> list[ActionRequest]:
+def action_requests_store(
+    *, runbook: Runbook, planned: list[ActionRequest], bulk: bool = True
+) -> list[ActionRequest]:
     """Store planned requests and announce them; idempotent per runbook and step.
 
-    One INSERT for all of them; when some were proposed already (a redelivered task),
-    each is tried on its own and the ones that exist are left out.
+    With `bulk`, one INSERT for all of them, and an IntegrityError if some were proposed
+    already (a redelivered task): the caller's transaction is then lost, and the caller
+    tries again without `bulk`, where each is stored on its own and the ones that exist
+    are left out.
     """
     if not planned:
         return []
-    try:
-        with transaction.atomic():
-            created = ActionRequest.objects.bulk_create(planned)
-    except IntegrityError:
+    if bulk:
+        created = ActionRequest.objects.bulk_create(planned)
+    else:
         created = []
         for request in planned:
             try:
@@ -147,7 +150,11 @@ def action_requests_create(
 ) -> list[ActionRequest]:
     """One request per recommended action, with its dry-run plan; idempotent per runbook."""
     planned = action_requests_plan(runbook=runbook, document=document, scope=scope)
-    return action_requests_store(runbook=runbook, planned=planned)
+    try:
+        with transaction.atomic():
+            return action_requests_store(runbook=runbook, planned=planned)
+    except IntegrityError:
+        return action_requests_store(runbook=runbook, planned=planned, bulk=False)
 
 
 def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> ActionRequest:

@@ -4,7 +4,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.events import (
@@ -110,7 +110,33 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         else None
     )
     finished = timezone.now()
-    # One transaction, and one INSERT for its timeline events: started, done, proposed.
+    try:
+        _record(execution, runbook, document, outcomes, planned, finished, trigger, actor)
+    except IntegrityError:
+        # Some of its actions were proposed already (a redelivered task): the whole
+        # transaction rolled back; again, storing each request on its own.
+        _record(
+            execution, runbook, document, outcomes, planned, finished, trigger, actor, bulk=False
+        )
+    if execution.status == ExecutionStatus.RUNNING:
+        execution.refresh_from_db()
+    return execution
+
+
+def _record(
+    execution: Execution,
+    runbook: Runbook,
+    document: dict,
+    outcomes: list,
+    planned: list | None,
+    finished: datetime,
+    trigger: str,
+    actor: Any,
+    *,
+    bulk: bool = True,
+) -> None:
+    """Check runs, the end of the execution, the proposed actions and their timeline
+    events: one transaction, one INSERT for the events (started, done, proposed)."""
     with transaction.atomic(), timeline_batch():
         checks_started_event(
             **_execution_ids(execution, runbook),
@@ -142,10 +168,7 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         counts = dict(Counter(o.outcome for o in outcomes))
         checks_done_event(**_execution_ids(execution, runbook), actor=actor, counts=counts)
         if planned is not None:
-            action_requests_store(runbook=runbook, planned=planned)
-    if execution.status == ExecutionStatus.RUNNING:
-        execution.refresh_from_db()
-    return execution
+            action_requests_store(runbook=runbook, planned=planned, bulk=bulk)
 
 
 def execution_mark_failed(*, execution_id: int, error: str, at: datetime | None = None) -> bool:
