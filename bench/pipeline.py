@@ -88,10 +88,13 @@ def _reachable(host: str, port: int) -> bool:
 
 class _Claude(BaseHTTPRequestHandler):
     """POST /v1/messages answers at once with a recorded-shape Messages API response;
-    GET /healthz is the demo http target; GET /slow answers after 300 ms."""
+    GET /healthz is the demo http target."""
 
     document: dict = {}
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: with Nagle's algorithm the body would wait
+    # for the client's delayed ACK (40 ms), a cost of this toy server, not of the product.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -115,8 +118,6 @@ class _Claude(BaseHTTPRequestHandler):
         self._answer(body, "application/json")
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.startswith("/slow"):
-            time.sleep(SLOW_SECONDS)
         self._answer(b"ok", "text/plain")
 
     def _answer(self, body: bytes, content_type: str) -> None:
@@ -128,6 +129,39 @@ class _Claude(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+
+SLOW_SERVER = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Slow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        time.sleep(float(sys.argv[1]))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def _slow_server() -> tuple[subprocess.Popen, str]:
+    """An HTTP server that answers after SLOW_SECONDS, in a process of its own: a target
+    is another machine, and must not share this process's interpreter lock."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVER, str(SLOW_SECONDS)], stdout=subprocess.PIPE, text=True
+    )
+    port = int(proc.stdout.readline())
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def _serve() -> str:
@@ -241,6 +275,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ir-bench-"))
     base = _serve()
+    slow_proc, slow_url = _slow_server()
     use_services = _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 6379)
     shape_env, worker_argv = production_shape()
     env = {
@@ -254,7 +289,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         # The checks part's slow target.
         "TARGET_SLOW_KIND": "http",
-        "TARGET_SLOW_URL": f"{base}/slow",
+        "TARGET_SLOW_URL": slow_url,
         **shape_env,
     }
     if use_services:
@@ -449,6 +484,8 @@ def main() -> None:
             "note: no PostgreSQL/Redis here, so tasks ran inline and the 'noop' baseline is an\n"
             "in-process call, not a broker round trip: read the milliseconds, not the ratios."
         )
+    slow_proc.terminate()
+    slow_proc.wait(10)
     if listener is not None:
         listener.conn.close()
     if moto is not None:

@@ -1,7 +1,13 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incident_response.settings")
 
@@ -39,3 +45,12 @@ def _close_target_sessions(**kwargs) -> None:
     from executor.connectors.postgres import close_pooled
 
     close_pooled()
+
+
+@worker_process_init.connect
+def _warm_http_client(**kwargs) -> None:
+    """Build the checks' shared HTTP client (and its SSL context, tens of ms of CPU) when
+    the worker process starts, not inside the first incident's checks."""
+    from executor.connectors.http import shared_client
+
+    shared_client()
