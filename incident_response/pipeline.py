@@ -16,6 +16,7 @@ evidence, the target catalog is read once for both, and no broker hop lies betwe
 them. The checks run from the executor's own queue.
 """
 
+import contextvars
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -113,7 +114,11 @@ def context_stage(*, runbook_id: int) -> None:
 
 
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
-    transaction.on_commit(partial(execute_runbook_task.delay, runbook_id))
+    # In an empty context: run eagerly, the executor must resolve the target catalog
+    # itself, not read the generating stage's pinned copy.
+    transaction.on_commit(
+        partial(contextvars.Context().run, execute_runbook_task.delay, runbook_id)
+    )
 
 
 def on_incident_resolved(*, incident_id: int, **_: Any) -> None:
