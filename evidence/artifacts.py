@@ -27,9 +27,12 @@ def snapshot_store(*, prefix: str, data: Any) -> tuple[str, str]:
     digest = hashlib.sha256(body).hexdigest()
     key = f"{prefix}/{digest}.json"
     storage = storages["artifacts"]
-    if not storage.exists(key):
-        saved = storage.save(key, ContentFile(body))
-        if saved != key:
+    # The storage's own check that the name is free is the only look-up: a key that
+    # exists names these bytes already, and the copy made under another name goes.
+    saved = storage.save(key, ContentFile(body))
+    if saved != key:
+        storage.delete(saved)
+        if not storage.exists(key):
             raise RuntimeError(f"snapshot stored as {saved!r}, expected {key!r}")
     return key, digest
 

@@ -1,10 +1,11 @@
 """The context stage: run the collectors in parallel, each with its own deadline, and
 store what they found as Evidence rows and one immutable snapshot.
 
-The remote collectors (metrics, logs) run in threads; the database collectors run in
-the calling thread meanwhile, on its connection and inside its transaction (a thread
-would open another connection that cannot see uncommitted rows). A collector that
-overruns its deadline is recorded as `timeout` and the stage goes on without it.
+Every collector runs in a thread of its own. Inside a transaction (eager tasks in a
+caller's transaction, tests) the database collectors run in the calling thread
+instead, on its connection: a thread would open another connection that cannot see
+the uncommitted rows. A collector that overruns its deadline is recorded as
+`timeout` and the stage goes on without it.
 """
 
 import logging
@@ -12,9 +13,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from incidents.models import Alert, Incident
@@ -35,18 +37,26 @@ def collector_seconds() -> float:
     return float(getattr(settings, "EVIDENCE_COLLECTOR_SECONDS", 5.0))
 
 
-def onset_of(incident: Incident) -> "timezone.datetime":
-    """When it began: the earliest start among its alerts, else when it was detected."""
+_UNREAD = object()
+
+
+def onset_of(incident: Incident, first_alert_at: Any = _UNREAD) -> "timezone.datetime":
+    """When it began: the earliest start among its alerts, else when it was detected.
+
+    `first_alert_at` is that earliest start when the caller read it already (None: no
+    alert has one)."""
     first = (
         Alert.objects.filter(incident=incident, starts_at__isnull=False)
         .order_by("starts_at")
         .values_list("starts_at", flat=True)
         .first()
+        if first_alert_at is _UNREAD
+        else first_alert_at
     )
     return min(first, incident.detected_at) if first else incident.detected_at
 
 
-def scope_of(incident: Incident) -> Scope:
+def scope_of(incident: Incident, first_alert_at: Any = _UNREAD) -> Scope:
     source = observability()
     readers = source.for_service(incident.service) if source and incident.service else None
     return Scope(
@@ -54,7 +64,7 @@ def scope_of(incident: Incident) -> Scope:
         service=incident.service,
         title=incident.title,
         description=incident.description,
-        onset=onset_of(incident),
+        onset=onset_of(incident, first_alert_at),
         now=timezone.now(),
         dependencies=list(readers.dependencies) if readers else [],
         readers=readers,
@@ -100,31 +110,48 @@ def _deploys_recorded(future: Future, begun: float, seconds: float) -> list[Find
     return []
 
 
+def _timed_on_own_connection(name: str, fn, scope: Scope, seconds: float) -> list[Finding]:
+    """A database collector in a pool thread: its connection follows the task rule
+    (CONN_MAX_AGE), checked before and after, since no request or task cycle closes it."""
+    close_old_connections()
+    try:
+        return _timed(name, fn, scope, seconds)
+    finally:
+        close_old_connections()
+
+
 def run_collectors(scope: Scope, *, seconds: float | None = None) -> list[Finding]:
     """Every collector's findings, in collector order; never raises, never waits past
     the longest deadline."""
     seconds = seconds if seconds is not None else collector_seconds()
-    begun = time.monotonic()
+    started = time.monotonic()
     # Deploys read from the service's apps become changes before the changes collector reads.
     reader = getattr(scope.readers, "recent_deploys", None)
     deploys = (
         _POOL.submit(
-            reader, since=(scope.onset - CHANGES_BEFORE).timestamp(), deadline=begun + seconds
+            reader, since=(scope.onset - CHANGES_BEFORE).timestamp(), deadline=started + seconds
         )
         if reader is not None
         else None
     )
     futures = {name: _POOL.submit(_timed, name, fn, scope, seconds) for name, fn in REMOTE.items()}
     results: dict[str, list[Finding]] = {}
-    for name, fn in LOCAL.items():
-        if name == Collector.CHANGES and deploys is not None:
-            continue
-        results[name] = _timed(name, fn, scope, seconds)
+    local = {
+        n: fn for n, fn in LOCAL.items() if not (n == Collector.CHANGES and deploys is not None)
+    }
+    if connection.in_atomic_block:
+        results.update({name: _timed(name, fn, scope, seconds) for name, fn in local.items()})
+    else:
+        futures.update(
+            {
+                name: _POOL.submit(_timed_on_own_connection, name, fn, scope, seconds)
+                for name, fn in local.items()
+            }
+        )
     if deploys is not None:
-        noted = _deploys_recorded(deploys, begun, seconds)
+        noted = _deploys_recorded(deploys, started, seconds)
         results[Collector.CHANGES] = _timed(Collector.CHANGES, collect_changes, scope, seconds)
         results[Collector.CHANGES] += noted
-    started = time.monotonic()
     for name, future in futures.items():
         # The collectors started together: each gets what is left of its own deadline.
         left = max(0.0, seconds - (time.monotonic() - started)) + 0.05
@@ -161,36 +188,56 @@ def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
     }
 
 
-def evidence_gather(*, incident: Incident, seconds: float | None = None) -> EvidenceSet:
-    """Gather, store and snapshot the incident's evidence; returns the new set."""
+def evidence_gather(
+    *, incident: Incident, seconds: float | None = None, first_alert_at: Any = _UNREAD
+) -> EvidenceSet:
+    """Gather, store and snapshot the incident's evidence; returns the new set, with the
+    items as planners read them (`evidence.selectors.evidence_items`) in `gathered`.
+
+    `first_alert_at`: the earliest start among the incident's alerts, when the caller
+    read it with the incident (see `onset_of`)."""
     started = time.monotonic()
-    scope = scope_of(incident)
+    scope = scope_of(incident, first_alert_at)
     findings = run_collectors(scope, seconds=seconds)
-    with transaction.atomic():
-        evidence_set = EvidenceSet.objects.create(incident=incident, onset=scope.onset)
-        items = [
-            Evidence(
-                evidence_set=evidence_set,
-                incident=incident,
-                key=f"E{i}",
-                collector=f.collector,
-                query=f.query[:4000],
-                window_start=f.window_start,
-                window_end=f.window_end,
-                summary=f.summary[:500],
-                data=f.data,
-                status=f.status,
-                duration_ms=f.duration_ms,
-            )
-            for i, f in enumerate(findings, start=1)
-        ]
-        Evidence.objects.bulk_create(items)
-        key, digest = snapshot_store(
-            prefix=f"evidence/{incident.pk}", data=_snapshot(incident, scope, items)
+    evidence_set = EvidenceSet(incident=incident, onset=scope.onset)
+    items = [
+        Evidence(
+            evidence_set=evidence_set,
+            incident=incident,
+            key=f"E{i}",
+            collector=f.collector,
+            query=f.query[:4000],
+            window_start=f.window_start,
+            window_end=f.window_end,
+            summary=f.summary[:500],
+            data=f.data,
+            status=f.status,
+            duration_ms=f.duration_ms,
         )
-        evidence_set.artifact_key, evidence_set.artifact_sha256 = key, digest
-        evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
-        evidence_set.save(update_fields=["artifact_key", "artifact_sha256", "duration_ms"])
+        for i, f in enumerate(findings, start=1)
+    ]
+    # The snapshot names no row id: store it first, then the set and its items in one go.
+    key, digest = snapshot_store(
+        prefix=f"evidence/{incident.pk}", data=_snapshot(incident, scope, items)
+    )
+    evidence_set.artifact_key, evidence_set.artifact_sha256 = key, digest
+    evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        evidence_set.save()
+        for item in items:
+            item.evidence_set = evidence_set  # the id it has now
+        Evidence.objects.bulk_create(items)
+    evidence_set.gathered = [
+        {
+            "key": e.key,
+            "collector": e.collector,
+            "status": e.status,
+            "summary": e.summary,
+            "query": e.query,
+            "data": e.data,
+        }
+        for e in items
+    ]
     return evidence_set
 
 

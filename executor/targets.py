@@ -325,7 +325,11 @@ _pinned: ContextVar[dict[tuple, object] | None] = ContextVar("pinned_catalog", d
 
 @contextmanager
 def catalog_pinned() -> Iterator[None]:
-    """Within the block, `target_scope` reads the catalog once per service."""
+    """Within the block, `target_scope` reads the catalog once per service. A block
+    inside another shares the outer one's reads (one stage, one catalog)."""
+    if _pinned.get() is not None:
+        yield
+        return
     token = _pinned.set({})
     try:
         yield

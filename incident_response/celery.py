@@ -1,7 +1,13 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incident_response.settings")
 
@@ -28,3 +34,23 @@ def _close_old_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_target_sessions(**kwargs) -> None:
+    """The database checks' pooled sessions end with the worker process, not at the
+    server's idle timeout."""
+    # Imported here: this module loads before Django's apps are ready.
+    from executor.connectors.postgres import close_pooled
+
+    close_pooled()
+
+
+@worker_process_init.connect
+def _warm_http_client(**kwargs) -> None:
+    """Build the checks' shared HTTP client (and its SSL context, tens of ms of CPU) when
+    the worker process starts, not inside the first incident's checks."""
+    from executor.connectors.http import shared_client
+
+    shared_client()

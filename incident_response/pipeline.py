@@ -10,10 +10,13 @@ transaction commits. Nothing else imports a higher app from a lower one
     (incidents)          (runbooks)           (evidence)          (runbooks)           (executor)
 
 The runbook version is queued in the declaring transaction (so it is visible at
-once); the context stage then gathers the evidence off the request path, and only
-then does generation start, so the planner always sees it.
+once); the context stage then gathers the evidence off the request path, and the
+same task generates the runbook from it at once: the planner always sees the
+evidence, the target catalog is read once for both, and no broker hop lies between
+them. The checks run from the executor's own queue.
 """
 
+import contextvars
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -23,7 +26,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from coordination.observe import on_timeline_events, war_room_replies
@@ -32,7 +35,7 @@ from evidence.stage import evidence_gather
 from executor import authoring, decision_notices, evidence_source
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
-from incidents.models import AlertGroup
+from incidents.models import Alert, AlertGroup
 from incidents.signals import (
     incident_alerts_changed,
     incident_declared,
@@ -43,7 +46,7 @@ from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
 from runbooks.models import Runbook
-from runbooks.services import RunbookBusy, runbook_request
+from runbooks.services import RunbookBusy, runbook_generate, runbook_request, runbook_requeue
 from runbooks.signals import runbook_ready, runbook_requested
 from runbooks.tasks import generate_runbook_task
 
@@ -51,8 +54,9 @@ logger = logging.getLogger(__name__)
 
 
 def on_incident_declared(*, incident: Any, actor: Any = None, **_: Any) -> None:
-    """A declared incident gets its first runbook at once (same transaction)."""
-    runbook_request(incident=incident, actor=actor)
+    """A declared incident gets its first runbook at once, in the transaction that created
+    it (so it needs neither a lock nor a look for earlier versions)."""
+    runbook_request(incident=incident, actor=actor, first=True)
 
 
 def on_runbook_requested(*, runbook_id: int, **_: Any) -> None:
@@ -75,21 +79,46 @@ def context_schedule(*, runbook_id: int) -> None:
 
 
 def context_stage(*, runbook_id: int) -> None:
-    """Evidence before the plan: collectors in parallel, each with its deadline; a
-    failure here never stops the runbook, which is then planned on what there is."""
-    runbook = Runbook.objects.select_related("incident").filter(pk=runbook_id).first()
-    if runbook is None:
+    """Evidence before the plan: collectors in parallel, each with its deadline, then the
+    runbook from what they found, in this task. A failure to gather never stops the
+    runbook, which is then planned on what there is; a failure to generate (the database,
+    the storage) goes to the generation task, which retries and then marks it failed."""
+    first_alert = (
+        Alert.objects.filter(incident_id=OuterRef("incident_id"), starts_at__isnull=False)
+        .order_by("starts_at")
+        .values("starts_at")[:1]
+    )
+    runbook = (
+        Runbook.objects.select_related("incident")
+        .annotate(first_alert_at=Subquery(first_alert))
+        .filter(pk=runbook_id)
+        .first()
+    )
+    if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
-    if runbook.status == RunbookStatus.QUEUED:
+    evidence = None
+    with offer.offer().catalog_pinned():
         try:
-            evidence_gather(incident=runbook.incident)
+            gathered = evidence_gather(
+                incident=runbook.incident, first_alert_at=runbook.first_alert_at
+            )
+            evidence = gathered.gathered
         except Exception:
             logger.exception("evidence for incident %s not gathered", runbook.incident_id)
-    generate_runbook_task.delay(runbook_id)
+        try:
+            runbook_generate(runbook_id=runbook_id, runbook=runbook, evidence=evidence)
+        except Exception:
+            logger.exception("runbook %s not generated in the context stage", runbook_id)
+            runbook_requeue(runbook_id=runbook_id)
+            generate_runbook_task.delay(runbook_id)
 
 
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
-    transaction.on_commit(partial(execute_runbook_task.delay, runbook_id))
+    # In an empty context: run eagerly, the executor must resolve the target catalog
+    # itself, not read the generating stage's pinned copy.
+    transaction.on_commit(
+        partial(contextvars.Context().run, execute_runbook_task.delay, runbook_id)
+    )
 
 
 def on_incident_resolved(*, incident_id: int, **_: Any) -> None:

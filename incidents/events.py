@@ -6,6 +6,9 @@ moment too, for search and for readers of the column. Lower apps (runbooks, exec
 pass plain values, since this app cannot import their models.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .choices import TimelineKind
@@ -51,6 +54,24 @@ def timeline_record_many(events: list[TimelineEvent]) -> list[TimelineEvent]:
     return saved
 
 
+# Inside `timeline_batch()`: the events recorded so far, appended together when it ends.
+_batch: ContextVar[list[TimelineEvent] | None] = ContextVar("timeline_batch", default=None)
+
+
+@contextmanager
+def timeline_batch() -> Iterator[list[TimelineEvent]]:
+    """Within the block, the event functions collect their events, and they are appended
+    in one INSERT when it ends (unless it raises). Use it inside the transaction the
+    events belong to; an event has no pk until the block ends."""
+    pending: list[TimelineEvent] = []
+    token = _batch.set(pending)
+    try:
+        yield pending
+    finally:
+        _batch.reset(token)
+    timeline_record_many(pending)
+
+
 def timeline_record(
     *,
     incident: IncidentRef,
@@ -68,6 +89,10 @@ def timeline_record(
         actor_label=actor_label,
         message=message,
     )
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(event)
+        return event
     event.save()
     timeline_recorded.send(sender=TimelineEvent, events=[event])
     return event

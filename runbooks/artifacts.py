@@ -35,16 +35,24 @@ def artifact_key(*, incident_id: int, version: int, sha256: str) -> str:
     return f"runbooks/{incident_id}/{version}-{sha256}.json"
 
 
+def store_once(key: str, body: bytes) -> None:
+    """Write `body` under `key` unless it is there. The key names the content, so a key
+    that exists holds these bytes already: the storage's own check that the name is
+    free (one look-up) is the only one, and the copy it made under another name goes."""
+    storage = storages["artifacts"]
+    saved = storage.save(key, ContentFile(body))
+    if saved != key:
+        storage.delete(saved)
+        if not storage.exists(key):  # a storage that renames for another reason
+            raise RuntimeError(f"artifact stored as {saved!r}, expected {key!r}")
+
+
 def artifact_store(*, incident_id: int, version: int, data: Any) -> tuple[str, str]:
     """Write `data` once; return (key, sha256). Writing the same content again is a no-op."""
     body = canonical_bytes(data)
     digest = sha256_hex(body)
     key = artifact_key(incident_id=incident_id, version=version, sha256=digest)
-    storage = storages["artifacts"]
-    if not storage.exists(key):
-        saved = storage.save(key, ContentFile(body))
-        if saved != key:  # a storage that renamed it would break content addressing
-            raise RuntimeError(f"artifact stored as {saved!r}, expected {key!r}")
+    store_once(key, body)
     return key, digest
 
 

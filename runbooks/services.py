@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from incidents.events import (
@@ -18,7 +17,7 @@ from incidents.events import (
 )
 from incidents.models import Incident
 from incidents.signals import announce
-from incidents.transitions import transition
+from incidents.transitions import check_transition, transition
 
 from .artifacts import artifact_store
 from .choices import RUNBOOK_TRANSITIONS, RunbookAuthor, RunbookStatus
@@ -35,11 +34,17 @@ class RunbookBusy(Exception):
     """A version is already queued or being generated; one at a time per incident."""
 
 
-def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
+def runbook_request(*, incident: Incident, actor: Any = None, first: bool = False) -> Runbook:
     """Create the next queued version and queue its generation once the caller commits.
 
     Refuses (RunbookBusy) while the newest version is still queued or generating.
+    `first` is for the transaction that created the incident: nobody else can see it
+    yet, so it has no version and needs no lock.
     """
+    if first:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("first=True belongs in the transaction that created the incident")
+        return _request(incident=incident, actor=actor, version=1)
     with transaction.atomic():
         # Lock the incident: two requests can neither take one version number nor both pass.
         Incident.objects.select_for_update().filter(pk=incident.pk).first()
@@ -47,9 +52,14 @@ def runbook_request(*, incident: Incident, actor: Any = None) -> Runbook:
         if newest is not None and newest.status in (RunbookStatus.QUEUED, RunbookStatus.GENERATING):
             raise RunbookBusy("A runbook version is already being generated.")
         latest = newest.version if newest else 0
+        return _request(incident=incident, actor=actor, version=latest + 1)
+
+
+def _request(*, incident: Incident, actor: Any, version: int) -> Runbook:
+    with transaction.atomic(savepoint=False):
         runbook = Runbook.objects.create(
             incident=incident,
-            version=latest + 1,
+            version=version,
             status=RunbookStatus.QUEUED,
             requested_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
@@ -72,23 +82,50 @@ def _move(runbook_id: int, source: str | list[str], target: str, **fields: Any) 
     )
 
 
-def _claim(runbook_id: int) -> int | None:
+def _claim(runbook: Runbook | int) -> int | None:
     """queued → generating for exactly one caller, holding a fresh lease.
 
-    Returns the claim's attempt number (the fencing token), or None if another caller won.
+    One conditional UPDATE on the attempt number read with the row: it wins only if
+    nobody claimed the version since, so the new number is this claim's (the fencing
+    token). Returns it, or None if another caller won. Give the row when it was just
+    read, else its id.
     """
-    lease = timezone.now() + timedelta(seconds=settings.RUNBOOK_LEASE_SECONDS)
-    with transaction.atomic():
-        # The UPDATE keeps the row locked until commit, so the number read is this claim's.
-        if not _move(
-            runbook_id,
-            RunbookStatus.QUEUED,
-            RunbookStatus.GENERATING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=lease,
-        ):
-            return None
-        return Runbook.objects.values_list("attempts", flat=True).get(pk=runbook_id)
+    if isinstance(runbook, int):
+        runbook = Runbook.objects.get(pk=runbook)
+    check_transition(
+        RUNBOOK_TRANSITIONS, RunbookStatus.QUEUED, RunbookStatus.GENERATING, model="Runbook"
+    )
+    now = timezone.now()
+    attempt = runbook.attempts + 1
+    lease = now + timedelta(seconds=settings.RUNBOOK_LEASE_SECONDS)
+    won = Runbook.objects.filter(
+        pk=runbook.pk, status=RunbookStatus.QUEUED, attempts=runbook.attempts
+    ).update(
+        status=RunbookStatus.GENERATING, attempts=attempt, lease_expires_at=lease, updated_at=now
+    )
+    if not won:
+        return None
+    runbook.status, runbook.attempts, runbook.lease_expires_at = (
+        RunbookStatus.GENERATING,
+        attempt,
+        lease,
+    )
+    return attempt
+
+
+def _finish(runbook: Runbook, attempt: int, target: str, **fields: Any) -> bool:
+    """generating → `target` for the holder of claim `attempt` only: one conditional UPDATE
+    is both the lease check (see leases.lease_hold) and the move. True if it held."""
+    check_transition(RUNBOOK_TRANSITIONS, RunbookStatus.GENERATING, target, model="Runbook")
+    fields = {"status": target, "lease_expires_at": None, **fields}
+    fields.setdefault("updated_at", timezone.now())
+    held = Runbook.objects.filter(
+        pk=runbook.pk, status=RunbookStatus.GENERATING, attempts=attempt
+    ).update(**fields)
+    if held:
+        for name, value in fields.items():
+            setattr(runbook, name, value)
+    return bool(held)
 
 
 def runbook_requeue(*, runbook_id: int) -> bool:
@@ -96,9 +133,14 @@ def runbook_requeue(*, runbook_id: int) -> bool:
     return _move(runbook_id, RunbookStatus.GENERATING, RunbookStatus.QUEUED, lease_expires_at=None)
 
 
-def _context(incident: Incident) -> dict:
+def _context(incident: Incident, version: int | None = None) -> dict:
     recent = list(incident.timeline.order_by("-created_at").values_list("message", flat=True)[:20])
-    previous = incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
+    previous = (
+        # Version 1 has no earlier version to read.
+        incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
+        if version != 1
+        else None
+    )
     return {
         "targets": offer().offered_targets(incident.service),
         "recent_events": recent,
@@ -112,16 +154,22 @@ def _given_up(runbook: Runbook) -> Runbook:
     return runbook
 
 
-def runbook_generate(*, runbook_id: int) -> Runbook:
+def runbook_generate(
+    *, runbook_id: int, runbook: Runbook | None = None, evidence: list[dict] | None = None
+) -> Runbook:
     """Generate, validate, store and record one queued runbook version.
 
     Exactly one caller gets to generate a version; any other returns it as it is.
-    Afterwards the checks are queued on commit.
+    Afterwards the checks are queued on commit. `runbook` (loaded with its incident)
+    and `evidence` (the items just gathered) spare reading them again.
     """
-    attempt = _claim(runbook_id)
+    if runbook is None:
+        runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+    if runbook.status != RunbookStatus.QUEUED:
+        return runbook
+    attempt = _claim(runbook)
     if attempt is None:
         return Runbook.objects.get(pk=runbook_id)
-    runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
     incident = runbook.incident
     try:
         # Prompt, schema, planner and step checks all ask for the catalog: read it once.
@@ -131,7 +179,10 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             ),
             offer().catalog_pinned(),
         ):
-            result = generate_runbook_document(incident=incident, context=_context(incident))
+            context = _context(incident, runbook.version)
+            if evidence is not None:
+                context["evidence"] = evidence
+            result = generate_runbook_document(incident=incident, context=context)
     except Exception as exc:
         logger.exception("runbook %s generation failed", runbook_id)
         return runbook_mark_failed(
@@ -149,18 +200,18 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
         "generated_at": timezone.now(),
         "updated_at": timezone.now(),
     }
-    with transaction.atomic():
-        if not lease_hold(runbook_id=runbook.pk, attempt=attempt):
-            # The lease ran out and the version was queued again (or failed): this
-            # worker's result is thrown away; whoever claimed it since writes theirs.
-            return _given_up(runbook)
-        if result.author == RunbookAuthor.OFFLINE and settings.ANTHROPIC_API_KEY and result.notes:
-            generation_fallback_event(incident=incident, runbook_id=runbook.pk, notes=result.notes)
-        if result.validation_errors or result.document is None:
-            errors = [i.as_dict() for i in result.validation_errors]
-            if not _move(
-                runbook.pk,
-                RunbookStatus.GENERATING,
+    fell_back = (
+        result.author == RunbookAuthor.OFFLINE and settings.ANTHROPIC_API_KEY and result.notes
+    )
+    if result.validation_errors or result.document is None:
+        errors = [i.as_dict() for i in result.validation_errors]
+        with transaction.atomic():
+            # Lost only when the lease ran out and the version was queued again (or
+            # failed): this worker's result is thrown away; whoever claimed it since
+            # writes theirs.
+            if not _finish(
+                runbook,
+                attempt,
                 RunbookStatus.INVALID,
                 artifact=result.document,
                 validation_errors=errors,
@@ -168,6 +219,10 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
                 **common,
             ):
                 return _given_up(runbook)
+            if fell_back:
+                generation_fallback_event(
+                    incident=incident, runbook_id=runbook.pk, notes=result.notes
+                )
             runbook_invalid_event(
                 incident=incident,
                 runbook_id=runbook.pk,
@@ -175,15 +230,17 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
                 author=result.author,
                 errors=errors,
             )
-            runbook.refresh_from_db()
-            return runbook
+        return runbook
 
-        key, digest = artifact_store(
-            incident_id=incident.pk, version=runbook.version, data=result.document
-        )
-        if not _move(
-            runbook.pk,
-            RunbookStatus.GENERATING,
+    # Stored before the row says so: a lost lease leaves an unreferenced artifact at
+    # worst, and no transaction waits on the storage.
+    key, digest = artifact_store(
+        incident_id=incident.pk, version=runbook.version, data=result.document
+    )
+    with transaction.atomic():
+        if not _finish(
+            runbook,
+            attempt,
             RunbookStatus.READY,
             artifact=result.document,
             artifact_key=key,
@@ -192,6 +249,8 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             **common,
         ):
             return _given_up(runbook)
+        if fell_back:
+            generation_fallback_event(incident=incident, runbook_id=runbook.pk, notes=result.notes)
         runbook_ready_event(
             incident=incident,
             runbook_id=runbook.pk,
@@ -209,7 +268,6 @@ def runbook_generate(*, runbook_id: int) -> Runbook:
             },
         )
         announce(runbook_ready, runbook_id=runbook.pk)
-    runbook.refresh_from_db()
     return runbook
 
 

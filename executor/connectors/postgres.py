@@ -3,9 +3,20 @@
 Every query runs with `statement_timeout` set to what is left of the step's
 deadline; identifiers only ever reach SQL through `sql.Identifier`, values are
 bound. Errors are mapped to StepError / StepTimeout with the DSN scrubbed out.
+
+Sessions that ended cleanly go back to a small per-target pool and are reused by the
+next step on the same DSN (a new connection costs more than the checks it serves);
+one idle longer than POOL_IDLE_SECONDS is closed rather than reused, a session that
+raised is never pooled, a read-only session is only ever reused as a read-only one,
+and the pool is emptied when the worker process shuts down (`close_pooled`). A
+target opts out with the option `pool: false` (e.g. behind a pooler in
+transaction mode).
 """
 
+import atexit
 import math
+import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +38,8 @@ from executor.results import StepBlocked, StepError, StepTimeout, time_left
 QUERY_CHARS = 300  # query text shown per backend
 MAX_CONNECT_SECONDS = 10
 APPLICATION_NAME = "incident-executor"
+POOL_IDLE_SECONDS = 30.0  # shorter than the usual server and pooler idle timeouts
+POOL_PER_TARGET = 4  # idle sessions kept per DSN and mode
 
 
 def _scrub(message: str, target: Any) -> str:
@@ -105,22 +118,116 @@ class PgSession:
             ) from exc
 
 
+class _Pool:
+    """Idle sessions by (DSN, read-only), each with when it was last given back."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: dict[tuple[str, bool], list[tuple[psycopg.Connection, float]]] = {}
+        self.pid = os.getpid()
+
+    def take(self, key: tuple[str, bool]) -> psycopg.Connection | None:
+        stale: list[psycopg.Connection] = []
+        found = None
+        with self.lock:
+            self._after_fork()
+            entries = self.idle.get(key, [])
+            now = time.monotonic()
+            while entries:
+                conn, since = entries.pop()
+                if now - since > POOL_IDLE_SECONDS or conn.closed or not _idle(conn):
+                    stale.append(conn)
+                    continue
+                found = conn
+                break
+            # Older entries sit at the front: any past their idle time go too.
+            while entries and now - entries[0][1] > POOL_IDLE_SECONDS:
+                stale.append(entries.pop(0)[0])
+        for conn in stale:
+            conn.close()
+        return found
+
+    def give(self, key: tuple[str, bool], conn: psycopg.Connection) -> None:
+        with self.lock:
+            self._after_fork()
+            entries = self.idle.setdefault(key, [])
+            if len(entries) < POOL_PER_TARGET and _idle(conn):
+                entries.append((conn, time.monotonic()))
+                return
+        conn.close()
+
+    def close_all(self) -> int:
+        with self.lock:
+            self._after_fork()
+            conns = [conn for entries in self.idle.values() for conn, _ in entries]
+            self.idle.clear()
+        for conn in conns:
+            conn.close()
+        return len(conns)
+
+    def _after_fork(self) -> None:
+        # A forked child must not talk over its parent's sockets: it starts empty.
+        if self.pid != os.getpid():
+            self.idle, self.pid = {}, os.getpid()
+
+
+def _idle(conn: psycopg.Connection) -> bool:
+    return not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+_pool = _Pool()
+
+
+def close_pooled() -> int:
+    """Close every pooled session of this process (worker shutdown); how many were closed."""
+    return _pool.close_all()
+
+
+atexit.register(close_pooled)
+
+
+def _pooled(target: Any) -> bool:
+    return (getattr(target, "options", None) or {}).get("pool", True) is not False
+
+
 @contextmanager
-def connect(target: Any, deadline: float) -> Iterator[PgSession]:
-    """An autocommit session on `target.url`, closed on exit."""
+def connect(target: Any, deadline: float, *, read_only: bool = False) -> Iterator[PgSession]:
+    """An autocommit session on `target.url`, given back to the pool (or closed) on exit.
+
+    `read_only` sessions have default_transaction_read_only set at connection start,
+    which no RESET undoes, and are pooled apart from the others.
+    """
     if target is None or getattr(target, "kind", "") != "postgres":
         raise StepBlocked("this step needs a postgres target")
     left = time_left(deadline)
+    key = (target.url, read_only)
+    pooled = _pooled(target)
+    conn = _pool.take(key) if pooled else None
+    if conn is None:
+        conn = _connect(target, deadline, left, read_only)
+    clean = False
+    try:
+        yield PgSession(conn, target, deadline)
+        clean = True
+    finally:
+        if clean and pooled:
+            _pool.give(key, conn)
+        else:
+            conn.close()
+
+
+def _connect(target: Any, deadline: float, left: float, read_only: bool) -> psycopg.Connection:
     # libpq takes whole seconds (and treats 1 as 2); the deadline still wins below.
     connect_timeout = max(2, min(MAX_CONNECT_SECONDS, math.ceil(left)))
     try:
-        conn = psycopg.connect(
+        return psycopg.connect(
             target.url,
             autocommit=True,
             connect_timeout=connect_timeout,
             application_name=APPLICATION_NAME,
             # A peer that stops answering mid-query must not hold the thread forever.
             tcp_user_timeout=int(left * 1000) + 1000,
+            **({"options": "-c default_transaction_read_only=on"} if read_only else {}),
         )
     except psycopg.OperationalError as exc:
         message = _scrub(exc, target)
@@ -131,10 +238,6 @@ def connect(target: Any, deadline: float) -> Iterator[PgSession]:
         raise StepError(
             f"cannot connect to PostgreSQL target {target.name}: {_scrub(exc, target)}"
         ) from exc
-    try:
-        yield PgSession(conn, target, deadline)
-    finally:
-        conn.close()
 
 
 # --- reads --------------------------------------------------------------------------

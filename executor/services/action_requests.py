@@ -48,13 +48,17 @@ def prepare_request(request: ActionRequest, params: dict) -> PreparedStep:
     )
 
 
-def action_requests_create(
+def action_requests_plan(
     *, runbook: Runbook, document: dict, scope: TargetScope | None = None
 ) -> list[ActionRequest]:
-    """One request per recommended action, with its dry-run plan; idempotent per runbook."""
+    """Unsaved requests, one per recommended action, each with its dry-run plan.
+
+    Plans may read the targets: make them outside any transaction, then store them
+    with `action_requests_store`.
+    """
     incident = runbook.incident
     scope = scope or target_scope(incident.service)
-    created: list[ActionRequest] = []
+    planned: list[ActionRequest] = []
     now = timezone.now()
     # Generation goes on in safe mode, but nothing it proposes is offered to run.
     safe_mode = safe_mode_refusal(Safety.DESTRUCTIVE)
@@ -73,35 +77,59 @@ def action_requests_create(
             reason = approval_reason(safety, marked_safe)
             status = ActionStatus.AWAITING_APPROVAL if reason else ActionStatus.PROPOSED
             plan = dry_run_plan(prepared)
-        try:
-            with transaction.atomic():
-                request = ActionRequest.objects.create(
-                    runbook=runbook,
-                    incident=incident,
-                    step_id=prepared.step_id,
-                    action=prepared.action,
-                    params=prepared.params,
-                    target=prepared.target.name if prepared.target else "",
-                    **pin_of(prepared.target).fields(),
-                    safety=safety,
-                    runbook_marked_safe=marked_safe,
-                    rationale=str(step.get("rationale", ""))[:2000],
-                    approval_reason=reason,
-                    status=status,
-                    plan=plan,
-                    error=prepared.blocked,
-                    caused_by_id=caused_by_id,
-                    requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
-                    expires_at=(now + approval_ttl(incident.severity))
-                    if status == ActionStatus.AWAITING_APPROVAL
-                    else None,
-                )
-        except IntegrityError:
-            continue  # already proposed for this runbook
-        created.append(request)
+        planned.append(
+            ActionRequest(
+                runbook=runbook,
+                incident=incident,
+                step_id=prepared.step_id,
+                action=prepared.action,
+                params=prepared.params,
+                target=prepared.target.name if prepared.target else "",
+                **pin_of(prepared.target).fields(),
+                safety=safety,
+                runbook_marked_safe=marked_safe,
+                rationale=str(step.get("rationale", ""))[:2000],
+                approval_reason=reason,
+                status=status,
+                plan=plan,
+                error=prepared.blocked,
+                caused_by_id=caused_by_id,
+                requested_at=now if status == ActionStatus.AWAITING_APPROVAL else None,
+                expires_at=(now + approval_ttl(incident.severity))
+                if status == ActionStatus.AWAITING_APPROVAL
+                else None,
+            )
+        )
+    return planned
+
+
+def action_requests_store(
+    *, runbook: Runbook, planned: list[ActionRequest], bulk: bool = True
+) -> list[ActionRequest]:
+    """Store planned requests and announce them; idempotent per runbook and step.
+
+    With `bulk`, one INSERT for all of them, and an IntegrityError if some were proposed
+    already (a redelivered task): the caller's transaction is then lost, and the caller
+    tries again without `bulk`, where each is stored on its own and the ones that exist
+    are left out.
+    """
+    if not planned:
+        return []
+    if bulk:
+        created = ActionRequest.objects.bulk_create(planned)
+    else:
+        created = []
+        for request in planned:
+            try:
+                with transaction.atomic():
+                    request.pk = None
+                    request.save(force_insert=True)
+            except IntegrityError:
+                continue  # already proposed for this runbook
+            created.append(request)
     if created:
         actions_proposed_event(
-            incident=incident,
+            incident=runbook.incident,
             runbook_id=runbook.pk,
             actions=[
                 {
@@ -115,6 +143,18 @@ def action_requests_create(
             ],
         )
     return created
+
+
+def action_requests_create(
+    *, runbook: Runbook, document: dict, scope: TargetScope | None = None
+) -> list[ActionRequest]:
+    """One request per recommended action, with its dry-run plan; idempotent per runbook."""
+    planned = action_requests_plan(runbook=runbook, document=document, scope=scope)
+    try:
+        with transaction.atomic():
+            return action_requests_store(runbook=runbook, planned=planned)
+    except IntegrityError:
+        return action_requests_store(runbook=runbook, planned=planned, bulk=False)
 
 
 def action_request_run(*, action_request: ActionRequest, actor: Any = None) -> ActionRequest:

@@ -4,13 +4,14 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.events import (
     checks_done_event,
     checks_started_event,
     execution_refused_event,
+    timeline_batch,
 )
 from incidents.transitions import transition
 from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
@@ -22,7 +23,7 @@ from ..choices import EXECUTION_TRANSITIONS, ExecutionStatus, StepKind
 from ..engine import prepare_step, run_checks
 from ..models import CheckRun, Execution
 from ..targets import target_scope
-from .action_requests import action_requests_create
+from .action_requests import action_requests_plan, action_requests_store
 from .common import ExecutorError
 
 
@@ -46,7 +47,9 @@ def _load_verified(runbook: Runbook) -> dict:
         document = artifact_load(key=runbook.artifact_key, expected_sha256=runbook.artifact_sha256)
     except (ArtifactTampered, ArtifactMissing) as exc:
         raise ExecutorError(str(exc)) from exc
-    issues = validate_runbook(document)
+    # The bytes were checked against the recorded sha256: if these very bytes passed
+    # the contract in this process (its generation), the validator need not run twice.
+    issues = validate_runbook(document, sha256=runbook.artifact_sha256)
     if issues:
         raise ExecutorError(
             "stored artifact fails the contract: " + "; ".join(str(i) for i in issues[:5])
@@ -94,19 +97,53 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
         execution.refresh_from_db()
         return execution
 
-    checks_started_event(
-        **_execution_ids(execution, runbook),
-        actor=actor,
-        checks=len(document["checks"]),
-        trigger=trigger,
-    )
     scope = target_scope(runbook.incident.service)
     steps = [
         prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
         for i, step in enumerate(document["checks"])
     ]
     outcomes = run_checks(steps)
-    with transaction.atomic():
+    # Dry-run plans may read the targets: before the transaction, holding no lock.
+    planned = (
+        action_requests_plan(runbook=runbook, document=document, scope=scope)
+        if trigger == "pipeline"
+        else None
+    )
+    finished = timezone.now()
+    try:
+        _record(execution, runbook, document, outcomes, planned, finished, trigger, actor)
+    except IntegrityError:
+        # Some of its actions were proposed already (a redelivered task): the whole
+        # transaction rolled back; again, storing each request on its own.
+        _record(
+            execution, runbook, document, outcomes, planned, finished, trigger, actor, bulk=False
+        )
+    if execution.status == ExecutionStatus.RUNNING:
+        execution.refresh_from_db()
+    return execution
+
+
+def _record(
+    execution: Execution,
+    runbook: Runbook,
+    document: dict,
+    outcomes: list,
+    planned: list | None,
+    finished: datetime,
+    trigger: str,
+    actor: Any,
+    *,
+    bulk: bool = True,
+) -> None:
+    """Check runs, the end of the execution, the proposed actions and their timeline
+    events: one transaction, one INSERT for the events (started, done, proposed)."""
+    with transaction.atomic(), timeline_batch():
+        checks_started_event(
+            **_execution_ids(execution, runbook),
+            actor=actor,
+            checks=len(document["checks"]),
+            trigger=trigger,
+        )
         CheckRun.objects.bulk_create(
             [
                 CheckRun(
@@ -126,14 +163,12 @@ def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any
             ]
         )
         # Lost only to the sweeper, which gave the worker up: its verdict stands.
-        _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=timezone.now())
+        if _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=finished):
+            execution.status, execution.finished_at = ExecutionStatus.DONE, finished
         counts = dict(Counter(o.outcome for o in outcomes))
         checks_done_event(**_execution_ids(execution, runbook), actor=actor, counts=counts)
-    if trigger == "pipeline":
-        # Dry-run plans may read the targets: outside the transaction, holding no lock.
-        action_requests_create(runbook=runbook, document=document, scope=scope)
-    execution.refresh_from_db()
-    return execution
+        if planned is not None:
+            action_requests_store(runbook=runbook, planned=planned, bulk=bulk)
 
 
 def execution_mark_failed(*, execution_id: int, error: str, at: datetime | None = None) -> bool:

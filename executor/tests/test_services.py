@@ -236,3 +236,24 @@ def test_an_unexpected_failure_leaves_the_execution_failed_not_running(monkeypat
     assert execution.status == ExecutionStatus.FAILED
     assert "storage unreachable" in execution.error
     assert runbook.incident.timeline.filter(message__contains="storage unreachable").exists()
+
+
+def test_a_redelivered_execution_proposes_each_action_once():
+    doc = sample_document(
+        recommended_actions=[
+            step("notify_a", "alert.notify", message="a"),
+            step("notify_b", "alert.notify", message="b"),
+        ]
+    )
+    runbook = ready_runbook(doc)
+    first = services.execution_run(runbook_id=runbook.pk)
+    again = services.execution_run(runbook_id=runbook.pk)  # the same message, delivered twice
+    assert first.status == again.status == ExecutionStatus.DONE
+    assert again.check_runs.count() == len(doc["checks"])  # its own check runs were kept
+    assert sorted(runbook.action_requests.values_list("step_id", flat=True)) == [
+        "notify_a",
+        "notify_b",
+    ]
+    kinds = list(runbook.incident.timeline.values_list("kind", flat=True))
+    assert kinds.count(TimelineKind.ACTION_PROPOSED) == 1
+    assert kinds.count(TimelineKind.CHECKS_DONE) == 2

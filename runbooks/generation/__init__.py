@@ -80,19 +80,26 @@ def model_call_take(*, now: datetime | None = None) -> bool:
     if budget <= 0:
         return True
     minute = (now or timezone.now()).replace(second=0, microsecond=0)
-    with transaction.atomic():
-        if not ModelCallBudget.objects.filter(minute=minute).exists():
-            try:
-                with transaction.atomic():
-                    ModelCallBudget.objects.create(minute=minute)
-            except IntegrityError:
-                pass  # another worker opened this minute first
-            else:
-                # A new minute: forget the old ones (a handful of rows at most).
-                ModelCallBudget.objects.filter(minute__lt=minute - timedelta(hours=1)).delete()
+
+    def take() -> bool:
         # One conditional UPDATE: two workers can never take the last call both.
         return bool(
             ModelCallBudget.objects.filter(minute=minute, calls__lt=budget).update(
                 calls=F("calls") + 1
             )
         )
+
+    # Most calls find this minute's row: one statement.
+    if take():
+        return True
+    if ModelCallBudget.objects.filter(minute=minute).exists():
+        return False  # spent
+    try:
+        with transaction.atomic():
+            ModelCallBudget.objects.create(minute=minute)
+    except IntegrityError:
+        pass  # another worker opened this minute first
+    else:
+        # A new minute: forget the old ones (a handful of rows at most).
+        ModelCallBudget.objects.filter(minute__lt=minute - timedelta(hours=1)).delete()
+    return take()

@@ -12,6 +12,9 @@ Tests replace only the HTTP transport: set `http_client_factory` to return an
 
 import json
 import logging
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +40,37 @@ http_client_factory: Callable[[], httpx2.Client | None] = lambda: None  # noqa: 
 
 class ClaudeFailed(Exception):
     """Claude gave no usable answer; the message is the note for the timeline."""
+
+
+# One client per API key, base URL and settings (and per process): building one costs an
+# HTTP client with a fresh SSL context, and a kept client keeps its connections warm.
+_CLIENTS: OrderedDict[tuple, anthropic.Anthropic] = OrderedDict()
+_CLIENTS_KEPT = 4
+_clients_lock = threading.Lock()
+
+
+def client() -> anthropic.Anthropic:
+    """The Anthropic client for the current settings, built once and then reused."""
+    key = (
+        os.getpid(),  # a forked worker builds its own rather than sharing sockets
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        settings.ANTHROPIC_TIMEOUT,
+        settings.ANTHROPIC_MAX_RETRIES,
+        http_client_factory,
+    )
+    with _clients_lock:
+        found = _CLIENTS.get(key)
+        if found is not None:
+            _CLIENTS.move_to_end(key)
+            return found
+    built = build_client()
+    with _clients_lock:
+        found = _CLIENTS.setdefault(key, built)
+        _CLIENTS.move_to_end(key)
+        while len(_CLIENTS) > _CLIENTS_KEPT:
+            _CLIENTS.popitem(last=False)  # a rotated key's client: its sockets close when collected
+    return found
 
 
 def build_client() -> anthropic.Anthropic:
@@ -120,7 +154,7 @@ class _Session:
     """One generation: the conversation so far, usage, notes."""
 
     def __init__(self, incident: Any, context: dict | None) -> None:
-        self.client = build_client()
+        self.client = client()
         self.system = system_blocks(getattr(incident, "service", "") or "")
         self.schema = offer().output_schema(service=getattr(incident, "service", "") or "")
         self.messages: list[dict] = [user_message(incident, context)]

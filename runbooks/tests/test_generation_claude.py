@@ -9,7 +9,7 @@ import pytest
 from executor.authoring import output_schema
 from executor.registry import catalog
 from incidents.models import Incident
-from runbooks.generation import generate_runbook_document
+from runbooks.generation import claude, generate_runbook_document
 from runbooks.tests.conftest import EVERY_KIND
 from runbooks.validation import validate_runbook
 from testing.fakes.anthropic import error, fake_claude, message, recorded, recorded_document
@@ -240,3 +240,27 @@ def test_without_api_key_no_request_is_made(settings, incident):
     assert fake.requests == []
     assert result.author == "offline"
     assert result.document["affected_system"] == "athena"
+
+
+def test_one_client_serves_every_generation_with_the_same_key(
+    claude_settings, incident, monkeypatch
+):
+    built = []
+    real_build = claude.build_client
+
+    def counting_build():
+        built.append(1)
+        return real_build()
+
+    monkeypatch.setattr(claude, "build_client", counting_build)
+    with fake_claude([recorded("athena_valid"), recorded("athena_valid")]) as fake:
+        first = generate_runbook_document(incident=incident, context={"targets": []})
+        second = generate_runbook_document(incident=incident, context={"targets": []})
+        assert len(fake.bodies) == 2  # both answered by the SDK over the one client
+        assert first.author == second.author == "claude"
+        assert len(built) == 1
+        assert claude.client() is claude.client()
+        kept = claude.client()
+        claude_settings.ANTHROPIC_API_KEY = "rotated-key"
+        assert claude.client() is not kept  # a new key gets a client of its own
+        assert len(built) == 2

@@ -1,0 +1,89 @@
+"""PostgreSQL target sessions are pooled per DSN: reused while fresh, closed when idle too
+long, never reused after an error, read-only ones kept apart, all closed at shutdown."""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from executor.connectors import postgres as pg
+from executor.results import StepError
+from executor.targets import ResolvedTarget
+
+
+@pytest.fixture
+def target(pg_url: str) -> Iterator[ResolvedTarget]:
+    pg.close_pooled()
+    yield ResolvedTarget("pooled-db", "postgres", pg_url)
+    pg.close_pooled()
+
+
+def deadline() -> float:
+    return time.monotonic() + 10
+
+
+def backend(target: ResolvedTarget, **kwargs) -> int:
+    with pg.connect(target, deadline(), **kwargs) as s:
+        return s.fetchone("SELECT pg_backend_pid() AS pid")["pid"]
+
+
+def test_a_session_that_ended_cleanly_is_reused(target):
+    assert backend(target) == backend(target)
+
+
+def test_a_session_idle_past_its_expiry_is_closed_not_reused(target, monkeypatch):
+    with pg.connect(target, deadline()) as s:
+        first, conn = s.backend_pid, s.conn
+    monkeypatch.setattr(pg, "POOL_IDLE_SECONDS", -1.0)  # every idle session has expired
+    assert backend(target) != first
+    assert conn.closed
+
+
+def test_a_session_that_raised_is_not_pooled(target):
+    with pytest.raises(StepError), pg.connect(target, deadline()) as s:
+        first = s.backend_pid
+        s.fetchall("SELECT * FROM no_such_table_here")
+    assert backend(target) != first
+
+
+def test_read_only_sessions_stay_read_only_and_apart(target):
+    with pg.connect(target, deadline(), read_only=True) as s:
+        ro_pid = s.backend_pid
+        assert (
+            s.fetchone("SHOW default_transaction_read_only")["default_transaction_read_only"]
+            == "on"
+        )
+    with pg.connect(target, deadline(), read_only=True) as s:
+        assert s.backend_pid == ro_pid  # reused as read-only
+        s.execute("RESET ALL")  # what a caller could try: the startup option survives it
+        with pytest.raises(StepError, match="read-only"):
+            s.execute("CREATE TEMP TABLE pool_probe (x int)")
+    # That session raised, so it is gone; a read-write one never comes from the read-only pool.
+    with pg.connect(target, deadline()) as s:
+        assert s.backend_pid != ro_pid
+        assert (
+            s.fetchone("SHOW default_transaction_read_only")["default_transaction_read_only"]
+            == "off"
+        )
+
+
+def test_statement_timeout_follows_each_sessions_deadline(target):
+    with pg.connect(target, time.monotonic() + 30) as s:
+        pid = s.backend_pid
+    with pg.connect(target, time.monotonic() + 2) as s:
+        assert s.backend_pid == pid
+        ms = int(s.fetchone("SHOW statement_timeout")["statement_timeout"].removesuffix("ms") or 0)
+        assert 0 < ms <= 2000
+
+
+def test_a_target_can_opt_out(pg_url):
+    target = ResolvedTarget("unpooled", "postgres", pg_url, options={"pool": False})
+    assert backend(target) != backend(target)
+
+
+def test_shutdown_closes_every_pooled_session(target):
+    with pg.connect(target, deadline()) as a, pg.connect(target, deadline(), read_only=True) as b:
+        conns = [a.conn, b.conn]
+    assert pg.close_pooled() == 2
+    assert all(c.closed for c in conns)
+    assert pg.close_pooled() == 0
