@@ -1,6 +1,6 @@
 """Claude as the postmortem writer, with structured output against the postmortem schema.
 
-Uses the same SDK client as the runbook author (its test seam included). Any failure,
+Uses the runbook author's kept SDK client (its test seam included). Any failure,
 or an answer that breaks the schema, falls back to the offline writer with a note.
 """
 
@@ -10,7 +10,7 @@ import logging
 import anthropic
 from django.conf import settings
 
-from runbooks.generation.claude import build_client
+from runbooks.generation.claude import client as claude_client
 
 from .document import SCHEMA, document_errors
 
@@ -29,7 +29,7 @@ class ClaudeFailed(Exception):
 
 def write(facts: dict) -> tuple[dict, str]:
     """(document, model id), or ClaudeFailed."""
-    client = build_client()
+    client = claude_client()
     try:
         message = client.messages.create(
             model=settings.ANTHROPIC_MODEL,
