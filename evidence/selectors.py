@@ -11,19 +11,23 @@ def latest_set(incident_id: int) -> EvidenceSet | None:
     )
 
 
+def evidence_item(e: Evidence) -> dict[str, Any]:
+    """One item as planners and pages read it."""
+    return {
+        "key": e.key,
+        "collector": e.collector,
+        "status": e.status,
+        "summary": e.summary,
+        "query": e.query,
+        "data": e.data,
+    }
+
+
 def evidence_items(evidence_set: EvidenceSet | None) -> list[dict[str, Any]]:
     if evidence_set is None:
         return []
     return [
-        {
-            "key": e.key,
-            "collector": e.collector,
-            "status": e.status,
-            "summary": e.summary,
-            "query": e.query,
-            "data": e.data,
-        }
-        for e in Evidence.objects.filter(evidence_set=evidence_set).order_by("id")
+        evidence_item(e) for e in Evidence.objects.filter(evidence_set=evidence_set).order_by("id")
     ]
 
 

@@ -27,6 +27,7 @@ from .collectors import CHANGES_BEFORE, LOCAL, REMOTE, Finding, Scope, collect_c
 from .deploys import record_deploys
 from .models import Evidence, EvidenceSet
 from .scrub import scrub_text
+from .selectors import evidence_item
 from .sources import observability
 
 logger = logging.getLogger(__name__)
@@ -227,17 +228,7 @@ def evidence_gather(
         for item in items:
             item.evidence_set = evidence_set  # the id it has now
         Evidence.objects.bulk_create(items)
-    evidence_set.gathered = [
-        {
-            "key": e.key,
-            "collector": e.collector,
-            "status": e.status,
-            "summary": e.summary,
-            "query": e.query,
-            "data": e.data,
-        }
-        for e in items
-    ]
+    evidence_set.gathered = [evidence_item(e) for e in items]
     return evidence_set
 
 
