@@ -70,45 +70,43 @@ def insert_new(
     return len(inserted), inserted[0][2], [p for p in parsed if p.dedup_key not in done]
 
 
-@functools.cache
-def _insert_statement() -> tuple[str, list[models.Field]]:
-    """The insert of new alerts and their outbox row. Identifiers come from the models'
-    metadata; every value is a bound parameter."""
-    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+def _alerts_and_outbox(rows: str, alert_ids: str, having: str = "") -> str:
+    """INSERT the alerts `rows` gives (skipping known ones) and one outbox row listing
+    their ids, in one statement. Identifiers come from the models' metadata; every value
+    is a bound parameter."""
+    fields = _alert_fields()
     qn = connection.ops.quote_name
-    arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
     columns = ", ".join(qn(f.column) for f in fields)
     box = IngestOutbox._meta.db_table
-    sql = (
-        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) "
+    return (
+        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) {rows} "  # noqa: S608
         "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id, dedup_key), "
         f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
-        "last_error) SELECT %s, jsonb_agg(id ORDER BY id), %s, 0, '' FROM ins "
-        "HAVING count(*) > 0 RETURNING id) "
+        f"last_error) SELECT %s, {alert_ids}, %s, 0, '' FROM ins {having} RETURNING id) "
         "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
     )
-    return sql, fields
+
+
+@functools.cache
+def _alert_fields() -> list[models.Field]:
+    return [f for f in Alert._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _insert_statement() -> tuple[str, list[models.Field]]:
+    """New alerts from one array per column, and their outbox row (none if all known)."""
+    fields = _alert_fields()
+    arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
+    rows = f"SELECT * FROM unnest({arrays})"  # noqa: S608 (types from the models' metadata)
+    return _alerts_and_outbox(rows, "jsonb_agg(id ORDER BY id)", "HAVING count(*) > 0"), fields
 
 
 @functools.cache
 def _insert_one_statement() -> tuple[str, list[models.Field]]:
-    """The insert of one new alert and its outbox row: the same statement with one VALUES
-    row. Identifiers come from the models' metadata; every value is a bound parameter."""
-    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
-    qn = connection.ops.quote_name
+    """One new alert from one VALUES row, and its outbox row: no arrays to build."""
+    fields = _alert_fields()
     values = ", ".join(["%s"] * len(fields))
-    columns = ", ".join(qn(f.column) for f in fields)
-    box = IngestOutbox._meta.db_table
-    sql = (
-        f"WITH ins AS (INSERT INTO {qn(Alert._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES ({values}) "
-        "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id, dedup_key), "
-        f"box AS (INSERT INTO {qn(box)} (source_id, alert_ids, created_at, attempts, "
-        "last_error) SELECT %s, jsonb_build_array(id), %s, 0, '' FROM ins RETURNING id) "
-        "SELECT ins.id, ins.dedup_key, (SELECT id FROM box) FROM ins"
-    )
-    return sql, fields
+    return _alerts_and_outbox(f"VALUES ({values})", "jsonb_build_array(id)"), fields
 
 
 def _execute_prepared(sql: str, params: list[Any]) -> list[tuple]:
