@@ -337,6 +337,17 @@ def catalog_pinned() -> Iterator[None]:
         _pinned.reset(token)
 
 
+@contextmanager
+def catalog_unpinned() -> Iterator[None]:
+    """Within the block, `target_scope` reads the catalog afresh even inside a pinned
+    stage: the executor decides on the catalog as it is, not on the author's copy."""
+    token = _pinned.set(None)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def target_scope(service: str = "") -> TargetScope:
     pinned = _pinned.get()
     if pinned is None:

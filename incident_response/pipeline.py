@@ -16,7 +16,6 @@ evidence, the target catalog is read once for both, and no broker hop lies betwe
 them. The checks run from the executor's own queue.
 """
 
-import contextvars
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ from django.utils import timezone
 from coordination.observe import on_timeline_events, war_room_replies
 from evidence import sources as evidence_sources
 from evidence.stage import evidence_gather
-from executor import authoring, decision_notices, evidence_source
+from executor import authoring, decision_notices, evidence_source, targets
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import Alert, AlertGroup
@@ -114,11 +113,15 @@ def context_stage(*, runbook_id: int) -> None:
 
 
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
-    # In an empty context: run eagerly, the executor must resolve the target catalog
-    # itself, not read the generating stage's pinned copy.
-    transaction.on_commit(
-        partial(contextvars.Context().run, execute_runbook_task.delay, runbook_id)
-    )
+    transaction.on_commit(partial(_execute, runbook_id))
+
+
+def _execute(runbook_id: int) -> None:
+    # Run eagerly, the executor must resolve the target catalog itself, not read the
+    # generating stage's pinned copy. (Not a fresh contextvars.Context: Django keeps its
+    # database connections in context variables, so that would open another one.)
+    with targets.catalog_unpinned():
+        execute_runbook_task.delay(runbook_id)
 
 
 def on_incident_resolved(*, incident_id: int, **_: Any) -> None:
