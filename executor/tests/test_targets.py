@@ -73,3 +73,20 @@ def test_a_named_target_of_another_service_is_refused():
     with pytest.raises(StepBlocked, match="belongs to another service"):
         resolve_target(name="billing-db", kinds=("postgres",), service="shop")
     assert resolve_target(name="shop-db", kinds=("postgres",), service="shop").name == "shop-db"
+
+
+def test_an_unpinned_block_reads_the_catalog_afresh_inside_a_pinned_stage(monkeypatch):
+    from executor import targets
+
+    reads = []
+    monkeypatch.setattr(targets, "_read_scope", lambda service: reads.append(service) or service)
+    with targets.catalog_pinned():
+        targets.target_scope("checkout")
+        targets.target_scope("checkout")
+        assert reads == ["checkout"]  # pinned: one read per service
+        with targets.catalog_unpinned():
+            targets.target_scope("checkout")
+            targets.target_scope("checkout")
+        assert reads == ["checkout"] * 3  # the executor's reads are its own
+        targets.target_scope("checkout")
+        assert reads == ["checkout"] * 3  # and the stage's pin is back
