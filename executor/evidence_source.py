@@ -10,9 +10,8 @@ checks) as the runbook's checks.
 from dataclasses import dataclass, field
 
 from .connectors import fly, loki, prometheus
-from .models import Service
 from .results import StepBlocked
-from .targets import ResolvedTarget, TargetScope, target_scope
+from .targets import ResolvedTarget, TargetScope, catalog_service, target_scope
 
 
 @dataclass
@@ -89,8 +88,8 @@ def _first(scope: TargetScope, kind: str) -> ResolvedTarget | None:
 
 
 def for_service(service: str) -> Readers:
-    row = Service.objects.filter(name=service).first()
     scope = target_scope(service)
+    row = catalog_service(service)  # read with the scope when the stage pins the catalog
     signals = row.golden_signals if row and isinstance(row.golden_signals, dict) else {}
     deps = row.dependencies if row and isinstance(row.dependencies, list) else []
     return Readers(

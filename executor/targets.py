@@ -234,12 +234,24 @@ def service_target_names(service: str) -> set[str] | None:
     The name must be the catalog's exactly: "Checkout" or " checkout" is not the
     catalog's "checkout" (names differing in case may be different services).
     """
-    if not service:
-        return None
-    row = Service.objects.filter(name=service).prefetch_related("targets").first()
+    row = catalog_service(service)
     if row is None:
         return None
     return {t.name for t in row.targets.all() if t.enabled}
+
+
+def catalog_service(service: str) -> Service | None:
+    """The catalog's row for `service` (its targets prefetched), or None; read once per
+    service inside `catalog_pinned()`."""
+    if not service:
+        return None
+    pinned = _pinned.get()
+    if pinned is not None and ("service", service) in pinned:
+        return pinned[("service", service)]
+    row = Service.objects.filter(name=service).prefetch_related("targets").first()
+    if pinned is not None:
+        pinned[("service", service)] = row
+    return row
 
 
 def owned_by_other_services(own: set[str]) -> set[str]:

@@ -325,6 +325,7 @@ if SERVED_OVER_HTTPS:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"eager_task_chatter": {"()": "incident_response.log_filters.EagerTaskChatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -332,13 +333,9 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         # The in-memory broker of the embedded default has no host name to report.
         "kombu.connection": {"level": "ERROR"},
+        "celery.app.trace": {"filters": ["eager_task_chatter"]},
     },
 }
-if CELERY_TASK_ALWAYS_EAGER:
-    # Eager tasks run inside whatever process queued them (a management command, a
-    # request): Celery's "Task … succeeded in 0.1s" is then chatter in that output,
-    # not a worker's log. A real worker logs through its own setup, untouched.
-    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 
 def _targets_from_env() -> dict[str, dict]:
