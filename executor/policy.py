@@ -51,6 +51,13 @@ def approvals_required(request: Any) -> int:
     return 1
 
 
+def is_active_user(user: Any) -> bool:
+    """A signed-in, active account: the floor under every permission rule."""
+    return bool(
+        user and getattr(user, "is_authenticated", False) and getattr(user, "is_active", False)
+    )
+
+
 def is_approver(user: Any) -> bool:
     """An active staff member holding the approve permission (the `approvers` group grants it).
 
@@ -58,9 +65,7 @@ def is_approver(user: Any) -> bool:
     the UI must not let in someone the admin would refuse.
     """
     return bool(
-        user
-        and getattr(user, "is_authenticated", False)
-        and getattr(user, "is_active", False)
+        is_active_user(user)
         and getattr(user, "is_staff", False)
         and user.has_perm(APPROVE_PERMISSION)
     )
@@ -69,12 +74,7 @@ def is_approver(user: Any) -> bool:
 def is_responder(user: Any) -> bool:
     """An active user holding the respond permission (the `responders` group grants it);
     anyone signed in may look, only a responder may act."""
-    return bool(
-        user
-        and getattr(user, "is_authenticated", False)
-        and getattr(user, "is_active", False)
-        and user.has_perm(RESPOND_PERMISSION)
-    )
+    return bool(is_active_user(user) and user.has_perm(RESPOND_PERMISSION))
 
 
 def is_requester(user: Any, request: Any) -> bool:

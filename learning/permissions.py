@@ -9,7 +9,7 @@ all ask here.
 
 from typing import Any
 
-from executor.policy import is_responder
+from executor.policy import is_active_user, is_responder
 
 from .choices import PostmortemStatus
 
@@ -27,20 +27,14 @@ NOT_A_PUBLISHER = (
 )
 
 
-def _active(user: Any) -> bool:
-    return bool(
-        user and getattr(user, "is_authenticated", False) and getattr(user, "is_active", False)
-    )
-
-
 def may_edit_postmortem(user: Any) -> bool:
     """A responder, or an active user holding the change permission."""
-    return is_responder(user) or (_active(user) and user.has_perm(EDIT_PERMISSION))
+    return is_responder(user) or (is_active_user(user) and user.has_perm(EDIT_PERMISSION))
 
 
 def may_publish_postmortem(user: Any) -> bool:
     """An active user holding the publish permission."""
-    return _active(user) and user.has_perm(PUBLISH_PERMISSION)
+    return is_active_user(user) and user.has_perm(PUBLISH_PERMISSION)
 
 
 def may_move_postmortem(user: Any, to_status: str) -> bool:
