@@ -225,12 +225,9 @@ class Worker:
         return total
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        from incident_response.worker_process import stop_worker_process
+
+        stop_worker_process(self.proc)
 
 
 class Listener:
