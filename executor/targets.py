@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -216,14 +216,16 @@ def configured_targets() -> dict[str, ResolvedTarget]:
     return dict(pinned[("targets",)])
 
 
-def _read_targets() -> dict[str, ResolvedTarget]:
+def _read_targets(rows: Iterable[TargetRow] | None = None) -> dict[str, ResolvedTarget]:
+    """Built-in, environment and catalog targets; `rows` are the enabled catalog rows
+    when the caller has read them already."""
     targets = _builtin_targets()
     for name, conf in settings.EXECUTOR_TARGETS.items():
         kind = (conf.get("kind") or "").lower()
         if kind not in KINDS:
             continue  # an unknown kind is never a target
         targets[name] = ResolvedTarget(name, kind, conf.get("url", ""), conf.get("secret_env", ""))
-    for row in TargetRow.objects.filter(enabled=True):
+    for row in TargetRow.objects.filter(enabled=True) if rows is None else rows:
         targets[row.name] = _from_row(row)
     return targets
 
@@ -252,16 +254,6 @@ def catalog_service(service: str) -> Service | None:
     if pinned is not None:
         pinned[("service", service)] = row
     return row
-
-
-def owned_by_other_services(own: set[str]) -> set[str]:
-    """Catalog targets that belong to other services only: never offered nor used for this one.
-
-    With `own` empty (an incident of no catalog service) that is every target a
-    service claims: such an incident may use only the shared ones.
-    """
-    linked = TargetRow.objects.filter(enabled=True, services__isnull=False)
-    return set(linked.values_list("name", flat=True)) - own
 
 
 @dataclass(frozen=True)
@@ -369,18 +361,43 @@ def target_scope(service: str = "") -> TargetScope:
     return pinned[("scope", service)]
 
 
+def _scope_rows(service: str) -> tuple[list[TargetRow], bool]:
+    """(every enabled catalog target, with `linked`: some service claims it, and `own`:
+    `service` does; whether `service` is in the catalog), in one statement. The targets
+    are left-joined to a one-row `known`, so the answer comes even with no target."""
+    qn = connection.ops.quote_name
+    targets, services = qn(TargetRow._meta.db_table), qn(Service._meta.db_table)
+    links = qn(Service.targets.through._meta.db_table)
+    # Table names from the models' metadata; the service name goes as a parameter.
+    sql = f"""
+        SELECT t.*,
+               EXISTS (SELECT 1 FROM {links} l WHERE l.target_id = t.id) AS linked,
+               EXISTS (SELECT 1 FROM {links} l JOIN {services} s ON s.id = l.service_id
+                       WHERE l.target_id = t.id AND s.name = %s) AS own,
+               k.known
+        FROM (SELECT EXISTS (SELECT 1 FROM {services} WHERE name = %s) AS known) k
+        LEFT JOIN {targets} t ON t.enabled
+        ORDER BY t.name
+    """  # noqa: S608
+    rows = list(TargetRow.objects.raw(sql, [service, service]))
+    known = bool(rows and rows[0].known)
+    return [r for r in rows if r.pk is not None], known
+
+
 def _read_scope(service: str) -> TargetScope:
-    own = service_target_names(service)
+    rows, known = _scope_rows(service)
+    known = known and bool(service)
+    pinned = _pinned.get()
+    if pinned is not None and not known:
+        pinned[("service", service)] = None  # catalog_service need not ask again
     # Not in the catalog (no service, an unknown name, a near miss): no target a
     # service claims, only the shared ones.
-    elsewhere = owned_by_other_services(own or set())
-    return TargetScope(
-        configured_targets(),
-        frozenset(own) if own is not None else None,
-        frozenset(elsewhere),
-        service if own is not None else "",
-        asked=service,
-    )
+    own = frozenset(r.name for r in rows if r.own) if known else None
+    elsewhere = frozenset(r.name for r in rows if r.linked) - (own or frozenset())
+    targets = _read_targets(rows)
+    if pinned is not None:
+        pinned.setdefault(("targets",), targets)
+    return TargetScope(dict(targets), own, elsewhere, service if known else "", asked=service)
 
 
 def resolve_target(

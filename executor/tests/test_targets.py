@@ -90,3 +90,53 @@ def test_an_unpinned_block_reads_the_catalog_afresh_inside_a_pinned_stage(monkey
         assert reads == ["checkout"] * 3  # the executor's reads are its own
         targets.target_scope("checkout")
         assert reads == ["checkout"] * 3  # and the stage's pin is back
+
+
+@pytest.mark.parametrize(
+    ("service", "own", "elsewhere", "scoped"),
+    [
+        ("shop", {"shop-db"}, {"billing-db"}, "shop"),  # in the catalog, with its target
+        ("bare", set(), {"billing-db", "shop-db"}, "bare"),  # in the catalog, no target
+        ("nowhere", None, {"billing-db", "shop-db"}, ""),  # not in the catalog
+        ("", None, {"billing-db", "shop-db"}, ""),  # no service named
+    ],
+)
+def test_a_scope_is_read_in_one_statement(
+    django_assert_num_queries, service, own, elsewhere, scoped
+):
+    from executor.targets import target_scope
+
+    theirs = TargetFactory(name="billing-db", kind="postgres", base="postgresql://h/b")
+    mine = TargetFactory(name="shop-db", kind="postgres", base="postgresql://h/s")
+    TargetFactory(name="shared-db", kind="postgres", base="postgresql://h/x")
+    TargetFactory(name="off-db", kind="postgres", base="postgresql://h/o", enabled=False)
+    ServiceFactory(name="billing", targets=[theirs])
+    ServiceFactory(name="shop", targets=[mine])
+    ServiceFactory(name="bare")
+    with django_assert_num_queries(1):
+        scope = target_scope(service)
+    assert scope.own == (frozenset(own) if own is not None else None)
+    assert scope.elsewhere == frozenset(elsewhere)
+    assert scope.service == scoped
+    assert {"billing-db", "shop-db", "shared-db"} <= set(scope.targets)
+    assert "off-db" not in scope.targets
+
+
+def test_a_catalog_service_is_known_even_when_no_target_is_enabled(django_assert_num_queries):
+    from executor.targets import target_scope
+
+    ServiceFactory(name="bare")
+    with django_assert_num_queries(1):
+        scope = target_scope("bare")
+    assert scope.own == frozenset() and scope.service == "bare"
+    assert target_scope("nowhere").own is None
+
+
+def test_inside_a_pinned_stage_an_unknown_service_is_not_looked_up_again(
+    django_assert_num_queries,
+):
+    from executor import targets
+
+    with targets.catalog_pinned(), django_assert_num_queries(1):
+        targets.target_scope("nowhere")
+        assert targets.catalog_service("nowhere") is None
