@@ -16,6 +16,7 @@ from .events import (
     status_update_edited_event,
     status_update_posted_event,
     status_update_published_event,
+    timeline_batch,
 )
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared, incident_resolved
@@ -48,7 +49,8 @@ def incident_declare(
         raise IncidentError(
             f"Unknown severity {severity!r}; use one of {', '.join(Severity.values)}."
         )
-    with transaction.atomic():
+    # The declaration's events (declared, and the first runbook queued) in one INSERT.
+    with transaction.atomic(), timeline_batch():
         incident = Incident.objects.create(
             title=title[:200],
             description=description,
