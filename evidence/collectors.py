@@ -27,6 +27,7 @@ LOG_BASELINE = timedelta(minutes=60)
 # Lines this long before onset already count as the incident: onsets are approximate.
 LOG_LEAD = timedelta(minutes=5)
 METRIC_POINTS = 60
+ALERTS_SHOWN = 20
 LOG_LIMIT = 1000
 
 
@@ -40,6 +41,9 @@ class Scope:
     now: datetime
     dependencies: list[str] = field(default_factory=list)
     readers: ServiceReaders | None = None
+    # (title, labels) of the incident's latest alerts, when the caller read them with the
+    # incident (see selectors.own_alert_texts); else the similar collector reads them.
+    own_alerts: list[tuple[str, dict]] | None = None
 
 
 @dataclass
@@ -123,7 +127,7 @@ def collect_alerts(scope: Scope, deadline: float) -> list[Finding]:
     wanted = Q(incident_id=scope.incident_id)
     if services:
         wanted |= Q(service__in=services, status=AlertStatus.FIRING)
-    rows = list(Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:20])
+    rows = list(Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:ALERTS_SHOWN])
     query = (
         f"alerts of incident #{scope.incident_id} and firing alerts of {', '.join(services) or '-'}"
     )
@@ -273,9 +277,13 @@ def collect_logs(scope: Scope, deadline: float) -> list[Finding]:
 
 
 def collect_similar(scope: Scope, deadline: float) -> list[Finding]:
-    own_alerts = Alert.objects.filter(incident_id=scope.incident_id).values_list("title", "labels")[
-        :20
-    ]
+    own_alerts = scope.own_alerts
+    if own_alerts is None:
+        own_alerts = (
+            Alert.objects.filter(incident_id=scope.incident_id)
+            .order_by("-last_seen", "-id")
+            .values_list("title", "labels")[:ALERTS_SHOWN]
+        )
     alert_text = " ".join(
         f"{title} {' '.join(str(v) for v in (labels or {}).values())}"
         for title, labels in own_alerts

@@ -16,6 +16,7 @@ incident's last action, status update and note lines.
 """
 
 import re
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -77,8 +78,11 @@ def _pg(
     query = " OR ".join(sorted(words(text))[:30])
     if not query:
         return []
+    # A savepoint only inside a transaction (so a missing pg_trgm does not break it);
+    # on its own the statement needs none.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with guard, connection.cursor() as cursor:
             cursor.execute(
                 _PG_SQL,
                 {

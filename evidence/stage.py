@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from incidents.models import Alert, Incident
@@ -29,6 +29,7 @@ from .models import Evidence, EvidenceSet
 from .scrub import scrub_text
 from .selectors import evidence_item
 from .sources import observability
+from .store import evidence_save
 
 logger = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidence")
@@ -57,7 +58,11 @@ def onset_of(incident: Incident, first_alert_at: Any = _UNREAD) -> "timezone.dat
     return min(first, incident.detected_at) if first else incident.detected_at
 
 
-def scope_of(incident: Incident, first_alert_at: Any = _UNREAD) -> Scope:
+def scope_of(
+    incident: Incident,
+    first_alert_at: Any = _UNREAD,
+    own_alerts: list[tuple[str, dict]] | None = None,
+) -> Scope:
     source = observability()
     readers = source.for_service(incident.service) if source and incident.service else None
     return Scope(
@@ -69,6 +74,7 @@ def scope_of(incident: Incident, first_alert_at: Any = _UNREAD) -> Scope:
         now=timezone.now(),
         dependencies=list(readers.dependencies) if readers else [],
         readers=readers,
+        own_alerts=own_alerts,
     )
 
 
@@ -190,15 +196,20 @@ def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
 
 
 def evidence_gather(
-    *, incident: Incident, seconds: float | None = None, first_alert_at: Any = _UNREAD
+    *,
+    incident: Incident,
+    seconds: float | None = None,
+    first_alert_at: Any = _UNREAD,
+    own_alerts: list[tuple[str, dict]] | None = None,
 ) -> EvidenceSet:
     """Gather, store and snapshot the incident's evidence; returns the new set, with the
     items as planners read them (`evidence.selectors.evidence_items`) in `gathered`.
 
-    `first_alert_at`: the earliest start among the incident's alerts, when the caller
-    read it with the incident (see `onset_of`)."""
+    `first_alert_at`: the earliest start among the incident's alerts, and `own_alerts`
+    its latest alerts' (title, labels), when the caller read them with the incident
+    (see `onset_of`, `selectors.own_alert_texts`)."""
     started = time.monotonic()
-    scope = scope_of(incident, first_alert_at)
+    scope = scope_of(incident, first_alert_at, own_alerts)
     findings = run_collectors(scope, seconds=seconds)
     evidence_set = EvidenceSet(incident=incident, onset=scope.onset)
     items = [
@@ -223,11 +234,7 @@ def evidence_gather(
     )
     evidence_set.artifact_key, evidence_set.artifact_sha256 = key, digest
     evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
-    with transaction.atomic():
-        evidence_set.save()
-        for item in items:
-            item.evidence_set = evidence_set  # the id it has now
-        Evidence.objects.bulk_create(items)
+    evidence_save(evidence_set, items)
     evidence_set.gathered = [evidence_item(e) for e in items]
     return evidence_set
 

@@ -11,12 +11,14 @@ transaction commits. Nothing else imports a higher app from a lower one
 
 The runbook version is queued in the declaring transaction (so it is visible at
 once); the context stage then gathers the evidence off the request path, and the
-same task generates the runbook from it at once: the planner always sees the
-evidence, the target catalog is read once for both, and no broker hop lies between
-them. The checks run from the executor's own queue.
+same task generates the runbook from it at once and then runs its checks: the
+planner always sees the evidence, the target catalog is read once for both, and no
+broker hop lies between the stages. A runbook made ready elsewhere (a retried
+generation) has its checks run from the executor's queue.
 """
 
 import logging
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,8 +32,10 @@ from django.utils import timezone
 
 from coordination.observe import on_timeline_events, war_room_replies
 from evidence import sources as evidence_sources
+from evidence.selectors import own_alert_texts, own_alerts_of
 from evidence.stage import evidence_gather
 from executor import authoring, decision_notices, evidence_source, targets
+from executor.services import execution_run
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.models import Alert, AlertGroup
@@ -45,7 +49,13 @@ from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
 from runbooks.models import Runbook
-from runbooks.services import RunbookBusy, runbook_generate, runbook_request, runbook_requeue
+from runbooks.services import (
+    RunbookBusy,
+    recent_messages,
+    runbook_generate,
+    runbook_request,
+    runbook_requeue,
+)
 from runbooks.signals import runbook_ready, runbook_requested
 from runbooks.tasks import generate_runbook_task
 
@@ -87,32 +97,75 @@ def context_stage(*, runbook_id: int) -> None:
         .order_by("starts_at")
         .values("starts_at")[:1]
     )
+    # What the stage needs of the incident, read with the version in one statement where
+    # the database can (arrays on PostgreSQL), else by the collectors and the planner.
+    arrays = {
+        "recent_events": recent_messages(OuterRef("incident_id")),
+        "own_alerts": own_alert_texts(OuterRef("incident_id")),
+    }
     runbook = (
         Runbook.objects.select_related("incident")
         .annotate(first_alert_at=Subquery(first_alert))
+        .annotate(**{name: value for name, value in arrays.items() if value is not None})
         .filter(pk=runbook_id)
         .first()
     )
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
     evidence = None
-    with offer.offer().catalog_pinned():
-        try:
-            gathered = evidence_gather(
-                incident=runbook.incident, first_alert_at=runbook.first_alert_at
-            )
-            evidence = gathered.gathered
-        except Exception:
-            logger.exception("evidence for incident %s not gathered", runbook.incident_id)
-        try:
-            runbook_generate(runbook_id=runbook_id, runbook=runbook, evidence=evidence)
-        except Exception:
-            logger.exception("runbook %s not generated in the context stage", runbook_id)
-            runbook_requeue(runbook_id=runbook_id)
-            generate_runbook_task.delay(runbook_id)
+    ready: list[int] = []
+    token = _checks_here.set(ready)
+    try:
+        with offer.offer().catalog_pinned():
+            try:
+                gathered = evidence_gather(
+                    incident=runbook.incident,
+                    first_alert_at=runbook.first_alert_at,
+                    own_alerts=own_alerts_of(getattr(runbook, "own_alerts", None)),
+                )
+                evidence = gathered.gathered
+            except Exception:
+                logger.exception("evidence for incident %s not gathered", runbook.incident_id)
+            try:
+                runbook = runbook_generate(
+                    runbook_id=runbook_id,
+                    runbook=runbook,
+                    evidence=evidence,
+                    recent_events=getattr(runbook, "recent_events", None),
+                )
+            except Exception:
+                logger.exception("runbook %s not generated in the context stage", runbook_id)
+                runbook_requeue(runbook_id=runbook_id)
+                generate_runbook_task.delay(runbook_id)
+                return
+    finally:
+        _checks_here.reset(token)
+    if runbook.pk in ready and runbook.status == RunbookStatus.READY:
+        _run_checks_here(runbook)
+
+
+# Inside the context stage: the ids of the versions it made ready, whose checks it runs
+# itself once the version is committed, instead of queueing a task for them.
+_checks_here: ContextVar[list[int] | None] = ContextVar("checks_here", default=None)
+
+
+def _run_checks_here(runbook: Runbook) -> None:
+    """The checks of the version this stage just made ready, in this task: no broker hop,
+    and neither the version nor its document is read back (the executor checks the
+    document against the recorded sha256 and reads the catalog afresh). Should this task
+    die meanwhile, the execution it left running is failed by the executor's sweep."""
+    try:
+        with targets.catalog_unpinned():
+            execution_run(runbook_id=runbook.pk, generated=runbook)
+    except Exception:
+        logger.exception("checks of runbook %s failed", runbook.pk)
 
 
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
+    waiting = _checks_here.get()
+    if waiting is not None:
+        waiting.append(runbook_id)  # the context stage runs them once this commits
+        return
     transaction.on_commit(partial(_execute, runbook_id))
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from incidents.events import (
@@ -15,7 +15,7 @@ from incidents.events import (
     runbook_queued_event,
     runbook_ready_event,
 )
-from incidents.models import Incident
+from incidents.models import Incident, TimelineEvent
 from incidents.signals import announce
 from incidents.transitions import check_transition, transition
 
@@ -133,8 +133,31 @@ def runbook_requeue(*, runbook_id: int) -> bool:
     return _move(runbook_id, RunbookStatus.GENERATING, RunbookStatus.QUEUED, lease_expires_at=None)
 
 
-def _context(incident: Incident, version: int | None = None) -> dict:
-    recent = list(incident.timeline.order_by("-created_at").values_list("message", flat=True)[:20])
+RECENT_EVENTS = 20
+
+
+def recent_messages(incident_id_ref: Any) -> Any:
+    """The incident's last RECENT_EVENTS timeline messages, newest first, as an annotation
+    (PostgreSQL: one array per row), so a caller that reads the runbook reads them too;
+    None where the database has no arrays (then `_context` reads them)."""
+    if connection.vendor != "postgresql":
+        return None
+    from django.contrib.postgres.expressions import ArraySubquery
+
+    return ArraySubquery(
+        TimelineEvent.objects.filter(incident_id=incident_id_ref)
+        .order_by("-created_at")
+        .values("message")[:RECENT_EVENTS]
+    )
+
+
+def _context(incident: Incident, version: int | None = None, recent: list | None = None) -> dict:
+    if recent is None:
+        recent = list(
+            incident.timeline.order_by("-created_at").values_list("message", flat=True)[
+                :RECENT_EVENTS
+            ]
+        )
     previous = (
         # Version 1 has no earlier version to read.
         incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
@@ -155,13 +178,18 @@ def _given_up(runbook: Runbook) -> Runbook:
 
 
 def runbook_generate(
-    *, runbook_id: int, runbook: Runbook | None = None, evidence: list[dict] | None = None
+    *,
+    runbook_id: int,
+    runbook: Runbook | None = None,
+    evidence: list[dict] | None = None,
+    recent_events: list[str] | None = None,
 ) -> Runbook:
     """Generate, validate, store and record one queued runbook version.
 
     Exactly one caller gets to generate a version; any other returns it as it is.
-    Afterwards the checks are queued on commit. `runbook` (loaded with its incident)
-    and `evidence` (the items just gathered) spare reading them again.
+    Afterwards the checks are queued on commit. `runbook` (loaded with its incident),
+    `evidence` (the items just gathered) and `recent_events` (the incident's last
+    timeline messages, see `recent_messages`) spare reading them again.
     """
     if runbook is None:
         runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
@@ -179,7 +207,7 @@ def runbook_generate(
             ),
             offer().catalog_pinned(),
         ):
-            context = _context(incident, runbook.version)
+            context = _context(incident, runbook.version, recent=recent_events)
             if evidence is not None:
                 context["evidence"] = evidence
             result = generate_runbook_document(incident=incident, context=context)

@@ -158,3 +158,83 @@ def test_firing_alerts_of_a_dependency_are_related_but_not_of_other_services(ins
     assert [a.data["service"] for a in alerts] == ["payments"]
     [changes] = [e for e in evidence_set.items.all() if e.collector == "changes"]
     assert changes.data["dependencies"] == ["payments"]
+
+
+def _own_alert_reads(queries, incident_id: int) -> int:
+    """Reads of the incident's alerts with their labels (not its onset, nor other incidents')."""
+    own = f'"incidents_alert"."incident_id" = {incident_id}'
+    return sum(own in q["sql"] and '"incidents_alert"."labels"' in q["sql"] for q in queries)
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_the_similar_collector_searches_with_the_incidents_alerts(installed, given):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.tests.factories import AlertFactory
+
+    incident = IncidentFactory(title="Something is odd", service="orders")
+    AlertFactory(
+        incident=incident,
+        service="orders",
+        title="consumer falling behind",
+        labels={"alertname": "KafkaConsumerLag", "topic": "orders"},
+    )
+    past = IncidentFactory(
+        title="KafkaConsumerLag on topic orders", service="billing", status="resolved"
+    )
+    installed(FakeReaders(logs=[], points=[]))
+    # Read with the incident by the caller (the context stage), or not at all.
+    own = (
+        [("consumer falling behind", {"alertname": "KafkaConsumerLag", "topic": "orders"})]
+        if given
+        else None
+    )
+    with CaptureQueriesContext(connection) as queries:
+        evidence_set = evidence_gather(incident=incident, seconds=2, own_alerts=own)
+    similar = [e for e in evidence_set.items.all() if e.collector == "similar"]
+    # Found by the alert's words only (the title and service share none with it).
+    assert [e.data["id"] for e in similar] == [past.pk], connection.vendor
+    # The alerts collector reads them; the similar one too unless they were given.
+    assert _own_alert_reads(queries.captured_queries, incident.pk) == (1 if given else 2)
+
+
+def test_the_incidents_alerts_are_read_with_the_incident_on_postgresql():
+    from django.db import connection
+    from django.db.models import OuterRef
+
+    from evidence.selectors import own_alert_texts, own_alerts_of
+    from incidents.models import Incident
+    from incidents.tests.factories import AlertFactory
+
+    if connection.vendor != "postgresql":
+        assert own_alert_texts(OuterRef("pk")) is None  # the collector reads them instead
+        return
+    incident = IncidentFactory()
+    AlertFactory(incident=incident, title="disk full", labels={"host": "db-1"})
+    row = Incident.objects.annotate(own=own_alert_texts(OuterRef("pk"))).get(pk=incident.pk)
+    assert own_alerts_of(row.own) == [("disk full", {"host": "db-1"})]
+
+
+def test_a_set_and_its_items_are_saved_in_one_statement_on_postgresql(installed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evidence.models import EvidenceSet
+
+    incident = IncidentFactory(service="checkout")
+    installed(FakeReaders(logs=[], points=[]))
+    with CaptureQueriesContext(connection) as queries:
+        evidence_set = evidence_gather(incident=incident, seconds=2)
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "WITH S AS"))
+    ]
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 2)
+    stored = EvidenceSet.objects.get(pk=evidence_set.pk)
+    items = list(stored.items.order_by("id"))
+    assert [i.key for i in items] == [f"E{n}" for n in range(1, len(items) + 1)]
+    assert {i.pk for i in items} == {g.pk for g in evidence_set.items.all()}
+    assert all(i.incident_id == incident.pk for i in items)
+    assert stored.created_at is not None and stored.artifact_sha256

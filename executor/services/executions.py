@@ -14,7 +14,13 @@ from incidents.events import (
     timeline_batch,
 )
 from incidents.transitions import transition
-from runbooks.artifacts import ArtifactMissing, ArtifactTampered, artifact_load
+from runbooks.artifacts import (
+    ArtifactMissing,
+    ArtifactTampered,
+    artifact_load,
+    canonical_bytes,
+    sha256_hex,
+)
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
 from runbooks.validation import validate_runbook
@@ -39,12 +45,26 @@ def _execution_move(execution_id: int, to_status: str, **fields: Any) -> bool:
     )
 
 
-def _load_verified(runbook: Runbook) -> dict:
-    """The artifact as stored, refused if tampered with or no longer valid."""
+def _load_verified(runbook: Runbook, stored: dict | None = None) -> dict:
+    """The artifact as stored, refused if tampered with or no longer valid.
+
+    `stored`: the document whose bytes this process has just stored (its generation);
+    it stands for the read-back only if those bytes are the recorded sha256."""
     if runbook.status != RunbookStatus.READY or not runbook.artifact_key:
         raise ExecutorError(f"runbook v{runbook.version} is {runbook.status}, not ready")
     try:
-        document = artifact_load(key=runbook.artifact_key, expected_sha256=runbook.artifact_sha256)
+        if stored is not None:
+            digest = sha256_hex(canonical_bytes(stored))
+            if digest != runbook.artifact_sha256:
+                raise ArtifactTampered(
+                    f"runbook v{runbook.version} in hand has sha256 {digest[:12]}…, the "
+                    f"database recorded {runbook.artifact_sha256[:12]}…; refusing to run it"
+                )
+            document = stored
+        else:
+            document = artifact_load(
+                key=runbook.artifact_key, expected_sha256=runbook.artifact_sha256
+            )
     except (ArtifactTampered, ArtifactMissing) as exc:
         raise ExecutorError(str(exc)) from exc
     # The bytes were checked against the recorded sha256: if these very bytes passed
@@ -67,15 +87,30 @@ def _execution_ids(execution: Execution, runbook: Runbook) -> dict[str, int]:
     }
 
 
-def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = None) -> Execution:
+def execution_run(
+    *,
+    runbook_id: int,
+    trigger: str = "pipeline",
+    actor: Any = None,
+    generated: Runbook | None = None,
+) -> Execution:
     """Re-verify the stored runbook, run its checks, and (first run) propose its actions.
 
     Whatever goes wrong, the execution ends as refused, done or failed, never running.
+    `generated`: the version (with its incident and document) as this process has just
+    generated, stored and committed it: it is not read again, and its document stands
+    for the stored bytes once it hashes to the recorded sha256.
     """
-    runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+    stored = None
+    if generated is not None and generated.pk == runbook_id:
+        runbook, stored = generated, generated.artifact
+    else:
+        runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
     execution = Execution.objects.create(runbook=runbook, trigger=trigger)
     try:
-        return _execute(execution=execution, runbook=runbook, trigger=trigger, actor=actor)
+        return _execute(
+            execution=execution, runbook=runbook, trigger=trigger, actor=actor, stored=stored
+        )
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         execution_mark_failed(execution_id=execution.pk, error=error)
@@ -83,9 +118,11 @@ def execution_run(*, runbook_id: int, trigger: str = "pipeline", actor: Any = No
         raise
 
 
-def _execute(*, execution: Execution, runbook: Runbook, trigger: str, actor: Any) -> Execution:
+def _execute(
+    *, execution: Execution, runbook: Runbook, trigger: str, actor: Any, stored: dict | None
+) -> Execution:
     try:
-        document = _load_verified(runbook)
+        document = _load_verified(runbook, stored)
     except ExecutorError as exc:
         with transaction.atomic():
             _execution_move(

@@ -44,3 +44,59 @@ def test_the_runbook_is_generated_after_the_evidence_is_gathered(client):
     assert runbook.status == RunbookStatus.READY
     assert evidence_set.created_at <= runbook.generated_at
     assert {e.collector for e in evidence_set.items.all()} >= {"alerts", "changes", "metrics"}
+
+
+def _declared_with_a_worker() -> Runbook:
+    """A declaration as the web process makes it with a worker: the context stage queued."""
+    from incidents.services import incident_declare
+
+    app.conf.task_always_eager = False
+    with mock.patch.object(app, "send_task") as send:
+        incident = incident_declare(description="Checkout errors after deploy", service="checkout")
+    assert [c.args[0] for c in send.call_args_list] == [pipeline.CONTEXT_STAGE]
+    return incident.runbooks.get()
+
+
+def test_the_context_stage_runs_the_checks_of_the_version_it_made_ready():
+    from executor.models import Execution
+    from executor.tasks import execute_runbook_task
+
+    runbook = _declared_with_a_worker()
+    with (
+        mock.patch.object(execute_runbook_task, "delay") as queued,
+        mock.patch("executor.services.executions.artifact_load") as read_back,
+    ):
+        pipeline.context_stage(runbook_id=runbook.pk)
+    queued.assert_not_called()  # no broker hop between the runbook and its checks
+    read_back.assert_not_called()
+    execution = Execution.objects.get(runbook=runbook)
+    assert execution.status == "done" and execution.trigger == "pipeline"
+    runbook.refresh_from_db()
+    assert execution.check_runs.count() == len(runbook.artifact["checks"]) > 0
+
+
+def test_a_version_made_ready_by_a_retried_generation_has_its_checks_queued():
+    from executor.models import Execution
+    from executor.tasks import execute_runbook_task
+    from runbooks.services import runbook_generate
+
+    runbook = _declared_with_a_worker()
+    with mock.patch.object(execute_runbook_task, "delay") as queued:
+        runbook_generate(runbook_id=runbook.pk)  # as generate_runbook_task does
+    queued.assert_called_once_with(runbook.pk)
+    assert not Execution.objects.filter(runbook=runbook).exists()
+
+
+def test_a_document_in_hand_that_is_not_the_recorded_one_is_refused():
+    from executor.services import execution_run
+    from runbooks.services import runbook_generate
+
+    runbook = _declared_with_a_worker()
+
+    with mock.patch("executor.tasks.execute_runbook_task.delay"):
+        generated = runbook_generate(runbook_id=runbook.pk)
+    generated.artifact = {**generated.artifact, "confidence": 0.99}
+    execution = execution_run(runbook_id=runbook.pk, generated=generated)
+    assert execution.status == "refused"
+    assert "refusing to run it" in execution.error
+    assert not execution.check_runs.exists()

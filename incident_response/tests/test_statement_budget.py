@@ -12,9 +12,10 @@ from incidents.services import incident_declare
 from runbooks.choices import RunbookStatus
 
 # Measured when the budget was set: the whole pipeline, run inline in the test's
-# transaction (savepoints stand in for BEGIN/COMMIT), database collectors included:
-# 38 on PostgreSQL (36 on SQLite, where the similar-incident search takes no savepoint).
-MAX_STATEMENTS = 38
+# transaction (savepoints stand in for BEGIN/COMMIT), database collectors included.
+# PostgreSQL reads the incident's recent messages and alerts with the runbook (arrays)
+# and writes the evidence set with its items in one statement; SQLite cannot.
+MAX_STATEMENTS = {"postgresql": 27, "sqlite": 30}
 
 
 @pytest.mark.django_db
@@ -32,4 +33,5 @@ def test_a_declaration_stays_within_its_statement_budget(django_capture_on_commi
     assert Execution.objects.filter(runbook=runbook).exclude(status="running").exists()
     assert ActionRequest.objects.filter(runbook=runbook).exists()
     kinds = Counter(q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries)
-    assert len(queries) <= MAX_STATEMENTS, f"{len(queries)} statements: {dict(kinds)}"
+    budget = MAX_STATEMENTS[connection.vendor]
+    assert len(queries) <= budget, f"{len(queries)} statements: {dict(kinds)}"
