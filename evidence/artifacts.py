@@ -21,19 +21,55 @@ def canonical_bytes(data: Any) -> bytes:
     return jsonsafe.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def store_once(key: str, body: bytes) -> None:
+    """Write `body` under `key` unless it is there: the key names the content (its
+    sha256), so a key that exists holds these bytes already.
+
+    On S3 one conditional PUT (If-None-Match: *) both writes and refuses to replace;
+    elsewhere the storage's own check that the name is free is the only look-up, and
+    the copy it made under another name goes."""
+    storage = storages["artifacts"]
+    if _put_if_absent(storage, key, body):
+        return
+    saved = storage.save(key, ContentFile(body))
+    if saved != key:
+        storage.delete(saved)
+        if not storage.exists(key):  # a storage that renames for another reason
+            raise RuntimeError(f"artifact stored as {saved!r}, expected {key!r}")
+
+
+def _put_if_absent(storage: Any, key: str, body: bytes) -> bool:
+    """One conditional PUT on an S3 storage; False when this storage cannot do it."""
+    bucket_name = getattr(storage, "bucket_name", None)
+    if not bucket_name or getattr(storage, "location", ""):
+        return False
+    from botocore.exceptions import ClientError
+
+    try:
+        storage.connection.meta.client.put_object(
+            Bucket=bucket_name,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in {409, 412}:
+            return True  # there already (or being written): the same bytes, by its name
+        if status == 501 or code == "NotImplemented":
+            return False  # a store without conditional writes: the look-up path
+        raise
+    return True
+
+
 def snapshot_store(*, prefix: str, data: Any) -> tuple[str, str]:
     """Write `data` once under `<prefix>/<sha256>.json`; return (key, sha256)."""
     body = canonical_bytes(data)
     digest = hashlib.sha256(body).hexdigest()
     key = f"{prefix}/{digest}.json"
-    storage = storages["artifacts"]
-    # The storage's own check that the name is free is the only look-up: a key that
-    # exists names these bytes already, and the copy made under another name goes.
-    saved = storage.save(key, ContentFile(body))
-    if saved != key:
-        storage.delete(saved)
-        if not storage.exists(key):
-            raise RuntimeError(f"snapshot stored as {saved!r}, expected {key!r}")
+    store_once(key, body)
     return key, digest
 
 

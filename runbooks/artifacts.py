@@ -8,9 +8,9 @@ and Tigris/S3 when BUCKET_NAME is set.
 import hashlib
 from typing import Any
 
-from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
+from evidence.artifacts import store_once
 from incidents import jsonsafe
 
 
@@ -33,18 +33,6 @@ def sha256_hex(data: bytes) -> str:
 
 def artifact_key(*, incident_id: int, version: int, sha256: str) -> str:
     return f"runbooks/{incident_id}/{version}-{sha256}.json"
-
-
-def store_once(key: str, body: bytes) -> None:
-    """Write `body` under `key` unless it is there. The key names the content, so a key
-    that exists holds these bytes already: the storage's own check that the name is
-    free (one look-up) is the only one, and the copy it made under another name goes."""
-    storage = storages["artifacts"]
-    saved = storage.save(key, ContentFile(body))
-    if saved != key:
-        storage.delete(saved)
-        if not storage.exists(key):  # a storage that renames for another reason
-            raise RuntimeError(f"artifact stored as {saved!r}, expected {key!r}")
 
 
 def artifact_store(*, incident_id: int, version: int, data: Any) -> tuple[str, str]:

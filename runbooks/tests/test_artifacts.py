@@ -50,3 +50,28 @@ def test_round_trip_on_an_s3_server(s3_server, settings):
     settings.STORAGES = stores
     assert type(storages["artifacts"]).__name__ == "S3Storage"
     _round_trip()
+
+
+def test_on_s3_one_conditional_put_writes_and_never_replaces(s3_server, settings):
+    s3_create_bucket(s3_server, "artifacts-once")
+    stores = dict(settings.STORAGES)
+    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-once")
+    settings.STORAGES = stores
+    storage = storages["artifacts"]
+    calls: list[str] = []
+    storage.connection.meta.client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: calls.append(model.name)
+    )
+    doc = sample_document()
+    key, digest = artifact_store(incident_id=8, version=1, data=doc)
+    assert calls == ["PutObject"]  # no look-up before the write
+    # Someone else's bytes under the name stay as they are; loading them is refused.
+    storage.delete(key)
+    storage.save(key, ContentFile(b'{"other": true}'))
+    calls.clear()
+    assert artifact_store(incident_id=8, version=1, data=doc) == (key, digest)
+    assert calls == ["PutObject"]
+    with storage.open(key, "rb") as fh:
+        assert fh.read() == b'{"other": true}'
+    with pytest.raises(ArtifactTampered):
+        artifact_load(key=key, expected_sha256=digest)
