@@ -7,6 +7,7 @@ pipeline installs it as the author's `runbooks.generation.offer.ExecutorOffer`.
 """
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -306,10 +307,24 @@ def output_schema(*, service: str = "", with_targets: bool = True) -> dict:
     `target` properties go first, then the optional params of the actions with
     the most of them; the executor falls back to default targets and defaults.
     """
+    offered = step_targets(service)
+    # Built once per catalog (the allowed specs, what each is offered on): building it
+    # costs more than a generation's own work. The dict is shared: read it, never change it.
+    key = (
+        tuple((spec.name, id(spec)) for spec in catalog()),
+        tuple(sorted((name, tuple(names)) for name, names in offered.items())),
+        with_targets,
+    )
+    return _output_schema(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _output_schema(key: tuple) -> dict:
+    _, offered_items, with_targets = key
+    offered = {name: list(names) for name, names in offered_items}
     contract = runbook_schema()
     resolved = _resolve_refs(copy.deepcopy(contract), contract.get("$defs", {}))
     props = resolved["properties"]
-    offered = step_targets(service)
     for section in ("checks", "recommended_actions"):
         step = props[section]["items"]
         variants = _step_variants(section, step, offered=offered, with_targets=with_targets)
@@ -319,7 +334,7 @@ def output_schema(*, service: str = "", with_targets: bool = True) -> dict:
         )
     schema = strict_schema(resolved)
     if optional_property_count(schema) > MAX_OPTIONAL_PROPERTIES and with_targets:
-        return output_schema(service=service, with_targets=False)
+        return _output_schema((key[0], offered_items, False))
     _trim_optional(schema)
     return schema
 

@@ -154,3 +154,14 @@ def test_offline_planner_keeps_to_the_offered_steps(only_postgres):
     used = {s["action"] for s in down["checks"] + down["recommended_actions"]}
     assert used <= set(step_targets("billing"))
     assert "service.restart" not in used and "http.health_check" not in used
+
+
+def test_the_output_schema_is_built_once_per_catalog_and_follows_it(only_postgres):
+    before = output_schema(service="shop")
+    assert output_schema(service="shop") is before  # the same catalog: built once
+    cache = TargetFactory(name="shop-cache", kind="redis", secret_env="SHOP_REDIS_URL")
+    ServiceFactory(name="shop", targets=[cache, only_postgres])
+    after = output_schema(service="shop")
+    assert after is not before
+    assert "cache.invalidate" in _schema_actions(after)
+    assert "cache.invalidate" not in _schema_actions(before)

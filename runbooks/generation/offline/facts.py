@@ -5,6 +5,7 @@ name) are kept only when they match the strict patterns the action schemas
 demand; otherwise they stay empty and the steps that need them are left out.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,20 +41,22 @@ def tokens(text: str) -> list[str]:
 
 
 def matches(words: list[str], phrase: str) -> int:
-    """Occurrences of `phrase` in `words`, not counting negated ones ("no recent deploys")."""
+    """Occurrences of `phrase` in `words`, not counting negated ones ("no recent deploys").
+
+    A one-word phrase also matches its plural and verb forms ("deploys", "deployed")."""
     parts = phrase.split()
-    hits = 0
-    for i in range(len(words) - len(parts) + 1):
-        found = words[i : i + len(parts)] == parts or (
-            len(parts) == 1 and _plural(words[i], parts[0])
-        )
-        if found and not NEGATORS.intersection(words[max(0, i - 3) : i]):
-            hits += 1
-    return hits
+    if len(parts) == 1:
+        forms = _forms(parts[0])
+        found = [i for i, word in enumerate(words) if word in forms]
+    else:
+        n, first = len(parts), parts[0]
+        found = [i for i, word in enumerate(words) if word == first and words[i : i + n] == parts]
+    return sum(1 for i in found if not NEGATORS.intersection(words[max(0, i - 3) : i]))
 
 
-def _plural(word: str, stem: str) -> bool:
-    return word in (stem, stem + "s", stem + "es", stem + "ed", stem + "ing")
+@functools.lru_cache(maxsize=4096)
+def _forms(stem: str) -> frozenset[str]:
+    return frozenset((stem, stem + "s", stem + "es", stem + "ed", stem + "ing"))
 
 
 def table_name(text: str) -> str:
