@@ -89,7 +89,7 @@ def _first(scope: TargetScope, kind: str) -> ResolvedTarget | None:
 
 def for_service(service: str) -> Readers:
     scope = target_scope(service)
-    row = catalog_service(service)  # read with the scope when the stage pins the catalog
+    row = catalog_service(service)  # once per stage when it pins the catalog
     signals = row.golden_signals if row and isinstance(row.golden_signals, dict) else {}
     deps = row.dependencies if row and isinstance(row.dependencies, list) else []
     return Readers(

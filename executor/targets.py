@@ -231,26 +231,25 @@ def _read_targets(rows: Iterable[TargetRow] | None = None) -> dict[str, Resolved
 
 
 def service_target_names(service: str) -> set[str] | None:
-    """The names of a catalog service's targets, or None when the service is not in the catalog.
+    """The names of a catalog service's enabled targets, or None when the service is not
+    in the catalog (its scope's `own`, read in one statement).
 
     The name must be the catalog's exactly: "Checkout" or " checkout" is not the
     catalog's "checkout" (names differing in case may be different services).
     """
-    row = catalog_service(service)
-    if row is None:
-        return None
-    return {t.name for t in row.targets.all() if t.enabled}
+    own = target_scope(service).own
+    return set(own) if own is not None else None
 
 
 def catalog_service(service: str) -> Service | None:
-    """The catalog's row for `service` (its targets prefetched), or None; read once per
-    service inside `catalog_pinned()`."""
+    """The catalog's row for `service`, or None; read once per service inside
+    `catalog_pinned()` (not at all when the scope found the service unknown)."""
     if not service:
         return None
     pinned = _pinned.get()
     if pinned is not None and ("service", service) in pinned:
         return pinned[("service", service)]
-    row = Service.objects.filter(name=service).prefetch_related("targets").first()
+    row = Service.objects.filter(name=service).first()
     if pinned is not None:
         pinned[("service", service)] = row
     return row
