@@ -1,36 +1,37 @@
 """Reading the evidence: the latest set of an incident, as plain dicts for planners and pages."""
 
+import json
 from typing import Any
 
-from django.db import connection
-from django.db.models.functions import JSONObject
-
 from incidents.models import Alert
+from incidents.nested import JSONRows, rows
 
 from .collectors import ALERTS_SHOWN
 from .models import Evidence, EvidenceSet
 
 
-def own_alert_texts(incident_id_ref: Any) -> Any:
-    """The incident's latest alerts' titles and labels as an annotation (PostgreSQL: one
-    array per row), so the stage that reads the incident reads them too and the similar
-    collector need not; None where the database has no arrays."""
-    if connection.vendor != "postgresql":
-        return None
-    from django.contrib.postgres.expressions import ArraySubquery
-
-    return ArraySubquery(
-        Alert.objects.filter(incident_id=incident_id_ref)
-        .order_by("-last_seen", "-id")
-        .values(pair=JSONObject(title="title", labels="labels"))[:ALERTS_SHOWN]
+def own_alert_texts(incident_id_ref: Any) -> JSONRows:
+    """The incident's latest alerts' titles and labels as an annotation, so the stage that
+    reads the incident reads them too and the similar collector need not;
+    `own_alerts_of` decodes it."""
+    return JSONRows(
+        Alert.objects.filter(incident_id=incident_id_ref).order_by("-last_seen", "-id")[
+            :ALERTS_SHOWN
+        ],
+        "id",
+        "title",
+        "labels",
     )
 
 
-def own_alerts_of(annotated: list[dict] | None) -> list[tuple[str, dict]] | None:
+def own_alerts_of(value: str | None) -> list[tuple[str, dict]]:
     """What `own_alert_texts` read, as the collectors' Scope takes it."""
-    if annotated is None:
-        return None
-    return [(a.get("title") or "", a.get("labels") or {}) for a in annotated]
+    out = []
+    for _, title, labels in rows(value):
+        if isinstance(labels, str):  # SQLite nests the JSON column as its text
+            labels = json.loads(labels or "{}")
+        out.append((title or "", labels if isinstance(labels, dict) else {}))
+    return out
 
 
 def latest_set(incident_id: int) -> EvidenceSet | None:

@@ -52,6 +52,7 @@ from runbooks.models import Runbook
 from runbooks.services import (
     RunbookBusy,
     recent_messages,
+    recent_messages_of,
     runbook_generate,
     runbook_request,
     runbook_requeue,
@@ -97,16 +98,14 @@ def context_stage(*, runbook_id: int) -> None:
         .order_by("starts_at")
         .values("starts_at")[:1]
     )
-    # What the stage needs of the incident, read with the version in one statement where
-    # the database can (arrays on PostgreSQL), else by the collectors and the planner.
-    arrays = {
-        "recent_events": recent_messages(OuterRef("incident_id")),
-        "own_alerts": own_alert_texts(OuterRef("incident_id")),
-    }
+    # What the stage needs of the incident, read with the version in one statement.
     runbook = (
         Runbook.objects.select_related("incident")
-        .annotate(first_alert_at=Subquery(first_alert))
-        .annotate(**{name: value for name, value in arrays.items() if value is not None})
+        .annotate(
+            first_alert_at=Subquery(first_alert),
+            recent_events=recent_messages(OuterRef("incident_id")),
+            own_alerts=own_alert_texts(OuterRef("incident_id")),
+        )
         .filter(pk=runbook_id)
         .first()
     )
@@ -121,7 +120,7 @@ def context_stage(*, runbook_id: int) -> None:
                 gathered = evidence_gather(
                     incident=runbook.incident,
                     first_alert_at=runbook.first_alert_at,
-                    own_alerts=own_alerts_of(getattr(runbook, "own_alerts", None)),
+                    own_alerts=own_alerts_of(runbook.own_alerts),
                 )
                 evidence = gathered.gathered
             except Exception:
@@ -131,7 +130,7 @@ def context_stage(*, runbook_id: int) -> None:
                     runbook_id=runbook_id,
                     runbook=runbook,
                     evidence=evidence,
-                    recent_events=getattr(runbook, "recent_events", None),
+                    recent_events=recent_messages_of(runbook.recent_events),
                 )
             except Exception:
                 logger.exception("runbook %s not generated in the context stage", runbook_id)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from incidents.events import (
@@ -16,6 +16,7 @@ from incidents.events import (
     runbook_ready_event,
 )
 from incidents.models import Incident, TimelineEvent
+from incidents.nested import JSONRows, rows
 from incidents.signals import announce
 from incidents.transitions import check_transition, transition
 
@@ -136,19 +137,21 @@ def runbook_requeue(*, runbook_id: int) -> bool:
 RECENT_EVENTS = 20
 
 
-def recent_messages(incident_id_ref: Any) -> Any:
-    """The incident's last RECENT_EVENTS timeline messages, newest first, as an annotation
-    (PostgreSQL: one array per row), so a caller that reads the runbook reads them too;
-    None where the database has no arrays (then `_context` reads them)."""
-    if connection.vendor != "postgresql":
-        return None
-    from django.contrib.postgres.expressions import ArraySubquery
-
-    return ArraySubquery(
-        TimelineEvent.objects.filter(incident_id=incident_id_ref)
-        .order_by("-created_at")
-        .values("message")[:RECENT_EVENTS]
+def recent_messages(incident_id_ref: Any) -> JSONRows:
+    """The incident's last RECENT_EVENTS timeline messages as an annotation, so a caller
+    that reads the runbook reads them too; `recent_messages_of` decodes it."""
+    return JSONRows(
+        TimelineEvent.objects.filter(incident_id=incident_id_ref).order_by("-created_at", "-id")[
+            :RECENT_EVENTS
+        ],
+        "id",
+        "message",
     )
+
+
+def recent_messages_of(value: str | None) -> list[str]:
+    """What `recent_messages` read, newest first (as `_context` reads them itself)."""
+    return [message for _, message in reversed(rows(value))]
 
 
 def _context(incident: Incident, version: int | None = None, recent: list | None = None) -> dict:

@@ -35,10 +35,9 @@ from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
+from incidents.nested import JSONRows, moment, rows
 from runbooks.choices import RunbookStatus
 from runbooks.models import Runbook
-
-from .nested import JSONRows, moment, rows
 
 
 def latest_runbook(incident: Incident):
@@ -316,7 +315,7 @@ def incident_status_updates(*, incident: Incident, limit: int = 5) -> list:
     return list(incident.status_updates.select_related("author").order_by("-created_at")[:limit])
 
 
-# What the page nests in the rows it reads anyway (web/nested.py), by field path.
+# What the page nests in the rows it reads anyway (incidents/nested.py), by field path.
 USER_COLUMNS = ("username", "id")
 SAFE_MODE_COLUMNS = ("created_at", "id", "enabled", "automatic", "reason", "actor_id")
 SAFE_MODE_COLUMNS += ("actor__username",)
