@@ -5,6 +5,7 @@ Under CI (CI=true) a service that is missing fails the run instead of skipping.
 
 import os
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -100,6 +101,13 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     proc = start_worker_process(env=env, log_path=WORKER_LOG, name=f"test-{os.getpid()}")
     yield proc
     stop_worker_process(proc)
+
+
+@pytest.fixture(autouse=True)
+def _own_model_budget(settings) -> None:
+    """Each test counts its Claude calls under its own Redis key: a Redis shared by the
+    whole run must not carry one test's spent budget into the next."""
+    settings.MODEL_BUDGET_KEY_PREFIX = f"irp-test:{uuid.uuid4().hex}:model-calls"
 
 
 @pytest.fixture(autouse=True)

@@ -212,6 +212,9 @@ ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=4096)
 # Generations that may ask Claude per minute, across all workers (0: no limit); past it
 # the offline planner writes the runbook and the timeline says why.
 ANTHROPIC_CALLS_PER_MINUTE = env.int("ANTHROPIC_CALLS_PER_MINUTE", default=30)
+# With REDIS_URL the budget is counted in Redis under this prefix, one key per minute
+# (the database counts it otherwise). Apps sharing one Redis database need their own.
+MODEL_BUDGET_KEY_PREFIX = env.str("MODEL_BUDGET_KEY_PREFIX", default="irp:model-calls")
 # A generating worker holds a lease this long, renewed every third of it; an expired
 # lease (a dead worker) puts the version back in the queue, at most this many claims.
 RUNBOOK_LEASE_SECONDS = env.float("RUNBOOK_LEASE_SECONDS", default=30.0)

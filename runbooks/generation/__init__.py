@@ -13,20 +13,17 @@ Two kinds of problems are reported separately:
   show or record them.
 
 Claude is asked at most ANTHROPIC_CALLS_PER_MINUTE times a minute across all workers
-(`model_call_take`); past the budget the offline planner answers, and `notes` says so.
+(`model_call_take`, budget.py); past the budget the offline planner answers, and `notes`
+says so.
 """
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
 
 from evidence.selectors import evidence_items, latest_set
-from runbooks.models import ModelCallBudget
 
+from .budget import model_call_take
 from .claude import generate_with_claude
 from .results import (
     OFFLINE_MODEL_ID,
@@ -71,35 +68,3 @@ def generate_runbook_document(*, incident: Any, context: dict | None = None) -> 
             ],
         )
     return generate_with_claude(incident=incident, context=context)
-
-
-def model_call_take(*, now: datetime | None = None) -> bool:
-    """Take one model call from this minute's budget, shared by every worker through the
-    database; False when it is spent. A budget of 0 means no limit."""
-    budget = settings.ANTHROPIC_CALLS_PER_MINUTE
-    if budget <= 0:
-        return True
-    minute = (now or timezone.now()).replace(second=0, microsecond=0)
-
-    def take() -> bool:
-        # One conditional UPDATE: two workers can never take the last call both.
-        return bool(
-            ModelCallBudget.objects.filter(minute=minute, calls__lt=budget).update(
-                calls=F("calls") + 1
-            )
-        )
-
-    # Most calls find this minute's row: one statement.
-    if take():
-        return True
-    if ModelCallBudget.objects.filter(minute=minute).exists():
-        return False  # spent
-    try:
-        with transaction.atomic():
-            ModelCallBudget.objects.create(minute=minute)
-    except IntegrityError:
-        pass  # another worker opened this minute first
-    else:
-        # A new minute: forget the old ones (a handful of rows at most).
-        ModelCallBudget.objects.filter(minute__lt=minute - timedelta(hours=1)).delete()
-    return take()
