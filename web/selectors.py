@@ -325,16 +325,24 @@ CHECK_COLUMNS += ("output", "duration_ms")
 PERMISSION_COLUMNS = ("content_type__app_label", "codename")
 
 
+# Backends whose permissions are exactly ModelBackend's (the user's own and their groups').
+MODEL_PERMISSION_BACKENDS = (
+    ["django.contrib.auth.backends.ModelBackend"],
+    ["incident_response.auth_backends.OneQueryModelBackend"],
+)
+
+
 def _permissions_to_read(user: Any) -> bool:
     """Whether the page should read the viewer's permissions with the incident: only
-    where ModelBackend would read them itself (two queries) the first time it is asked."""
+    where the backend would read them itself (ModelBackend's rules) the first time it is
+    asked."""
     return bool(
         user is not None
         and getattr(user, "is_authenticated", False)
         and user.is_active
         and not user.is_superuser
         and not hasattr(user, "_perm_cache")
-        and settings.AUTHENTICATION_BACKENDS == ["django.contrib.auth.backends.ModelBackend"]
+        and settings.AUTHENTICATION_BACKENDS in MODEL_PERMISSION_BACKENDS
     )
 
 
