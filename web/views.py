@@ -120,7 +120,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         request,
         "incidents/list.html",
         {
-            "form": form if form.is_bound else ListFilterForm(initial={"status": "open"}),
+            "form": form,
             "filters": filters,
             "page": page,
             "more": rows.capped,

@@ -5,9 +5,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from executor.choices import ActionStatus, CheckOutcome, Safety
 from executor.policy import approval_reason
@@ -216,3 +217,77 @@ def time_to_resolve(incident: Any) -> str:
 def update_overdue(incident: Any) -> int:
     """Minutes the next status update is late by the severity's cadence (0: on time)."""
     return update_overdue_minutes(incident, timezone.now())
+
+
+@register.simple_tag
+def incident_rows(incidents: list) -> SafeString:
+    """The list page's table rows, one per incident (as incidents/list.html describes).
+
+    Written here rather than in the template: the template language spent several ms on
+    a page's 25 rows, the largest part of the list's server time; every value is still
+    escaped by format_html.
+    """
+    now = timezone.now()
+    link = reverse("incidents:detail", args=[0]).replace("/0/", "/{}/")
+    return format_html_join("\n", "{}", ((_incident_row(i, now, link),) for i in incidents))
+
+
+def _incident_row(incident: Any, now: datetime, link: str) -> SafeString:
+    sev = severity_class(incident.severity)
+    late = update_overdue_minutes(incident, now)
+    overdue = (
+        format_html(
+            ' <span class="badge b-bad" data-testid="overdue">update overdue by {} min</span>',
+            late,
+        )
+        if late
+        else ""
+    )
+    if incident.awaiting_approvals:
+        state = format_html(
+            '<span class="badge b-warn">{} awaiting approval</span>', incident.awaiting_approvals
+        )
+    elif incident.runbook_status:
+        state = format_html(
+            '<span class="badge {}">v{} {}</span>',
+            runbook_class(incident.runbook_status),
+            incident.runbook_version,
+            incident.runbook_status,
+        )
+    else:
+        state = mark_safe('<span class="muted">none</span>')
+    if incident.failed_checks:
+        n = incident.failed_checks
+        failing = format_html(
+            '<span class="badge b-bad">{} check{} failing</span>', n, "" if n == 1 else "s"
+        )
+    else:
+        failing = ""
+    detected = incident.detected_at
+    return format_html(
+        '<tr class="row {sev}{resolved}">'
+        '<td data-label="Severity"><span class="sev {sev}">{severity}</span></td>'
+        '<td class="title"><a href="{href}"><span class="muted">#{pk}</span> {title}</a></td>'
+        '<td data-label="Status"><span class="badge {status_css}">{status}</span>{overdue}</td>'
+        '<td data-label="Service">{service}</td>'
+        '<td data-label="Age"><time datetime="{iso}" title="{when} UTC">{age}</time></td>'
+        '<td data-label="Commander">{commander}</td>'
+        '<td data-label="Runbook" class="row-state">{state} {failing}</td>'
+        "</tr>",
+        sev=sev,
+        resolved=" is-resolved" if incident.status == IncidentStatus.RESOLVED else "",
+        severity=incident.severity,
+        href=link.format(incident.pk),
+        pk=incident.pk,
+        title=incident.title,
+        status_css=status_class(incident.status),
+        status=incident.get_status_display(),
+        overdue=overdue,
+        service=incident.service or "—",
+        iso=detected.isoformat(),
+        when=timezone.localtime(detected).strftime("%Y-%m-%d %H:%M"),
+        age=_human(now - detected),
+        commander=username(incident.commander),
+        state=state,
+        failing=failing,
+    )

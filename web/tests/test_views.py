@@ -195,6 +195,19 @@ def test_list_shows_open_incidents_first_with_their_state(client_in, user):
 
 
 @pytest.mark.django_db
+def test_list_rows_escape_what_an_alert_wrote(client_in):
+    incident = IncidentFactory(
+        title='<script>alert(1)</script> & "quoted"', service="<b>web</b>", commander=None
+    )
+    body = client_in.get(reverse("incidents:list")).content.decode()
+    assert "<script>alert(1)" not in body and "<b>web</b>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;" in body
+    assert "&lt;b&gt;web&lt;/b&gt;" in body
+    assert f'href="{reverse("incidents:detail", args=[incident.pk])}"' in body
+    assert '<td data-label="Commander">—</td>' in body
+
+
+@pytest.mark.django_db
 def test_list_filters_search_and_mine(client_in, user):
     mine = IncidentFactory(title="Payments down", severity="SEV1", service="payments")
     incident_assign_role(incident=mine, role="scribe", user=user)
