@@ -224,13 +224,15 @@ def _alert_source() -> int:
 
 
 def _build_search_index() -> None:
-    """The trigram index, by the migration's own function (the schema here comes from
+    """The trigram indexes, by the migrations' own functions (the schema here comes from
     the models, which do not hold PostgreSQL-only indexes)."""
     from django.db import connection
 
-    migration = importlib.import_module("incidents.migrations.0012_incident_search_trigram_index")
+    every = importlib.import_module("incidents.migrations.0012_incident_search_trigram_index")
+    open_ = importlib.import_module("incidents.migrations.0015_incident_open_search_trigram_index")
     with connection.schema_editor() as editor:
-        migration.create_search_index(editor)
+        every.create_search_index(editor)
+        open_.create_open_search_index(editor)
 
 
 def _full_page(pk: int, user, source_id: int, *, alerts: int = 20) -> None:

@@ -48,6 +48,9 @@ from .status_drafts import status_update_draft
 
 PAGE_SIZE = 25
 COUNT_LIMIT = 1000  # the list counts up to this many matches, then says "1000+"
+# A search counts less far: "100+ matches" says to narrow it as well as "1000+" would,
+# and counting a common word's thousand matches cost more than the rest of the page.
+SEARCH_COUNT_LIMIT = 100
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -112,7 +115,8 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     rows = selectors.incident_list(filters=filters, user=request.user)
     asked = request.GET.get("page", "")
     # Count far enough to page on from the page asked for, not every match.
-    rows.count_limit = max(COUNT_LIMIT, (int(asked) + 1 if asked.isdigit() else 2) * PAGE_SIZE)
+    limit = SEARCH_COUNT_LIMIT if filters.q else COUNT_LIMIT
+    rows.count_limit = max(limit, (int(asked) + 1 if asked.isdigit() else 2) * PAGE_SIZE)
     page = Paginator(rows, PAGE_SIZE).get_page(asked)
     keep = request.GET.copy()
     keep.pop("page", None)
