@@ -31,6 +31,7 @@ from coordination.client import slack_enabled
 from evidence.models import Evidence, EvidenceSet
 from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus
 from executor.models import ActionRequest, CheckRun, Execution, SafeModeChange
+from executor.models import Service as CatalogService
 from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
@@ -361,10 +362,7 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
         ),
     }
     if _permissions_to_read(viewer):
-        granted = (
-            Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).order_by().distinct()
-        )
-        nested["permission_rows"] = JSONRows(granted, *PERMISSION_COLUMNS)
+        nested["permission_rows"] = JSONRows(_granted(viewer), *PERMISSION_COLUMNS)
     if with_users:
         active = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
         nested["user_rows"] = JSONRows(active, *USER_COLUMNS)
@@ -372,13 +370,44 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
     return incident.get(pk=pk)
 
 
-def _unnest_context(incident: Incident, viewer: Any) -> tuple[Any, list]:
-    """(safe-mode state, users) from the incident's nested columns; fills the viewer's
-    permission cache where ModelBackend looks for it."""
+@dataclass(frozen=True)
+class ListContext:
+    """What the list page shows around its rows."""
+
+    safe_mode: Any  # the change that turned safe mode on, or None when off
+    service_names: list[str]  # the catalog's, for the service filter's suggestions
+
+
+def list_context(viewer: Any) -> ListContext:
+    """The safe-mode switch and the catalog's service names, with the viewer's
+    permissions (filled into their cache), in one statement on the viewer's own row:
+    three statements otherwise, on a page whose rows take only two."""
+    nested: dict[str, Any] = {
+        "safe_mode_rows": JSONRows(
+            SafeModeChange.objects.order_by("-created_at", "-id")[:1], *SAFE_MODE_COLUMNS
+        ),
+        "service_rows": JSONRows(CatalogService.objects.order_by("name")[:200], "name"),
+    }
+    if _permissions_to_read(viewer):
+        nested["permission_rows"] = JSONRows(_granted(viewer), *PERMISSION_COLUMNS)
+    holder = get_user_model().objects.only("pk").annotate(**nested).get(pk=viewer.pk)
+    safe_mode, _ = _unnest_context(holder, viewer)
+    return ListContext(safe_mode, [name for (name,) in rows(holder.service_rows)])
+
+
+def _granted(viewer: Any) -> QuerySet:
+    """The viewer's permissions, their own and their groups', as ModelBackend grants them."""
+    return Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).order_by().distinct()
+
+
+def _unnest_context(holder: Any, viewer: Any) -> tuple[Any, list]:
+    """(safe-mode state, users) from a row's nested columns (the incident's, or the
+    viewer's on the list); fills the viewer's permission cache where ModelBackend looks
+    for it."""
     User = get_user_model()
     state = None
     for created, pk, enabled, automatic, reason, actor_id, actor_name in rows(
-        incident.safe_mode_rows
+        holder.safe_mode_rows
     ):
         if enabled:
             state = SafeModeChange(
@@ -391,9 +420,9 @@ def _unnest_context(incident: Incident, viewer: Any) -> tuple[Any, list]:
             )
             if actor_id:
                 state.actor = User(pk=actor_id, username=actor_name)
-    if hasattr(incident, "permission_rows"):
-        viewer._perm_cache = {f"{app}.{code}" for app, code in rows(incident.permission_rows)}
-    users = [User(pk=pk, username=name) for name, pk in rows(getattr(incident, "user_rows", ""))]
+    if hasattr(holder, "permission_rows"):
+        viewer._perm_cache = {f"{app}.{code}" for app, code in rows(holder.permission_rows)}
+    users = [User(pk=pk, username=name) for name, pk in rows(getattr(holder, "user_rows", ""))]
     return state, users
 
 

@@ -120,6 +120,8 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(asked)
     keep = request.GET.copy()
     keep.pop("page", None)
+    around = selectors.list_context(request.user)
+    request.safe_mode_state = around.safe_mode  # for the banner's context processor
     return render(
         request,
         "incidents/list.html",
@@ -129,7 +131,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "more": rows.capped,
             "filter_query": keep.urlencode(),
-            "service_names": _service_names(),
+            "service_names": around.service_names,
         },
     )
 
