@@ -8,8 +8,9 @@ through the installed `Observability` interface.
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from incidents.choices import AlertStatus, ChangeStatus, IncidentStatus
 from incidents.models import Alert, ChangeEvent
@@ -276,14 +277,18 @@ def collect_logs(scope: Scope, deadline: float) -> list[Finding]:
     ]
 
 
+def latest_alerts(incident_id: Any) -> QuerySet:
+    """The incident's ALERTS_SHOWN latest alerts: the ones the similar-incidents search
+    reads, here or nested with the incident (`selectors.own_alert_texts`)."""
+    return Alert.objects.filter(incident_id=incident_id).order_by("-last_seen", "-id")[
+        :ALERTS_SHOWN
+    ]
+
+
 def collect_similar(scope: Scope, deadline: float) -> list[Finding]:
     own_alerts = scope.own_alerts
     if own_alerts is None:
-        own_alerts = (
-            Alert.objects.filter(incident_id=scope.incident_id)
-            .order_by("-last_seen", "-id")
-            .values_list("title", "labels")[:ALERTS_SHOWN]
-        )
+        own_alerts = latest_alerts(scope.incident_id).values_list("title", "labels")
     alert_text = " ".join(
         f"{title} {' '.join(str(v) for v in (labels or {}).values())}"
         for title, labels in own_alerts

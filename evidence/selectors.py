@@ -3,10 +3,9 @@
 import json
 from typing import Any
 
-from incidents.models import Alert
 from incidents.nested import JSONRows, rows
 
-from .collectors import ALERTS_SHOWN
+from .collectors import latest_alerts
 from .models import Evidence, EvidenceSet
 
 
@@ -14,14 +13,7 @@ def own_alert_texts(incident_id_ref: Any) -> JSONRows:
     """The incident's latest alerts' titles and labels as an annotation, so the stage that
     reads the incident reads them too and the similar collector need not;
     `own_alerts_of` decodes it."""
-    return JSONRows(
-        Alert.objects.filter(incident_id=incident_id_ref).order_by("-last_seen", "-id")[
-            :ALERTS_SHOWN
-        ],
-        "id",
-        "title",
-        "labels",
-    )
+    return JSONRows(latest_alerts(incident_id_ref), "id", "title", "labels")
 
 
 def own_alerts_of(value: str | None) -> list[tuple[str, dict]]:

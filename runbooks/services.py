@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from incidents.events import (
@@ -137,16 +138,17 @@ def runbook_requeue(*, runbook_id: int) -> bool:
 RECENT_EVENTS = 20
 
 
+def _recent_events(incident_id: Any) -> QuerySet:
+    """The incident's last RECENT_EVENTS timeline events, newest first: what the author
+    reads of the timeline, read here or nested (`recent_messages`)."""
+    events = TimelineEvent.objects.filter(incident_id=incident_id)
+    return events.order_by("-created_at", "-id")[:RECENT_EVENTS]
+
+
 def recent_messages(incident_id_ref: Any) -> JSONRows:
-    """The incident's last RECENT_EVENTS timeline messages as an annotation, so a caller
-    that reads the runbook reads them too; `recent_messages_of` decodes it."""
-    return JSONRows(
-        TimelineEvent.objects.filter(incident_id=incident_id_ref).order_by("-created_at", "-id")[
-            :RECENT_EVENTS
-        ],
-        "id",
-        "message",
-    )
+    """The incident's last timeline messages as an annotation, so a caller that reads the
+    runbook reads them too; `recent_messages_of` decodes it."""
+    return JSONRows(_recent_events(incident_id_ref), "id", "message")
 
 
 def recent_messages_of(value: str | None) -> list[str]:
@@ -156,11 +158,7 @@ def recent_messages_of(value: str | None) -> list[str]:
 
 def _context(incident: Incident, version: int | None = None, recent: list | None = None) -> dict:
     if recent is None:
-        recent = list(
-            incident.timeline.order_by("-created_at").values_list("message", flat=True)[
-                :RECENT_EVENTS
-            ]
-        )
+        recent = list(_recent_events(incident.pk).values_list("message", flat=True))
     previous = (
         # Version 1 has no earlier version to read.
         incident.runbooks.filter(status=RunbookStatus.READY).order_by("-version").first()
