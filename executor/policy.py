@@ -10,7 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.contrib.auth.models import Permission
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from incidents.choices import severity_info
@@ -56,6 +57,12 @@ def is_active_user(user: Any) -> bool:
     return bool(
         user and getattr(user, "is_authenticated", False) and getattr(user, "is_active", False)
     )
+
+
+def granted_permissions(user: Any) -> QuerySet:
+    """The permissions `user` holds, their own and their groups', as Django's model
+    backend grants them: one statement."""
+    return Permission.objects.filter(Q(user=user) | Q(group__user=user)).order_by().distinct()
 
 
 def is_approver(user: Any) -> bool:
@@ -116,9 +123,14 @@ def safe_mode_refusal(safety: str) -> str:
     return safe_mode_describe(state) if state else ""
 
 
+def safe_mode_changes() -> QuerySet:
+    """Every switch of safe mode, newest first: the first says whether it is on."""
+    return SafeModeChange.objects.order_by("-created_at", "-id")
+
+
 def safe_mode_state() -> SafeModeChange | None:
     """The change that turned safe mode on, or None when it is off."""
-    latest = SafeModeChange.objects.select_related("actor").order_by("-created_at", "-id").first()
+    latest = safe_mode_changes().select_related("actor").first()
     return latest if latest and latest.enabled else None
 
 

@@ -3,7 +3,8 @@
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+
+from executor.policy import granted_permissions
 
 
 class OneQueryModelBackend(ModelBackend):
@@ -15,9 +16,6 @@ class OneQueryModelBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache") and not user_obj.is_superuser:
-            fields = ("content_type__app_label", "codename")
-            own = Permission.objects.filter(user=user_obj).values_list(*fields).order_by()
-            via_groups = Permission.objects.filter(group__user=user_obj).values_list(*fields)
-            rows = own.union(via_groups.order_by())
+            rows = granted_permissions(user_obj).values_list("content_type__app_label", "codename")
             user_obj._perm_cache = {f"{app}.{codename}" for app, codename in rows}
         return super().get_all_permissions(user_obj, obj)

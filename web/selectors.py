@@ -9,7 +9,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db.models import (
     BooleanField,
     Case,
@@ -32,6 +31,7 @@ from evidence.models import Evidence, EvidenceSet
 from executor.choices import ActionStatus, CheckOutcome, ExecutionStatus
 from executor.models import ActionRequest, CheckRun, Execution, SafeModeChange
 from executor.models import Service as CatalogService
+from executor.policy import granted_permissions, safe_mode_changes
 from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
 from incidents.ingest.selectors import incident_alerts
@@ -352,9 +352,8 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
     needs: the safe-mode switch, the viewer's permissions, the users a role may go to,
     the latest evidence set's id (and the war room when Slack is configured)."""
     related = ["created_by", *ROLE_RELATIONS] + (["war_room"] if war_room else [])
-    latest_switch = SafeModeChange.objects.order_by("-created_at", "-id")[:1]
     nested: dict[str, Any] = {
-        "safe_mode_rows": JSONRows(latest_switch, *SAFE_MODE_COLUMNS),
+        "safe_mode_rows": JSONRows(safe_mode_changes()[:1], *SAFE_MODE_COLUMNS),
         "evidence_set_id": Subquery(
             EvidenceSet.objects.filter(incident=OuterRef("pk"))
             .order_by("-created_at", "-id")
@@ -362,7 +361,7 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
         ),
     }
     if _permissions_to_read(viewer):
-        nested["permission_rows"] = JSONRows(_granted(viewer), *PERMISSION_COLUMNS)
+        nested["permission_rows"] = JSONRows(granted_permissions(viewer), *PERMISSION_COLUMNS)
     if with_users:
         active = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
         nested["user_rows"] = JSONRows(active, *USER_COLUMNS)
@@ -383,21 +382,23 @@ def list_context(viewer: Any) -> ListContext:
     permissions (filled into their cache), in one statement on the viewer's own row:
     three statements otherwise, on a page whose rows take only two."""
     nested: dict[str, Any] = {
-        "safe_mode_rows": JSONRows(
-            SafeModeChange.objects.order_by("-created_at", "-id")[:1], *SAFE_MODE_COLUMNS
-        ),
-        "service_rows": JSONRows(CatalogService.objects.order_by("name")[:200], "name"),
+        "safe_mode_rows": JSONRows(safe_mode_changes()[:1], *SAFE_MODE_COLUMNS),
+        "service_rows": JSONRows(_catalog_services(), "name"),
     }
     if _permissions_to_read(viewer):
-        nested["permission_rows"] = JSONRows(_granted(viewer), *PERMISSION_COLUMNS)
+        nested["permission_rows"] = JSONRows(granted_permissions(viewer), *PERMISSION_COLUMNS)
     holder = get_user_model().objects.only("pk").annotate(**nested).get(pk=viewer.pk)
     safe_mode, _ = _unnest_context(holder, viewer)
     return ListContext(safe_mode, [name for (name,) in rows(holder.service_rows)])
 
 
-def _granted(viewer: Any) -> QuerySet:
-    """The viewer's permissions, their own and their groups', as ModelBackend grants them."""
-    return Permission.objects.filter(Q(user=viewer) | Q(group__user=viewer)).order_by().distinct()
+def _catalog_services() -> QuerySet:
+    """The catalog's services by name, as many as a page offers (suggestions, components)."""
+    return CatalogService.objects.order_by("name")[:200]
+
+
+def catalog_service_names() -> list[str]:
+    return list(_catalog_services().values_list("name", flat=True))
 
 
 def _unnest_context(holder: Any, viewer: Any) -> tuple[Any, list]:

@@ -19,10 +19,11 @@ from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
-from executor.models import Service as CatalogService
 from incidents.choices import IncidentStatus, Severity
 from incidents.models import Incident, StatusUpdate
 from incidents.services import IncidentError, status_update_edit, status_update_publish
+
+from .selectors import catalog_service_names
 
 HISTORY_DAYS = 90
 CACHE_SECONDS = 30
@@ -68,7 +69,7 @@ class Component:
 
 
 def components(active: list[Incident]) -> list[Component]:
-    names = list(CatalogService.objects.order_by("name").values_list("name", flat=True)[:200])
+    names = catalog_service_names()
     states: dict[str, tuple[str, str]] = {n: OPERATIONAL for n in names}
     for incident in active:
         name = incident.service or "Other"

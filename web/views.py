@@ -24,7 +24,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from executor import services as executor_services
 from executor.models import ActionRequest
-from executor.models import Service as CatalogService
 from executor.policy import is_responder
 from executor.safe_mode import SafeModeError, safe_mode_disable, safe_mode_enable
 from executor.services import ExecutorError, action_request_run
@@ -136,10 +135,6 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _service_names() -> list[str]:
-    return list(CatalogService.objects.order_by("name").values_list("name", flat=True)[:200])
-
-
 @ui_login_required
 @responder_required
 def incident_declare_view(request: HttpRequest) -> HttpResponse:
@@ -161,7 +156,11 @@ def incident_declare_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "incidents/declare.html",
-        {"form": form, "policies": DeclareForm.policies(), "service_names": _service_names()},
+        {
+            "form": form,
+            "policies": DeclareForm.policies(),
+            "service_names": selectors.catalog_service_names(),
+        },
     )
 
 
