@@ -95,6 +95,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].setdefault(
         "init_command", "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;"
     )
+elif "postgresql" in DATABASES["default"]["ENGINE"]:
+    # The few hot statements run through incidents.compiled bind on the server, and
+    # psycopg prepares each once it has run this many times on a connection (the
+    # ORM's own cursors bind on the client and never prepare). 0 turns preparing off:
+    # behind a transaction-mode pooler without prepared-statement support.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "prepare_threshold", env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

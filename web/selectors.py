@@ -4,7 +4,9 @@ import difflib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +36,7 @@ from executor.models import Service as CatalogService
 from executor.policy import granted_permissions, safe_mode_changes
 from incidents.cadence import with_last_update
 from incidents.choices import ROLE_FIELDS, IncidentStatus
+from incidents.compiled import Compiled
 from incidents.ingest.selectors import incident_alerts
 from incidents.models import Incident
 from incidents.nested import JSONRows, moment, rows
@@ -91,54 +94,62 @@ class OpenFirst:
     a sliceable sequence for Paginator.
 
     Two index-friendly queries instead of one ORDER BY over a CASE expression,
-    which would sort every incident on each page view.
+    which would sort every incident on each page view. With `count_limit` set (the
+    list page), each part reads its ids in order as far as the count goes, which
+    both counts and pages them; then one statement reads the page's rows.
     """
 
-    def __init__(self, open_qs: QuerySet, closed_qs: QuerySet, decorate=None) -> None:
+    def __init__(
+        self, open_qs: QuerySet, closed_qs: QuerySet, decorate: Callable[[list[int]], list]
+    ) -> None:
         self.open_qs, self.closed_qs = open_qs, closed_qs
-        self.decorate = decorate or (lambda qs: qs)
-        self._open_count: int | None = None
+        self.decorate = decorate  # the rows of these ids, in any order
+        self._ids: dict[str, list[int]] = {}
         # Count no further than this (None: exactly). Counting 98,000 resolved incidents,
         # or the 10,000 a common word matches, costs more than the rest of the page.
         self.count_limit: int | None = None
         self.capped = False  # the count stopped at count_limit: there are more
 
-    def _count(self, qs: QuerySet, limit: int | None) -> int:
-        if limit is None:
-            return qs.count()
-        return qs.order_by()[: limit + 1].count() if limit > 0 else 0
-
-    def open_count(self) -> int:
-        if self._open_count is None:
-            self._open_count = self._count(self.open_qs, self.count_limit)
-        return self._open_count
+    def _part_ids(self, part: str) -> list[int]:
+        """The part's ids in list order, at most one beyond what the count may show."""
+        if part not in self._ids:
+            if part == "open":
+                qs, room = self.open_qs, self.count_limit
+            else:
+                qs, room = self.closed_qs, self.count_limit - len(self._part_ids("open"))
+            self._ids[part] = list(qs.values_list("pk", flat=True)[: room + 1]) if room >= 0 else []
+        return self._ids[part]
 
     def count(self) -> int:
-        n_open = self.open_count()
-        room = None if self.count_limit is None else self.count_limit - n_open
-        total = n_open + self._count(self.closed_qs, room if room is None else max(room, 0))
-        if self.count_limit is not None and total > self.count_limit:
+        if self.count_limit is None:
+            return self.open_qs.count() + self.closed_qs.count()
+        total = len(self._part_ids("open")) + len(self._part_ids("closed"))
+        if total > self.count_limit:
             self.capped = True
             return self.count_limit
         return total
 
     def __getitem__(self, item: slice) -> list:
         start, stop = item.start or 0, item.stop
-        n_open = self.open_count()
-        rows: list = []
-        if start < n_open:
-            rows.extend(self._rows(self.open_qs, start, min(stop, n_open)))
-        if stop > n_open:
-            rows.extend(self._rows(self.closed_qs, max(start - n_open, 0), stop - n_open))
-        return rows
+        if self.count_limit is not None:
+            ids = (self._part_ids("open") + self._part_ids("closed"))[start:stop]
+        else:
+            n_open = self.open_qs.count()
+            ids = []
+            if start < n_open:
+                ids += self._slice(self.open_qs, start, min(stop, n_open))
+            if stop > n_open:
+                ids += self._slice(self.closed_qs, max(start - n_open, 0), stop - n_open)
+        if not ids:
+            return []
+        by_id = {row.pk: row for row in self.decorate(ids)}
+        return [by_id[pk] for pk in ids if pk in by_id]
 
-    def _rows(self, qs: QuerySet, start: int, stop: int) -> list:
-        """The slice's rows with their columns and annotations. The slice is chosen on
-        the bare rows first: with OFFSET, PostgreSQL would otherwise compute every
-        annotation of every skipped row too."""
-        page = qs.values("pk")[start:stop]
-        rows = qs.model.objects.filter(pk__in=Subquery(page)).order_by(*qs.query.order_by)
-        return list(self.decorate(rows))
+    @staticmethod
+    def _slice(qs: QuerySet, start: int, stop: int) -> list[int]:
+        # The slice is chosen on the bare rows: with OFFSET, PostgreSQL would otherwise
+        # compute every column of every skipped row too.
+        return list(qs.values_list("pk", flat=True)[start:stop])
 
 
 # Checks whose result needs a look: a breach found, an error, or no answer in time.
@@ -200,32 +211,35 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     )
     empty = qs.none()
     if filters.status == "all":
-        return OpenFirst(open_, qs.filter(status=resolved), _list_columns)
+        return OpenFirst(open_, qs.filter(status=resolved), list_rows)
     if filters.status == "open":
-        return OpenFirst(open_, empty, _list_columns)
+        return OpenFirst(open_, empty, list_rows)
     if filters.status == resolved:
-        return OpenFirst(empty, qs.filter(status=resolved), _list_columns)
-    return OpenFirst(qs.filter(status=filters.status), empty, _list_columns)
+        return OpenFirst(empty, qs.filter(status=resolved), list_rows)
+    return OpenFirst(qs.filter(status=filters.status), empty, list_rows)
 
 
-def _list_columns(qs: QuerySet) -> QuerySet:
+# What a row of the list shows, beyond the incident's own columns.
+_LIST_FIELDS = (
+    "id",
+    "title",
+    "severity",
+    "status",
+    "service",
+    "detected_at",
+    "acknowledged_at",
+    "resolved_at",
+    "commander_id",
+)
+
+
+def _list_columns(_shape: None, *, ids: list[int]) -> QuerySet:
     """What a row of the list shows: commander, latest runbook state, pending approvals,
     failing checks and the last update, for the rows of one page only."""
     latest = Runbook.objects.filter(incident=OuterRef("pk")).order_by("-version")
     return with_last_update(
-        qs.select_related("commander")
-        .only(
-            "id",
-            "title",
-            "severity",
-            "status",
-            "service",
-            "detected_at",
-            "acknowledged_at",
-            "resolved_at",
-            "commander__username",
-        )
-        .annotate(
+        Incident.objects.filter(pk__in=ids).annotate(
+            commander_name=F("commander__username"),
             runbook_status=Subquery(latest.values("status")[:1]),
             runbook_version=Subquery(latest.values("version")[:1]),
             awaiting_approvals=_count_of(
@@ -246,7 +260,34 @@ def _list_columns(qs: QuerySet) -> QuerySet:
                 "execution",
             ),
         )
-    )
+    ).values(*_LIST_FIELDS, "commander_name", *_LIST_ANNOTATIONS)
+
+
+_LIST_ANNOTATIONS = (
+    "runbook_status",
+    "runbook_version",
+    "awaiting_approvals",
+    "failed_checks",
+    "last_update_at",
+)
+# Compiled once per page length: the page's SQL is the same but for the ids.
+_list_query = Compiled(_list_columns)
+
+
+class ListRow(SimpleNamespace):
+    """One row of the list: the incident's columns named as on the model (`pk` too),
+    its commander's username (`commander_name`) and the row's extra columns."""
+
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+
+_STATUS_LABELS = dict(IncidentStatus.choices)
+
+
+def list_rows(ids: list[int]) -> list[ListRow]:
+    """The list's rows for these incidents, in any order."""
+    return [ListRow(pk=row["id"], **row) for row in _list_query.rows(ids=ids)]
 
 
 @dataclass
@@ -377,19 +418,29 @@ class ListContext:
     service_names: list[str]  # the catalog's, for the service filter's suggestions
 
 
-def list_context(viewer: Any) -> ListContext:
-    """The safe-mode switch and the catalog's service names, with the viewer's
-    permissions (filled into their cache), in one statement on the viewer's own row:
-    three statements otherwise, on a page whose rows take only two."""
+def _list_context_query(permissions: bool, *, viewer_id: int) -> QuerySet:
     nested: dict[str, Any] = {
         "safe_mode_rows": JSONRows(safe_mode_changes()[:1], *SAFE_MODE_COLUMNS),
         "service_rows": JSONRows(_catalog_services(), "name"),
     }
-    if _permissions_to_read(viewer):
-        nested["permission_rows"] = JSONRows(granted_permissions(viewer), *PERMISSION_COLUMNS)
-    holder = get_user_model().objects.only("pk").annotate(**nested).get(pk=viewer.pk)
+    if permissions:
+        nested["permission_rows"] = JSONRows(granted_permissions(viewer_id), *PERMISSION_COLUMNS)
+    return get_user_model().objects.filter(pk=viewer_id).values("pk", **nested)
+
+
+# Compiled once with and once without the permissions: the SQL differs only in the viewer.
+_list_context_compiled = Compiled(_list_context_query)
+
+
+def list_context(viewer: Any) -> ListContext:
+    """The safe-mode switch and the catalog's service names, with the viewer's
+    permissions (filled into their cache), in one statement on the viewer's own row:
+    three statements otherwise, on a page whose rows take only two."""
+    permissions = _permissions_to_read(viewer)
+    found = _list_context_compiled.rows(permissions, viewer_id=viewer.pk)
+    holder = SimpleNamespace(**found[0]) if found else SimpleNamespace(safe_mode_rows="")
     safe_mode, _ = _unnest_context(holder, viewer)
-    return ListContext(safe_mode, [name for (name,) in rows(holder.service_rows)])
+    return ListContext(safe_mode, [name for (name,) in rows(getattr(holder, "service_rows", ""))])
 
 
 def _catalog_services() -> QuerySet:

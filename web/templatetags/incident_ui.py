@@ -2,12 +2,13 @@
 
 import json
 from datetime import datetime, timedelta
+from html import escape as html_escape
 from typing import Any
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from executor.choices import ActionStatus, CheckOutcome, Safety
@@ -224,71 +225,57 @@ def incident_rows(incidents: list) -> SafeString:
     """The list page's table rows, one per incident, under the columns incidents/list.html
     heads.
 
-    Written here rather than in the template: the template language spent several ms on
-    a page's 25 rows, the largest part of the list's server time; every value is still
-    escaped by format_html.
+    Written here rather than in the template, and with the standard library's escape
+    rather than format_html: both cost several ms on a page's 25 rows, the largest part
+    of the list's server time. Every value from a row passes through `_e`.
     """
     now = timezone.now()
     link = reverse("incidents:detail", args=[0]).replace("/0/", "/{}/")
-    return format_html_join("\n", "{}", ((_incident_row(i, now, link),) for i in incidents))
+    return mark_safe("\n".join(_incident_row(i, now, link) for i in incidents))  # noqa: S308
 
 
-def _incident_row(incident: Any, now: datetime, link: str) -> SafeString:
-    sev = severity_class(incident.severity)
+def _e(value: Any) -> str:
+    return html_escape(str(value))
+
+
+def _incident_row(incident: Any, now: datetime, link: str) -> str:
+    """One row's HTML; every interpolated value is escaped here."""
+    sev = _e(severity_class(incident.severity))
     late = update_overdue_minutes(incident, now)
     overdue = (
-        format_html(
-            ' <span class="badge b-bad" data-testid="overdue">update overdue by {} min</span>',
-            late,
-        )
+        f' <span class="badge b-bad" data-testid="overdue">update overdue by {int(late)} min</span>'
         if late
         else ""
     )
     if incident.awaiting_approvals:
-        state = format_html(
-            '<span class="badge b-warn">{} awaiting approval</span>', incident.awaiting_approvals
-        )
+        state = f'<span class="badge b-warn">{int(incident.awaiting_approvals)} awaiting approval</span>'
     elif incident.runbook_status:
-        state = format_html(
-            '<span class="badge {}">v{} {}</span>',
-            runbook_class(incident.runbook_status),
-            incident.runbook_version,
-            incident.runbook_status,
+        state = (
+            f'<span class="badge {_e(runbook_class(incident.runbook_status))}">'
+            f"v{_e(incident.runbook_version)} {_e(incident.runbook_status)}</span>"
         )
     else:
-        state = mark_safe('<span class="muted">none</span>')
-    if incident.failed_checks:
-        n = incident.failed_checks
-        failing = format_html(
-            '<span class="badge b-bad">{} check{} failing</span>', n, "" if n == 1 else "s"
-        )
-    else:
-        failing = ""
+        state = '<span class="muted">none</span>'
+    n = incident.failed_checks
+    failing = (
+        f'<span class="badge b-bad">{int(n)} check{"" if n == 1 else "s"} failing</span>'
+        if n
+        else ""
+    )
     detected = incident.detected_at
-    return format_html(
-        '<tr class="row {sev}{resolved}">'
-        '<td data-label="Severity"><span class="sev {sev}">{severity}</span></td>'
-        '<td class="title"><a href="{href}"><span class="muted">#{pk}</span> {title}</a></td>'
-        '<td data-label="Status"><span class="badge {status_css}">{status}</span>{overdue}</td>'
-        '<td data-label="Service">{service}</td>'
-        '<td data-label="Age"><time datetime="{iso}" title="{when} UTC">{age}</time></td>'
-        '<td data-label="Commander">{commander}</td>'
-        '<td data-label="Runbook" class="row-state">{state} {failing}</td>'
-        "</tr>",
-        sev=sev,
-        resolved=" is-resolved" if incident.status == IncidentStatus.RESOLVED else "",
-        severity=incident.severity,
-        href=link.format(incident.pk),
-        pk=incident.pk,
-        title=incident.title,
-        status_css=status_class(incident.status),
-        status=incident.get_status_display(),
-        overdue=overdue,
-        service=incident.service or "—",
-        iso=detected.isoformat(),
-        when=timezone.localtime(detected).strftime("%Y-%m-%d %H:%M"),
-        age=_human(now - detected),
-        commander=username(incident.commander),
-        state=state,
-        failing=failing,
+    resolved = " is-resolved" if incident.status == IncidentStatus.RESOLVED else ""
+    return (
+        f'<tr class="row {sev}{resolved}">'
+        f'<td data-label="Severity"><span class="sev {sev}">{_e(incident.severity)}</span></td>'
+        f'<td class="title"><a href="{_e(link.format(int(incident.pk)))}">'
+        f'<span class="muted">#{int(incident.pk)}</span> {_e(incident.title)}</a></td>'
+        f'<td data-label="Status"><span class="badge {_e(status_class(incident.status))}">'
+        f"{_e(incident.get_status_display())}</span>{overdue}</td>"
+        f'<td data-label="Service">{_e(incident.service or "—")}</td>'
+        f'<td data-label="Age"><time datetime="{_e(detected.isoformat())}" '
+        f'title="{_e(timezone.localtime(detected).strftime("%Y-%m-%d %H:%M"))} UTC">'
+        f"{_e(_human(now - detected))}</time></td>"
+        f'<td data-label="Commander">{_e(incident.commander_name or "—")}</td>'
+        f'<td data-label="Runbook" class="row-state">{state} {failing}</td>'
+        "</tr>"
     )

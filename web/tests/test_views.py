@@ -639,8 +639,9 @@ def test_list_page_queries_do_not_grow_with_rows(client_in, user, django_assert_
         ready_runbook(incident=incident)
     many = _count(client_in, url, QUERY_STRING="status=all")
     assert one == many, (one, many)
-    # Session, user, two counts, the rows, and what the page shows around them (safe
-    # mode, the viewer's permissions, the catalog's service names) in one.
+    # Session, user, each part's ids (which count it too), the page's rows, and what
+    # the page shows around them (safe mode, the viewer's permissions, the catalog's
+    # service names) in one.
     with django_assert_max_num_queries(6):
         client_in.get(url, {"status": "all", "page": 3, "mine": "on"})
 
