@@ -7,6 +7,7 @@ resolved before anything runs. Checks run in parallel, each with a deadline.
 """
 
 import json
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -132,37 +133,93 @@ def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
     )
 
 
-def run_checks(steps: list[PreparedStep], *, timeout: float | None = None) -> list[StepOutcome]:
-    """Run runnable steps in parallel, each bounded by `timeout`; blocked ones are not run."""
-    timeout = timeout or settings.EXECUTOR_CHECK_TIMEOUT
-    results: dict[int, StepOutcome] = {}
-    runnable = []
-    for s in steps:
-        if s.blocked or s.spec is None:
-            results[s.position] = run_step(s, timeout=timeout)  # records it as blocked
-        else:
-            runnable.append(s)
-    if runnable:
+# Checks run on these threads, kept for the process's life: starting a thread per check
+# costs a millisecond or more of a short pipeline. A slot is taken while its check runs;
+# a check stuck past its deadline keeps its slot, and once too few are free a run gets
+# threads of its own, as every run did before.
+_SHARED_WIDTH = 16
+_shared = ThreadPoolExecutor(max_workers=_SHARED_WIDTH, thread_name_prefix="check")
+_shared_busy = 0
+_shared_lock = threading.Lock()
+
+
+def _take_shared(n: int) -> bool:
+    global _shared_busy
+    with _shared_lock:
+        if _shared_busy + n > _SHARED_WIDTH:
+            return False
+        _shared_busy += n
+        return True
+
+
+def _free_shared(_: Future) -> None:
+    global _shared_busy
+    with _shared_lock:
+        _shared_busy -= 1
+
+
+class PendingChecks:
+    """Checks started by `start_checks`; `outcomes()` waits for them (each bounded by its
+    timeout), so the caller can do other work while they run."""
+
+    def __init__(self, steps: list[PreparedStep], timeout: float) -> None:
+        self.steps, self.timeout = steps, timeout
+        self.results: dict[int, StepOutcome] = {}
+        runnable = []
+        for s in steps:
+            if s.blocked or s.spec is None:
+                self.results[s.position] = run_step(s, timeout=timeout)  # records it as blocked
+            else:
+                runnable.append(s)
+        self.futures: list[tuple[PreparedStep, Future]] = []
+        self.own_pool: ThreadPoolExecutor | None = None
+        self.started = time.monotonic()
+        self.waves = 1
+        if not runnable:
+            return
         workers = min(settings.EXECUTOR_MAX_PARALLEL_CHECKS, len(runnable))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check")
-        started = time.monotonic()
-        futures: list[tuple[PreparedStep, Future]] = [
-            (s, pool.submit(run_step, s, timeout=timeout)) for s in runnable
-        ]
-        # Steps beyond the pool's width start late: each wave gets its own timeout,
-        # plus a little grace for the connector to report a timeout itself.
-        waves = -(-len(runnable) // workers)
-        hard_deadline = started + waves * timeout + 1.0
-        for s, fut in futures:
+        # The shared threads only for a run that fits in one wave: their number bounds
+        # how many run at once only in a pool of the run's own width.
+        if len(runnable) <= workers and _take_shared(len(runnable)):
+            for s in runnable:
+                future = _shared.submit(run_step, s, timeout=timeout)
+                future.add_done_callback(_free_shared)
+                self.futures.append((s, future))
+        else:
+            self.own_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check")
+            self.futures = [
+                (s, self.own_pool.submit(run_step, s, timeout=timeout)) for s in runnable
+            ]
+            # Steps beyond the pool's width start late: each wave gets its own timeout.
+            self.waves = -(-len(runnable) // workers)
+
+    def outcomes(self) -> list[StepOutcome]:
+        # Plus a little grace for the connector to report a timeout itself.
+        hard_deadline = self.started + self.waves * self.timeout + 1.0
+        for s, fut in self.futures:
             try:
-                results[s.position] = fut.result(timeout=max(0.0, hard_deadline - time.monotonic()))
+                self.results[s.position] = fut.result(
+                    timeout=max(0.0, hard_deadline - time.monotonic())
+                )
             except FutureTimeout:
-                results[s.position] = StepOutcome(
+                self.results[s.position] = StepOutcome(
                     s,
                     CheckOutcome.TIMEOUT,
-                    f"no answer within {timeout:.0f}s",
-                    duration_ms=int((time.monotonic() - started) * 1000),
+                    f"no answer within {self.timeout:.0f}s",
+                    duration_ms=int((time.monotonic() - self.started) * 1000),
                 )
-        # Stuck connector threads are abandoned, not waited for.
-        pool.shutdown(wait=False, cancel_futures=True)
-    return [results[s.position] for s in steps]
+        if self.own_pool is not None:
+            # Stuck connector threads are abandoned, not waited for.
+            self.own_pool.shutdown(wait=False, cancel_futures=True)
+        return [self.results[s.position] for s in self.steps]
+
+
+def start_checks(steps: list[PreparedStep], *, timeout: float | None = None) -> PendingChecks:
+    """Start the runnable steps in parallel, each bounded by `timeout`; blocked ones are
+    recorded at once and not run."""
+    return PendingChecks(steps, timeout or settings.EXECUTOR_CHECK_TIMEOUT)
+
+
+def run_checks(steps: list[PreparedStep], *, timeout: float | None = None) -> list[StepOutcome]:
+    """Run runnable steps in parallel, each bounded by `timeout`; blocked ones are not run."""
+    return start_checks(steps, timeout=timeout).outcomes()

@@ -26,7 +26,7 @@ from runbooks.models import Runbook
 from runbooks.validation import validate_runbook
 
 from ..choices import EXECUTION_TRANSITIONS, ExecutionStatus, StepKind
-from ..engine import prepare_step, run_checks
+from ..engine import prepare_step, start_checks
 from ..models import CheckRun, Execution
 from ..targets import target_scope
 from .action_requests import action_requests_plan, action_requests_store
@@ -139,13 +139,15 @@ def _execute(
         prepare_step(step=step, position=i, kind=StepKind.CHECK, scope=scope)
         for i, step in enumerate(document["checks"])
     ]
-    outcomes = run_checks(steps)
-    # Dry-run plans may read the targets: before the transaction, holding no lock.
+    pending = start_checks(steps)
+    # Dry-run plans may read the targets: while the checks run, before the transaction,
+    # holding no lock.
     planned = (
         action_requests_plan(runbook=runbook, document=document, scope=scope)
         if trigger == "pipeline"
         else None
     )
+    outcomes = pending.outcomes()
     finished = timezone.now()
     try:
         _record(execution, runbook, document, outcomes, planned, finished, trigger, actor)

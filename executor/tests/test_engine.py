@@ -183,3 +183,74 @@ def test_no_credential_leaves_a_step_whatever_the_connector_says(settings, monke
     assert outcome.outcome == CheckOutcome.ERROR
     assert "pa$s-w0rd" not in outcome.summary and "pa%24s-w0rd" not in outcome.summary
     assert "db.internal" in outcome.summary  # still says where
+
+
+def _held_checks(http_server, http_targets, release: threading.Event, n: int) -> list:
+    http_targets(held=http_server(_respond_after(10, release)) + "/healthz")
+    return [
+        prepare_step(
+            step=_check(f"h{i}", "http.health_check", target="held"),
+            position=i,
+            kind=StepKind.CHECK,
+        )
+        for i in range(n)
+    ]
+
+
+def test_started_checks_run_while_the_caller_works(http_server, http_targets):
+    """start_checks returns while they run (the executor plans the actions meanwhile);
+    outcomes() waits for them."""
+    from executor.engine import start_checks
+
+    release = threading.Event()
+    pending = start_checks(_held_checks(http_server, http_targets, release, 2), timeout=5)
+    assert not any(f.done() for _, f in pending.futures)  # held by the server, not run yet
+    release.set()
+    assert [o.outcome for o in pending.outcomes()] == [CheckOutcome.OK] * 2
+
+
+def test_checks_get_threads_of_their_own_while_the_shared_ones_are_stuck(
+    http_server, http_targets, settings, monkeypatch
+):
+    """A connector stuck past its deadline keeps its shared thread; once too few are
+    free, later runs get a pool of their own and still finish."""
+    from executor import engine
+    from executor.registry import REGISTRY
+
+    release = threading.Event()
+
+    def stuck_forever(params, target, deadline):  # ignores its deadline
+        release.wait(30)
+        raise RuntimeError("released")
+
+    monkeypatch.setattr(REGISTRY["database.connection_count"].impl, "run", stuck_forever)
+    quick_url = http_server(_respond_after(0)) + "/healthz"
+    settings.EXECUTOR_TARGETS = {
+        "orders": {"kind": "postgres", "url": "postgresql://app@db.internal:5432/orders"},
+        "quick": {"kind": "http", "url": quick_url, "secret_env": ""},
+    }
+
+    def steps(action: str, target: str) -> list:
+        return [
+            prepare_step(
+                step=_check(f"s{i}", action, target=target), position=i, kind=StepKind.CHECK
+            )
+            for i in range(8)
+        ]
+
+    stuck = engine.start_checks(steps("database.connection_count", "orders"), timeout=0.2)
+    try:
+        assert [o.outcome for o in stuck.outcomes()] == [CheckOutcome.TIMEOUT] * 8
+        assert stuck.own_pool is None  # they took shared threads, and still hold them
+        quick = steps("http.health_check", "quick")
+        first = engine.start_checks(quick, timeout=5)  # the last eight shared threads
+        second = engine.start_checks(quick, timeout=5)  # none left: a pool of its own
+        assert first.own_pool is None and second.own_pool is not None
+        assert [o.outcome for o in second.outcomes()] == [CheckOutcome.OK] * 8
+        assert [o.outcome for o in first.outcomes()] == [CheckOutcome.OK] * 8
+    finally:
+        release.set()
+    for _, future in stuck.futures:
+        future.result(timeout=10)  # released: their threads are the shared pool's again
+    assert engine._take_shared(engine._SHARED_WIDTH)
+    engine._shared_busy = 0
