@@ -219,7 +219,7 @@ def incident_list(*, filters: IncidentFilters, user: Any = None) -> OpenFirst:
     return OpenFirst(qs.filter(status=filters.status), empty, list_rows)
 
 
-# What a row of the list shows, beyond the incident's own columns.
+# The incident's own columns a row of the list shows (and the commander's id).
 _LIST_FIELDS = (
     "id",
     "title",
