@@ -18,6 +18,8 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import ValuesIterable
 
+from incidents.prepared import server_cursor
+
 # Stand-ins no id takes (negative), yet inside a 32-bit integer column's range: Django
 # turns a lookup with a value out of the column's range into no SQL at all.
 _stand_ins = itertools.count(-1_900_000_000, -1)
@@ -111,19 +113,9 @@ class Compiled:
 
 
 def _cursor(connection: Any) -> Any:
-    """A cursor through Django's wrappers (query logging, execute_wrappers). On
-    PostgreSQL it binds on the server, so psycopg prepares the statement once it has
-    run a few times on a connection (prepare_threshold, DATABASE_PREPARE_THRESHOLD in
-    the settings): the planner, a millisecond or more for these subqueries, then runs
-    once per connection, not once per page."""
+    """On PostgreSQL a cursor that binds on the server: psycopg prepares the statement
+    once it has run a few times on a connection, and the planner (a millisecond or more
+    for these subqueries) then runs once per connection, not once per page."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+    return server_cursor(connection)

@@ -6,14 +6,13 @@ Most deliveries bring new alerts; for them this is the whole request. Everything
 """
 
 import functools
-import time
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from incidents.models import Alert, AlertSource, IngestOutbox
+from incidents.prepared import server_cursor
 
 from .base import ParsedAlert
 from .queue import eager
@@ -110,19 +109,7 @@ def _insert_one_statement() -> tuple[str, list[models.Field]]:
 
 
 def _execute_prepared(sql: str, params: list[Any]) -> list[tuple]:
-    """Run one statement as a server-side prepared statement on Django's connection.
-
-    Django's own cursors bind parameters on the client and never prepare; this keeps its
-    transaction handling, error wrapping and query log.
-    """
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
-        cur.execute(sql, params, prepare=True)
-        rows = cur.fetchall()
-    if connection.queries_logged:
-        connection.queries_log.append(
-            {"sql": sql, "time": f"{time.monotonic() - started:.3f}", "params": "(arrays)"}
-        )
-    return rows
+    """Run one statement as a server-side prepared statement on Django's connection."""
+    with server_cursor(connection, always_prepare=True) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()

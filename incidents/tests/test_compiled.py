@@ -54,6 +54,7 @@ def test_values_stay_parameters_and_each_run_is_logged():
         rows = compiled.rows(None, ids=[incident.pk])
     assert rows[0]["title"] == incident.title
     assert len(ctx.captured_queries) == 1  # query-count budgets see it
+    assert '"incidents_incident"' in ctx.captured_queries[0]["sql"]  # logged as written
     plan = next(iter(compiled._plans.values()))
     assert str(incident.pk) not in plan.sql and "%s" in plan.sql
 
