@@ -94,9 +94,9 @@ class OpenFirst:
     a sliceable sequence for Paginator.
 
     Two index-friendly queries instead of one ORDER BY over a CASE expression,
-    which would sort every incident on each page view. With `count_limit` set (the
-    list page), each part reads its ids in order as far as the count goes, which
-    both counts and pages them; then one statement reads the page's rows.
+    which would sort every incident on each page view: each part reads its ids in
+    order as far as the count goes (`count_limit`), which both counts and pages them;
+    then one statement reads the page's rows.
     """
 
     def __init__(
@@ -111,45 +111,32 @@ class OpenFirst:
         self.capped = False  # the count stopped at count_limit: there are more
 
     def _part_ids(self, part: str) -> list[int]:
-        """The part's ids in list order, at most one beyond what the count may show."""
+        """The part's ids in list order, at most one beyond what the count may show
+        (every one when there is no count_limit)."""
         if part not in self._ids:
-            if part == "open":
-                qs, room = self.open_qs, self.count_limit
-            else:
-                qs, room = self.closed_qs, self.count_limit - len(self._part_ids("open"))
-            self._ids[part] = list(qs.values_list("pk", flat=True)[: room + 1]) if room >= 0 else []
+            qs = self.open_qs if part == "open" else self.closed_qs
+            room = self.count_limit
+            if room is not None and part == "closed":
+                room -= len(self._part_ids("open"))
+            ids = qs.values_list("pk", flat=True)
+            if room is not None:
+                ids = ids[: room + 1] if room >= 0 else ids.none()
+            self._ids[part] = list(ids)
         return self._ids[part]
 
     def count(self) -> int:
-        if self.count_limit is None:
-            return self.open_qs.count() + self.closed_qs.count()
         total = len(self._part_ids("open")) + len(self._part_ids("closed"))
-        if total > self.count_limit:
+        if self.count_limit is not None and total > self.count_limit:
             self.capped = True
             return self.count_limit
         return total
 
     def __getitem__(self, item: slice) -> list:
-        start, stop = item.start or 0, item.stop
-        if self.count_limit is not None:
-            ids = (self._part_ids("open") + self._part_ids("closed"))[start:stop]
-        else:
-            n_open = self.open_qs.count()
-            ids = []
-            if start < n_open:
-                ids += self._slice(self.open_qs, start, min(stop, n_open))
-            if stop > n_open:
-                ids += self._slice(self.closed_qs, max(start - n_open, 0), stop - n_open)
+        ids = (self._part_ids("open") + self._part_ids("closed"))[item]
         if not ids:
             return []
         by_id = {row.pk: row for row in self.decorate(ids)}
         return [by_id[pk] for pk in ids if pk in by_id]
-
-    @staticmethod
-    def _slice(qs: QuerySet, start: int, stop: int) -> list[int]:
-        # The slice is chosen on the bare rows: with OFFSET, PostgreSQL would otherwise
-        # compute every column of every skipped row too.
-        return list(qs.values_list("pk", flat=True)[start:stop])
 
 
 # Checks whose result needs a look: a breach found, an error, or no answer in time.
@@ -231,6 +218,14 @@ _LIST_FIELDS = (
     "resolved_at",
     "commander_id",
 )
+# The columns computed for each row (by _list_columns).
+_LIST_ANNOTATIONS = (
+    "runbook_status",
+    "runbook_version",
+    "awaiting_approvals",
+    "failed_checks",
+    "last_update_at",
+)
 
 
 def _list_columns(_shape: None, *, ids: list[int]) -> QuerySet:
@@ -263,13 +258,6 @@ def _list_columns(_shape: None, *, ids: list[int]) -> QuerySet:
     ).values(*_LIST_FIELDS, "commander_name", *_LIST_ANNOTATIONS)
 
 
-_LIST_ANNOTATIONS = (
-    "runbook_status",
-    "runbook_version",
-    "awaiting_approvals",
-    "failed_checks",
-    "last_update_at",
-)
 # Compiled once per page length: the page's SQL is the same but for the ids.
 _list_query = Compiled(_list_columns)
 
@@ -438,9 +426,9 @@ def list_context(viewer: Any) -> ListContext:
     three statements otherwise, on a page whose rows take only two."""
     permissions = _permissions_to_read(viewer)
     found = _list_context_compiled.rows(permissions, viewer_id=viewer.pk)
-    holder = SimpleNamespace(**found[0]) if found else SimpleNamespace(safe_mode_rows="")
+    holder = SimpleNamespace(**{"safe_mode_rows": "", "service_rows": "", **(found or [{}])[0]})
     safe_mode, _ = _unnest_context(holder, viewer)
-    return ListContext(safe_mode, [name for (name,) in rows(getattr(holder, "service_rows", ""))])
+    return ListContext(safe_mode, [name for (name,) in rows(holder.service_rows)])
 
 
 def _catalog_services() -> QuerySet:
