@@ -133,10 +133,11 @@ def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
     )
 
 
-# Checks run on these threads, kept for the process's life: starting a thread per check
-# costs a millisecond or more of a short pipeline. A slot is taken while its check runs;
-# a check stuck past its deadline keeps its slot, and once too few are free a run gets
-# threads of its own, as every run did before.
+# Checks run on these threads, kept for the process's life, rather than on new ones each
+# run (each new thread waits its turn for the interpreter before it starts, on a worker
+# busy with its own task). Threads start on first use, not at import. A slot is taken
+# while its check runs; a check stuck past its deadline keeps its slot, and once too few
+# are free a run gets threads of its own, as every run did before.
 _SHARED_WIDTH = 16
 _shared = ThreadPoolExecutor(max_workers=_SHARED_WIDTH, thread_name_prefix="check")
 _shared_busy = 0
