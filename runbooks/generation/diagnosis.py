@@ -107,10 +107,43 @@ class Diagnosis:
 _EXCEPTION_CLASS = re.compile(r"\b(?:[A-Z][a-z0-9]+)+(?:Error|Exception)\b|\bpanic: ")
 
 
+# Secret material refused (a signing secret that no longer matches, a password not
+# accepted, `SignatureDoesNotMatch`, an API key revoked) is configuration: the service
+# holds a secret, key or credential its peer no longer agrees with, as after a rotation
+# done on one side only. The wording varies too much to list, but it is always such a
+# noun and a refusal within one clause, in either order.
+_KEY_MATERIAL = (
+    r"secrets?|signatures?|credentials?|passwords?|passphrase|api[ _-]?keys?|access[ _-]?keys?"
+    r"|secret[ _-]?keys?|private[ _-]?keys?|signing[ _-]?keys?|hmac|jwts?"
+    # A bare "token" is also a parser's ("invalid or unexpected token"): a code bug.
+    r"|(?:access|auth|bearer|api|refresh|session|client)[ _-]?tokens?"
+)
+_REFUSED = (
+    r"mismatch(?:ed)?|(?:does|do|did)(?:n't| not) match|not match(?:ing)?|invalid|incorrect"
+    r"|wrong|rejected|not accepted|revoked|expired|verification failed"
+    r"|failed (?:to )?verif(?:y|ication)|authentication failed|auth failed"
+)
+_KEY_REFUSED = re.compile(
+    rf"\b(?:{_KEY_MATERIAL})\b[^.;:,()\n]{{0,40}}?\b(?:{_REFUSED})\b"
+    rf"|\b(?:{_REFUSED})\b[^.;:,()\n]{{0,25}}?\b(?:{_KEY_MATERIAL})\b"
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _structure(text: str, category: str) -> bool:
+    """Whether the line has the shape of a failure of this category, whatever its words."""
+    if category == "code_bug":
+        return bool(_EXCEPTION_CLASS.search(text))
+    if category == "configuration_error":
+        # `SignatureDoesNotMatch`, `InvalidAccessKeyId`: error codes written as one word.
+        return bool(_KEY_REFUSED.search(_CAMEL.sub(" ", text).lower()))
+    return False
+
+
 def _hits(text: str, category: str) -> int:
     low = text.lower()
     hits = sum(1 for word in _LEXICON[category] if word in low)
-    if category == "code_bug" and not hits and _EXCEPTION_CLASS.search(text):
+    if not hits and _structure(text, category):
         hits = 1
     return hits
 

@@ -222,3 +222,37 @@ def test_an_exception_class_the_lexicon_does_not_list_is_a_code_bug():
         service="docs",
     )
     assert d.status == "diagnosed" and d.top.category == "code_bug"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'FATAL: password authentication failed for user "reporting"',
+        "callback refused: HMAC of the payload does not match the shared secret",
+        "PutObject failed: SignatureDoesNotMatch",
+        "billing export: api key revoked by provider settings",
+    ],
+)
+def test_refused_secret_material_is_a_configuration_error_without_a_change_event(line):
+    # A secret rotated on one side only leaves no change event of the service's own;
+    # the new error's shape (a secret, key or credential refused) still says config.
+    d = diagnose(
+        evidence=[no_changes([]), metric(signal="errors"), log(line=line)],
+        text="Nightly reports failing",
+        service="reports",
+    )
+    assert d.status == "diagnosed" and d.top.category == "configuration_error"
+    assert d.top.component == "reports" and "E3" in d.top.evidence
+
+
+def test_a_parser_rejecting_a_token_is_still_a_code_bug():
+    d = diagnose(
+        evidence=[
+            metric(signal="errors"),
+            log(line="SyntaxError: Invalid or unexpected token in bundle.js"),
+        ],
+        text="Dashboard blank",
+        service="dashboard",
+    )
+    assert d.top.category == "code_bug"
+    assert all(h.category != "configuration_error" for h in d.hypotheses)
