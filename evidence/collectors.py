@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from incidents.choices import AlertStatus, ChangeStatus, IncidentStatus
+from incidents.compiled import Compiled
 from incidents.models import Alert, ChangeEvent
 
 from . import changepoint, similar, templates
@@ -65,14 +66,20 @@ def _ago(minutes: float) -> str:
     return f"{minutes:.0f} min before onset"
 
 
+def _changes_query(shape: None, *, services: list[str], start: datetime, end: datetime) -> QuerySet:
+    return ChangeEvent.objects.filter(
+        service__in=services, started_at__gte=start, started_at__lte=end
+    ).order_by("-started_at", "-id")[:20]
+
+
+# Every incident's context asks these: built once per number of services, not per call.
+_changes = Compiled(_changes_query)
+
+
 def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
     start, end = scope.onset - CHANGES_BEFORE, scope.onset + CHANGES_AFTER
     services = [scope.service, *scope.dependencies]
-    rows = list(
-        ChangeEvent.objects.filter(
-            service__in=[s for s in services if s], started_at__gte=start, started_at__lte=end
-        ).order_by("-started_at", "-id")[:20]
-    )
+    rows = _changes.rows(services=[s for s in services if s], start=start, end=end)
     query = f"changes of {', '.join(s for s in services if s) or '(no service)'}"
     if not rows:
         return [
@@ -121,14 +128,21 @@ def collect_changes(scope: Scope, deadline: float) -> list[Finding]:
     return findings
 
 
+def _alerts_query(shape: None, *, incident_id: int, services: list[str]) -> QuerySet:
+    wanted = Q(incident_id=incident_id)
+    if services:
+        wanted |= Q(service__in=services, status=AlertStatus.FIRING)
+    return Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:ALERTS_SHOWN]
+
+
+_alerts = Compiled(_alerts_query)
+
+
 def collect_alerts(scope: Scope, deadline: float) -> list[Finding]:
     # The incident's own alerts, and what else fires on the service or on a service it
     # depends on (a dependency failing upstream alerts on its own name).
     services = [s for s in (scope.service, *scope.dependencies) if s]
-    wanted = Q(incident_id=scope.incident_id)
-    if services:
-        wanted |= Q(service__in=services, status=AlertStatus.FIRING)
-    rows = list(Alert.objects.filter(wanted).order_by("-last_seen", "-id")[:ALERTS_SHOWN])
+    rows = _alerts.rows(incident_id=scope.incident_id, services=services)
     query = (
         f"alerts of incident #{scope.incident_id} and firing alerts of {', '.join(services) or '-'}"
     )

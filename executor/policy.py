@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from incidents.choices import severity_info
+from incidents.compiled import Compiled
 
 from .choices import Decision, Safety
 from .models import SafeModeChange
@@ -128,9 +129,18 @@ def safe_mode_changes() -> QuerySet:
     return SafeModeChange.objects.order_by("-created_at", "-id")
 
 
+def _latest_switch(shape: None) -> QuerySet:
+    return safe_mode_changes().select_related("actor")[:1]
+
+
+# Asked before every action is planned or run: built once, not per call.
+_latest_switch_compiled = Compiled(_latest_switch)
+
+
 def safe_mode_state() -> SafeModeChange | None:
     """The change that turned safe mode on, or None when it is off."""
-    latest = safe_mode_changes().select_related("actor").first()
+    found = _latest_switch_compiled.rows()
+    latest = found[0] if found else None
     return latest if latest and latest.enabled else None
 
 

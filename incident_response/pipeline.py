@@ -27,7 +27,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from coordination.observe import on_timeline_events, war_room_replies
@@ -38,6 +38,7 @@ from executor import authoring, decision_notices, evidence_source, targets
 from executor.services import execution_run
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
+from incidents.compiled import Compiled
 from incidents.models import Alert, AlertGroup
 from incidents.signals import (
     incident_alerts_changed,
@@ -88,18 +89,14 @@ def context_schedule(*, runbook_id: int) -> None:
         generate_runbook_task.delay(runbook_id)
 
 
-def context_stage(*, runbook_id: int) -> None:
-    """Evidence before the plan: collectors in parallel, each with its deadline, then the
-    runbook from what they found, in this task. A failure to gather never stops the
-    runbook, which is then planned on what there is; a failure to generate (the database,
-    the storage) goes to the generation task, which retries and then marks it failed."""
+def _stage_runbook_query(shape: None, *, runbook_id: int) -> QuerySet:
+    """What the stage needs of the incident, read with the version in one statement."""
     first_alert = (
         Alert.objects.filter(incident_id=OuterRef("incident_id"), starts_at__isnull=False)
         .order_by("starts_at")
         .values("starts_at")[:1]
     )
-    # What the stage needs of the incident, read with the version in one statement.
-    runbook = (
+    return (
         Runbook.objects.select_related("incident")
         .annotate(
             first_alert_at=Subquery(first_alert),
@@ -107,8 +104,21 @@ def context_stage(*, runbook_id: int) -> None:
             own_alerts=own_alert_texts(OuterRef("incident_id")),
         )
         .filter(pk=runbook_id)
-        .first()
+        .order_by()[:1]
     )
+
+
+# Its three subqueries cost more to build and plan than to answer: built once.
+_stage_runbook = Compiled(_stage_runbook_query)
+
+
+def context_stage(*, runbook_id: int) -> None:
+    """Evidence before the plan: collectors in parallel, each with its deadline, then the
+    runbook from what they found, in this task. A failure to gather never stops the
+    runbook, which is then planned on what there is; a failure to generate (the database,
+    the storage) goes to the generation task, which retries and then marks it failed."""
+    found = _stage_runbook.rows(runbook_id=runbook_id)
+    runbook = found[0] if found else None
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
     evidence = None

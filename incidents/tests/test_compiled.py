@@ -75,11 +75,56 @@ def test_a_build_that_drops_its_argument_is_never_cached():
     assert list(inlined._plans.values()) == [None]
 
 
-def test_only_values_querysets_are_compiled():
-    IncidentFactory()
+def test_model_querysets_give_instances_with_related_rows_and_annotations():
+    commander = UserFactory(username="alice")
+    wanted = IncidentFactory(service="checkout", commander=commander)
+    IncidentFactory(service="billing", commander=commander)
+    IncidentFactory(service="checkout")
+
+    def build(shape, *, service, since, ids):
+        qs = (
+            Incident.objects.select_related("commander")
+            .annotate(events=Count("timeline"))
+            .filter(service=service, detected_at__gte=since, pk__in=ids)
+        )
+        return qs.order_by("pk")
+
+    compiled = Compiled(build)
+    args = {"service": "checkout", "since": wanted.detected_at, "ids": [wanted.pk, wanted.pk + 1]}
+    for _ in range(2):
+        got = compiled.rows(None, **args)
+        expected = list(build(None, **args))
+        assert [(i.pk, i.title, i.events) for i in got] == [
+            (i.pk, i.title, i.events) for i in expected
+        ]
+        assert got[0].commander.username == "alice"  # select_related, no further query
+        assert not got[0]._state.adding and got[0]._state.db == expected[0]._state.db
+    # PostgreSQL keeps the plan (times are parameters); SQLite's backend turns times
+    # into text, so there the build runs as a queryset each time.
+    kept = next(iter(compiled._plans.values()))
+    assert (kept is not None) == (connection.vendor == "postgresql")
+    assert compiled.rows(None, **dict(args, service="nowhere")) == []
+
+
+def test_text_values_stay_parameters():
+    hostile = "x'); DROP TABLE incidents_incident; --"
+    incident = IncidentFactory(service=hostile)
+    compiled = Compiled(lambda shape, *, service: Incident.objects.filter(service=service))
+    assert [i.pk for i in compiled.rows(None, service=hostile)] == [incident.pk]
+    assert compiled.rows(None, service="checkout") == []
+    plan = next(iter(compiled._plans.values()))
+    assert plan is not None and "DROP" not in plan.sql
+
+
+def test_unsupported_values_and_querysets_are_refused():
     compiled = Compiled(lambda shape, *, pk: Incident.objects.filter(pk=pk))
     with pytest.raises(TypeError):
-        compiled.rows(None, pk=1)
+        compiled.rows(None, pk=1.5)
+    with pytest.raises(TypeError):
+        compiled.rows(None, pk=True)
+    listed = Compiled(lambda shape, *, pk: Incident.objects.filter(pk=pk).values_list("pk"))
+    with pytest.raises(TypeError):
+        listed.rows(None, pk=1)
 
 
 def test_postgresql_prepares_a_compiled_statement_once_per_connection():
