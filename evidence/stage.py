@@ -12,7 +12,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -195,15 +195,25 @@ def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
     }
 
 
-def evidence_gather(
+@dataclass
+class Collected:
+    """What the collectors found, not stored yet: the rows to write, the snapshot's
+    body, and the items as planners read them (`gathered`)."""
+
+    evidence_set: EvidenceSet
+    items: list[Evidence]
+    snapshot: dict
+    gathered: list[dict]
+
+
+def evidence_collect(
     *,
     incident: Incident,
     seconds: float | None = None,
     first_alert_at: Any = _UNREAD,
     own_alerts: list[tuple[str, dict]] | None = None,
-) -> EvidenceSet:
-    """Gather, store and snapshot the incident's evidence; returns the new set, with the
-    items as planners read them (`evidence.selectors.evidence_items`) in `gathered`.
+) -> Collected:
+    """Run the collectors on the incident; store nothing (see `evidence_store`).
 
     `first_alert_at`: the earliest start among the incident's alerts, and `own_alerts`
     its latest alerts' (title, labels), when the caller read them with the incident
@@ -228,15 +238,72 @@ def evidence_gather(
         )
         for i, f in enumerate(findings, start=1)
     ]
+    evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
+    # When it was gathered, not when its row went in (perhaps after the runbook's).
+    evidence_set.created_at = timezone.now()
+    return Collected(
+        evidence_set, items, _snapshot(incident, scope, items), [evidence_item(e) for e in items]
+    )
+
+
+def evidence_store(collected: Collected) -> EvidenceSet:
+    """Store the snapshot, then the set and its items; returns the set (its items as
+    planners read them in `gathered`)."""
+    evidence_set = collected.evidence_set
     # The snapshot names no row id: store it first, then the set and its items in one go.
     key, digest = snapshot_store(
-        prefix=f"evidence/{incident.pk}", data=_snapshot(incident, scope, items)
+        prefix=f"evidence/{evidence_set.incident_id}", data=collected.snapshot
     )
     evidence_set.artifact_key, evidence_set.artifact_sha256 = key, digest
-    evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
-    evidence_save(evidence_set, items)
-    evidence_set.gathered = [evidence_item(e) for e in items]
+    evidence_save(evidence_set, collected.items)
+    evidence_set.gathered = collected.gathered
     return evidence_set
+
+
+def evidence_gather(
+    *,
+    incident: Incident,
+    seconds: float | None = None,
+    first_alert_at: Any = _UNREAD,
+    own_alerts: list[tuple[str, dict]] | None = None,
+) -> EvidenceSet:
+    """Gather, store and snapshot the incident's evidence; returns the new set, with the
+    items as planners read them (`evidence.selectors.evidence_items`) in `gathered`."""
+    return evidence_store(
+        evidence_collect(
+            incident=incident,
+            seconds=seconds,
+            first_alert_at=first_alert_at,
+            own_alerts=own_alerts,
+        )
+    )
+
+
+# Storing a set (a PUT to the object store, then one INSERT) while the runbook is
+# planned: a pool of its own, so collectors stuck past their deadline never hold it up.
+_STORE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evidence-store")
+
+
+def _store_on_own_connection(collected: Collected) -> EvidenceSet:
+    close_old_connections()
+    try:
+        return evidence_store(collected)
+    finally:
+        close_old_connections()
+
+
+def evidence_store_started(collected: Collected) -> "Future[EvidenceSet]":
+    """`evidence_store` on a pool thread, when its own connection can see the incident
+    (PostgreSQL, outside a transaction); else done here, before this returns. The
+    caller waits for the result before it is done with the incident."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        done: Future[EvidenceSet] = Future()
+        try:
+            done.set_result(evidence_store(collected))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+    return _STORE_POOL.submit(_store_on_own_connection, collected)
 
 
 def finding_dict(f: Finding) -> dict:

@@ -18,6 +18,7 @@ generation) has its checks run from the executor's queue.
 """
 
 import logging
+from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from django.utils import timezone
 from coordination.observe import on_timeline_events, war_room_replies
 from evidence import sources as evidence_sources
 from evidence.selectors import own_alert_texts, own_alerts_of
-from evidence.stage import evidence_gather
+from evidence.stage import evidence_collect, evidence_store_started
 from executor import authoring, decision_notices, evidence_source, targets
 from executor.services import execution_run
 from executor.tasks import execute_runbook_task
@@ -122,17 +123,20 @@ def context_stage(*, runbook_id: int) -> None:
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
     evidence = None
+    storing = None
     ready: list[int] = []
     token = _checks_here.set(ready)
     try:
         with offer.offer().catalog_pinned():
             try:
-                gathered = evidence_gather(
+                collected = evidence_collect(
                     incident=runbook.incident,
                     first_alert_at=runbook.first_alert_at,
                     own_alerts=own_alerts_of(runbook.own_alerts),
                 )
-                evidence = gathered.gathered
+                evidence = collected.gathered
+                # Its snapshot and rows are written while the runbook is planned.
+                storing = evidence_store_started(collected)
             except Exception:
                 logger.exception("evidence for incident %s not gathered", runbook.incident_id)
             try:
@@ -147,10 +151,22 @@ def context_stage(*, runbook_id: int) -> None:
                 runbook_requeue(runbook_id=runbook_id)
                 generate_runbook_task.delay(runbook_id)
                 return
+            finally:
+                _evidence_stored(storing, runbook.incident_id)
     finally:
         _checks_here.reset(token)
     if runbook.pk in ready and runbook.status == RunbookStatus.READY:
         _run_checks_here(runbook)
+
+
+def _evidence_stored(storing: Future | None, incident_id: int) -> None:
+    """Wait for the evidence being stored: the stage is not done before it is."""
+    if storing is None:
+        return
+    try:
+        storing.result()
+    except Exception:
+        logger.exception("evidence for incident %s gathered but not stored", incident_id)
 
 
 # Inside the context stage: the ids of the versions it made ready, whose checks it runs

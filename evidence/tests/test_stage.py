@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from evidence import sources
 from evidence.artifacts import snapshot_load
-from evidence.models import Evidence
+from evidence.models import Evidence, EvidenceSet
 from evidence.stage import evidence_gather
 from incidents.choices import ChangeKind, IncidentStatus
 from incidents.models import ChangeEvent
@@ -239,3 +239,47 @@ def test_a_set_and_its_items_are_saved_in_one_statement_on_postgresql(installed)
     assert {i.pk for i in items} == {g.pk for g in evidence_set.items.all()}
     assert all(i.incident_id == incident.pk for i in items)
     assert stored.created_at is not None and stored.artifact_sha256
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_a_set_is_stored_on_a_thread_of_its_own_while_the_caller_goes_on(installed):
+    """Outside a transaction on PostgreSQL, the snapshot and rows are written by a pool
+    thread on its own connection; the caller has the planner's items at once."""
+    from django.db import connection, transaction
+
+    from evidence import stage
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a pool thread's own connection needs PostgreSQL (SQLite: one writer)")
+    installed(FakeReaders(logs=[], points=[]))
+    incident = IncidentFactory(service="checkout")
+    collected = stage.evidence_collect(incident=incident, seconds=2)
+    assert collected.gathered and not EvidenceSet.objects.filter(incident=incident).exists()
+    stored_by: list[str] = []
+    real_store = stage.evidence_store
+
+    def store(c):
+        stored_by.append(threading.current_thread().name)
+        return real_store(c)
+
+    stage.evidence_store = store
+    try:
+        evidence_set = stage.evidence_store_started(collected).result(timeout=30)
+        # Inside a transaction a thread could not see the incident: stored here.
+        with transaction.atomic():
+            inline = stage.evidence_store_started(stage.evidence_collect(incident=incident))
+            assert inline.done()
+    finally:
+        stage.evidence_store = real_store
+    assert stored_by[0].startswith("evidence-store") and stored_by[1] == "MainThread"
+    assert [e.key for e in evidence_set.items.order_by("id")] == [
+        i["key"] for i in collected.gathered
+    ]
+    assert snapshot_load(
+        key=evidence_set.artifact_key, expected_sha256=evidence_set.artifact_sha256
+    )
+    # Dated when gathered, so it sorts before a runbook planned from it.
+    assert (
+        EvidenceSet.objects.get(pk=evidence_set.pk).created_at == collected.evidence_set.created_at
+    )

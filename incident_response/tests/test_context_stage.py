@@ -100,3 +100,32 @@ def test_a_document_in_hand_that_is_not_the_recorded_one_is_refused():
     assert execution.status == "refused"
     assert "refusing to run it" in execution.error
     assert not execution.check_runs.exists()
+
+
+def test_evidence_that_cannot_be_stored_does_not_stop_the_runbook_nor_its_checks(caplog):
+    """The planner has the gathered items before they are stored; a store that fails
+    is logged, and the stage waits for it either way before it is done."""
+    from executor.models import Execution
+
+    runbook = _declared_with_a_worker()
+    with (
+        mock.patch("evidence.stage.snapshot_store", side_effect=OSError("bucket gone")),
+        mock.patch.object(pipeline, "runbook_generate", wraps=pipeline.runbook_generate) as gen,
+    ):
+        pipeline.context_stage(runbook_id=runbook.pk)
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.READY
+    planned_from = gen.call_args.kwargs["evidence"]
+    assert planned_from and [i["key"] for i in planned_from][0] == "E1"
+    assert not EvidenceSet.objects.filter(incident=runbook.incident).exists()
+    assert "gathered but not stored" in caplog.text
+    assert Execution.objects.get(runbook=runbook).status == "done"
+
+
+def test_the_stage_is_done_only_once_its_evidence_is_stored():
+    runbook = _declared_with_a_worker()
+    pipeline.context_stage(runbook_id=runbook.pk)
+    evidence_set = EvidenceSet.objects.get(incident=runbook.incident)
+    runbook.refresh_from_db()
+    assert evidence_set.items.exists() and evidence_set.artifact_key
+    assert evidence_set.created_at <= runbook.generated_at
