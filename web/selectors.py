@@ -376,10 +376,10 @@ def _permissions_to_read(user: Any) -> bool:
     )
 
 
-def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: bool) -> Incident:
-    """The incident with its roles, and nested in the same row what the page around it
-    needs: the safe-mode switch, the viewer's permissions, the users a role may go to,
-    the latest evidence set's id (and the war room when Slack is configured)."""
+def _incident_context_query(
+    shape: tuple[bool, bool, bool], *, pk: int, viewer_id: int = 0
+) -> QuerySet:
+    permissions, with_users, war_room = shape
     related = ["created_by", *ROLE_RELATIONS] + (["war_room"] if war_room else [])
     nested: dict[str, Any] = {
         "safe_mode_rows": JSONRows(safe_mode_changes()[:1], *SAFE_MODE_COLUMNS),
@@ -389,13 +389,29 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
             .values("id")[:1]
         ),
     }
-    if _permissions_to_read(viewer):
-        nested["permission_rows"] = JSONRows(granted_permissions(viewer), *PERMISSION_COLUMNS)
+    if permissions:
+        nested["permission_rows"] = JSONRows(granted_permissions(viewer_id), *PERMISSION_COLUMNS)
     if with_users:
         active = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
         nested["user_rows"] = JSONRows(active, *USER_COLUMNS)
     incident = with_last_update(Incident.objects.select_related(*related)).annotate(**nested)
-    return incident.get(pk=pk)
+    return incident.filter(pk=pk).order_by()
+
+
+# Its nested reads cost more to build than to answer: built once per shape.
+_incident_context = Compiled(_incident_context_query)
+
+
+def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: bool) -> Incident:
+    """The incident with its roles, and nested in the same row what the page around it
+    needs: the safe-mode switch, the viewer's permissions, the users a role may go to,
+    the latest evidence set's id (and the war room when Slack is configured)."""
+    permissions = _permissions_to_read(viewer)
+    args = {"pk": pk, "viewer_id": viewer.pk} if permissions else {"pk": pk}
+    found = _incident_context.rows((permissions, with_users, war_room), **args)
+    if not found:
+        raise Incident.DoesNotExist(f"no incident {pk}")
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -499,22 +515,22 @@ def _shown_execution(runbook: Any) -> tuple[Any, list]:
     return execution, checks if execution is not None else []
 
 
-def _runbook_versions(incident: Incident, *, version: int | None, compare: int | None) -> list:
-    """Every version, newest first, in one query. The artifact is read only for the
-    versions the page uses (shown, compared, the draft's, the diagnosis'), and the shown
-    version carries its latest execution and check runs, nested."""
+def _runbook_versions_query(
+    shape: tuple[bool, bool], *, incident_id: int, version: int = 0, compare: int = 0
+) -> QuerySet:
+    asked, comparing = shape
     mine = Runbook.objects.filter(incident=OuterRef("incident"))
     newest = mine.order_by("-version").values("version")[:1]
     # The version asked for if it exists, else the newest.
-    shown = Coalesce(
-        Subquery(mine.filter(version=version).order_by().values("version")[:1]), newest
-    )
-    if version is None:
-        shown = Subquery(newest)
+    shown = Subquery(newest)
+    if asked:
+        shown = Coalesce(
+            Subquery(mine.filter(version=version).order_by().values("version")[:1]), newest
+        )
     draft = mine.filter(artifact__isnull=False).order_by("-version").values("version")[:1]
     diagnosis = mine.filter(status=RunbookStatus.READY).order_by("-version").values("version")[:1]
     used = Q(version=shown) | Q(version=Subquery(draft)) | Q(version=Subquery(diagnosis))
-    if compare:
+    if comparing:
         used |= Q(version=compare)
     executions = Execution.objects.filter(runbook=OuterRef("pk")).order_by("-started_at", "-id")
     latest_execution = (
@@ -524,8 +540,8 @@ def _runbook_versions(incident: Incident, *, version: int | None, compare: int |
     )
     checks = CheckRun.objects.filter(execution_id=Subquery(latest_execution)).order_by()
     is_shown = Q(version=shown)
-    return list(
-        Runbook.objects.filter(incident=incident)
+    return (
+        Runbook.objects.filter(incident_id=incident_id)
         .defer("artifact", "validation_errors")
         .annotate(
             has_artifact=ExpressionWrapper(Q(artifact__isnull=False), output_field=BooleanField()),
@@ -544,6 +560,31 @@ def _runbook_versions(incident: Incident, *, version: int | None, compare: int |
         )
         .order_by("-version")
     )
+
+
+# The page's costliest statement to build (seven subqueries): built once per shape.
+_runbook_versions_compiled = Compiled(_runbook_versions_query)
+
+
+def _runbook_versions(incident: Incident, *, version: int | None, compare: int | None) -> list:
+    """Every version, newest first, in one query. The artifact is read only for the
+    versions the page uses (shown, compared, the draft's, the diagnosis'), and the shown
+    version carries its latest execution and check runs, nested."""
+    args = {"incident_id": incident.pk}
+    if version is not None:
+        args["version"] = version
+    if compare:
+        args["compare"] = compare
+    return _runbook_versions_compiled.rows((version is not None, bool(compare)), **args)
+
+
+_incident_actions = Compiled(
+    lambda shape, *, incident_id: (
+        ActionRequest.objects.filter(incident_id=incident_id)
+        .select_related("requested_by")
+        .order_by("id")
+    )
+)
 
 
 def incident_page(
@@ -584,11 +625,7 @@ def incident_page(
     actions: list = []
     incident_actions: list = []
     if runbooks:  # actions come from a runbook: none without one
-        incident_actions = list(
-            ActionRequest.objects.filter(incident=incident)
-            .select_related("requested_by")
-            .order_by("id")
-        )
+        incident_actions = _incident_actions.rows(incident_id=incident.pk)
         actions = [a for a in incident_actions if a.runbook_id == runbook.pk]
     events = list(
         incident.timeline.select_related("actor").order_by("-created_at", "-id")[
