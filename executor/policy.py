@@ -139,8 +139,7 @@ _latest_switch_compiled = Compiled(_latest_switch)
 
 def safe_mode_state() -> SafeModeChange | None:
     """The change that turned safe mode on, or None when it is off."""
-    found = _latest_switch_compiled.rows()
-    latest = found[0] if found else None
+    latest = _latest_switch_compiled.first()
     return latest if latest and latest.enabled else None
 
 

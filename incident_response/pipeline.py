@@ -118,8 +118,7 @@ def context_stage(*, runbook_id: int) -> None:
     runbook from what they found, in this task. A failure to gather never stops the
     runbook, which is then planned on what there is; a failure to generate (the database,
     the storage) goes to the generation task, which retries and then marks it failed."""
-    found = _stage_runbook.rows(runbook_id=runbook_id)
-    runbook = found[0] if found else None
+    runbook = _stage_runbook.first(runbook_id=runbook_id)
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
     evidence = None

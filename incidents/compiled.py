@@ -62,7 +62,7 @@ class Compiled:
 
     `rows(shape, **args)`: what `list(build(shape, **args))` would give: dicts for a
     `.values()` queryset, model instances (with select_related and annotations) for a
-    model queryset. `shape` is whatever else changes the SQL text (which filters apply);
+    model queryset; `first(shape, **args)` its first row or None. `shape` is whatever else changes the SQL text (which filters apply);
     the length of each list argument is part of it. Everything else `build` puts in the
     query is fixed at its first call: constants only (no clock, no settings that
     change). A build whose stand-ins do not all come back as parameters is not cached:
@@ -92,6 +92,11 @@ class Compiled:
             cursor.execute(plan.sql, params)
             fetched = cursor.fetchall()
         return plan.make(list(plan.compiler.results_iter(results=[fetched])))
+
+    def first(self, shape: Hashable = None, /, **args: Argument) -> Any:
+        """The first of `rows(shape, **args)`, or None (`build` slices it to one row)."""
+        found = self.rows(shape, **args)
+        return found[0] if found else None
 
     def _compile(self, shape: Hashable, args: dict[str, Argument]) -> _Plan | None:
         stand_in: dict[tuple[type, Value], tuple[str, int | None]] = {}

@@ -408,10 +408,10 @@ def _incident_with_context(pk: int, *, viewer: Any, with_users: bool, war_room: 
     the latest evidence set's id (and the war room when Slack is configured)."""
     permissions = _permissions_to_read(viewer)
     args = {"pk": pk, "viewer_id": viewer.pk} if permissions else {"pk": pk}
-    found = _incident_context.rows((permissions, with_users, war_room), **args)
-    if not found:
+    incident = _incident_context.first((permissions, with_users, war_room), **args)
+    if incident is None:
         raise Incident.DoesNotExist(f"no incident {pk}")
-    return found[0]
+    return incident
 
 
 @dataclass(frozen=True)
@@ -441,8 +441,8 @@ def list_context(viewer: Any) -> ListContext:
     permissions (filled into their cache), in one statement on the viewer's own row:
     three statements otherwise, on a page whose rows take only two."""
     permissions = _permissions_to_read(viewer)
-    found = _list_context_compiled.rows(permissions, viewer_id=viewer.pk)
-    holder = SimpleNamespace(**{"safe_mode_rows": "", "service_rows": "", **(found or [{}])[0]})
+    found = _list_context_compiled.first(permissions, viewer_id=viewer.pk) or {}
+    holder = SimpleNamespace(**{"safe_mode_rows": "", "service_rows": "", **found})
     safe_mode, _ = _unnest_context(holder, viewer)
     return ListContext(safe_mode, [name for (name,) in rows(holder.service_rows)])
 
