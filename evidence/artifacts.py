@@ -38,6 +38,16 @@ def store_once(key: str, body: bytes) -> None:
             raise RuntimeError(f"artifact stored as {saved!r}, expected {key!r}")
 
 
+def storage_warm() -> None:
+    """Build this thread's client of the artifact storage now. On S3 each thread has its
+    own (django-storages keeps them per thread), and building one (a boto3 session that
+    loads the service's model) costs tens of milliseconds: a worker pays it at start,
+    not inside an incident's first runbook."""
+    storage = storages["artifacts"]
+    if getattr(storage, "bucket_name", None):
+        storage.connection.meta.client  # noqa: B018 - built on first access
+
+
 def _put_if_absent(storage: Any, key: str, body: bytes) -> bool:
     """One conditional PUT on an S3 storage; False when this storage cannot do it."""
     bucket_name = getattr(storage, "bucket_name", None)

@@ -9,6 +9,7 @@ the uncommitted rows. A collector that overruns its deadline is recorded as
 """
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from incidents.models import Alert, Incident
 
-from .artifacts import snapshot_store
+from .artifacts import snapshot_store, storage_warm
 from .choices import Collector, EvidenceStatus
 from .collectors import CHANGES_BEFORE, LOCAL, REMOTE, Finding, Scope, collect_changes
 from .deploys import record_deploys
@@ -290,6 +291,21 @@ def _store_on_own_connection(collected: Collected) -> EvidenceSet:
         return evidence_store(collected)
     finally:
         close_old_connections()
+
+
+def store_pool_warm() -> None:
+    """Start the store pool's threads and build each one's artifact-storage client (see
+    `storage_warm`), so that the first sets stored pay neither."""
+    workers = _STORE_POOL._max_workers
+    # Each task waits for the others: one thread cannot take two, so all of them start.
+    meet = threading.Barrier(workers)
+
+    def warm() -> None:
+        meet.wait(timeout=30)
+        storage_warm()
+
+    for started in [_STORE_POOL.submit(warm) for _ in range(workers)]:
+        started.result(timeout=60)
 
 
 def evidence_store_started(collected: Collected) -> "Future[EvidenceSet]":

@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery
@@ -48,9 +49,24 @@ def _close_target_sessions(**kwargs) -> None:
 
 
 @worker_process_init.connect
-def _warm_http_client(**kwargs) -> None:
-    """Build the checks' shared HTTP client (and its SSL context, tens of ms of CPU) when
-    the worker process starts, not inside the first incident's checks."""
-    from executor.connectors.http import shared_client
+def _warm_clients(**kwargs) -> None:
+    """Build the clients an incident needs when the worker process starts, not inside the
+    first incident: the checks' shared HTTP client (its SSL context, tens of ms of CPU),
+    the artifact storage's clients (on S3 a boto3 session per thread, for this thread and
+    the evidence store pool) and, with an API key, the Anthropic client."""
+    from django.conf import settings
 
-    shared_client()
+    from evidence.artifacts import storage_warm
+    from evidence.stage import store_pool_warm
+    from executor.connectors.http import shared_client
+    from runbooks.generation import claude
+
+    warmers = [shared_client, storage_warm, store_pool_warm]
+    if settings.ANTHROPIC_API_KEY:
+        warmers.append(claude.client)
+    for warm in warmers:
+        try:
+            warm()
+        except Exception:
+            # Not fatal: the first incident builds it instead (and reports what fails).
+            logging.getLogger(__name__).exception("warming %s failed", warm.__name__)

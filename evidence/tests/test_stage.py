@@ -283,3 +283,54 @@ def test_a_set_is_stored_on_a_thread_of_its_own_while_the_caller_goes_on(install
     assert (
         EvidenceSet.objects.get(pk=evidence_set.pk).created_at == collected.evidence_set.created_at
     )
+
+
+def test_store_pool_warm_builds_every_pool_thread_s_storage_client(settings, s3_server):
+    """On S3 each thread builds its own client on first use (a boto3 session, tens of ms):
+    warming leaves one in every thread of the store pool, before any set is stored."""
+    from django.core.files.storage import storages
+
+    from evidence import stage
+    from testing.services import s3_create_bucket, s3_storage_settings
+
+    s3_create_bucket(s3_server, "warm-pool")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": s3_storage_settings(s3_server, "warm-pool"),
+    }
+    storage = storages["artifacts"]  # a new instance: no thread has a client yet
+    workers = stage._STORE_POOL._max_workers
+    meet = threading.Barrier(workers)
+
+    def has_client() -> bool:
+        meet.wait(timeout=10)  # one probe per thread
+        return getattr(storage._connections, "connection", None) is not None
+
+    def probe() -> list[bool]:
+        return [
+            f.result(timeout=30)
+            for f in [stage._STORE_POOL.submit(has_client) for _ in range(workers)]
+        ]
+
+    assert probe() == [False] * workers
+    stage.store_pool_warm()
+    assert probe() == [True] * workers
+
+
+def test_worker_start_warms_every_client_and_survives_one_that_fails(monkeypatch, caplog):
+    from evidence import artifacts, stage
+    from executor.connectors import http
+    from incident_response import celery
+
+    warmed: list[str] = []
+    monkeypatch.setattr(http, "shared_client", lambda: warmed.append("http"))
+    monkeypatch.setattr(stage, "store_pool_warm", lambda: warmed.append("pool"))
+
+    def broken() -> None:
+        raise RuntimeError("no such endpoint")
+
+    broken.__name__ = "storage_warm"
+    monkeypatch.setattr(artifacts, "storage_warm", broken)
+    celery._warm_clients()
+    assert warmed == ["http", "pool"]
+    assert "warming storage_warm failed" in caplog.text
