@@ -262,10 +262,15 @@ def runbook_generate(
         return runbook
 
     # Stored before the row says so: a lost lease leaves an unreferenced artifact at
-    # worst, and no transaction waits on the storage.
-    key, digest = artifact_store(
-        incident_id=incident.pk, version=runbook.version, data=result.document
-    )
+    # worst, and no transaction waits on the storage. The lease is renewed meanwhile: a
+    # slow store (a first client to build, retries) must not let the sweep hand the
+    # version to another worker, which would generate it again.
+    with LeaseHeartbeat(
+        runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
+    ):
+        key, digest = artifact_store(
+            incident_id=incident.pk, version=runbook.version, data=result.document
+        )
     with transaction.atomic():
         if not _finish(
             runbook,

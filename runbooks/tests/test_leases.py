@@ -128,3 +128,32 @@ def test_the_heartbeat_renews_the_lease_while_generation_runs(settings, monkeypa
     result = runbook_generate(runbook_id=runbook.pk)
     assert seen["swept"] == {"requeued": 0, "failed": 0}
     assert result.status == RunbookStatus.READY and result.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_renews_the_lease_while_the_artifact_is_stored(settings, monkeypatch):
+    """A slow store (an object store's first client, its retries) outlives the lease: the
+    version stays this worker's, and is not generated a second time."""
+    settings.ANTHROPIC_API_KEY = ""
+    settings.RUNBOOK_LEASE_SECONDS = 1.5  # renewed every 0.5 s
+    runbook = RunbookFactory()
+    seen: dict = {}
+    real_store = services.artifact_store
+
+    def slow_store(**kwargs):
+        first = Runbook.objects.get(pk=runbook.pk).lease_expires_at
+        wait_until(
+            lambda: (
+                Runbook.objects.get(pk=runbook.pk).lease_expires_at > first + timedelta(seconds=0.5)
+            ),
+            timeout=10,
+            what="the lease to be renewed while storing",
+        )
+        wait_until(lambda: timezone.now() > first, timeout=10, what="the first lease to pass")
+        seen["swept"] = runbook_sweep_leases()
+        return real_store(**kwargs)
+
+    monkeypatch.setattr(services, "artifact_store", slow_store)
+    result = runbook_generate(runbook_id=runbook.pk)
+    assert seen["swept"] == {"requeued": 0, "failed": 0}
+    assert result.status == RunbookStatus.READY and result.attempts == 1
