@@ -282,7 +282,8 @@ def evidence_gather(
 
 # Storing a set (a PUT to the object store, then one INSERT) while the runbook is
 # planned: a pool of its own, so collectors stuck past their deadline never hold it up.
-_STORE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evidence-store")
+STORE_THREADS = 2
+_STORE_POOL = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="evidence-store")
 
 
 def _store_on_own_connection(collected: Collected) -> EvidenceSet:
@@ -296,15 +297,14 @@ def _store_on_own_connection(collected: Collected) -> EvidenceSet:
 def store_pool_warm() -> None:
     """Start the store pool's threads and build each one's artifact-storage client (see
     `storage_warm`), so that the first sets stored pay neither."""
-    workers = _STORE_POOL._max_workers
     # Each task waits for the others: one thread cannot take two, so all of them start.
-    meet = threading.Barrier(workers)
+    meet = threading.Barrier(STORE_THREADS)
 
     def warm() -> None:
         meet.wait(timeout=30)
         storage_warm()
 
-    for started in [_STORE_POOL.submit(warm) for _ in range(workers)]:
+    for started in [_STORE_POOL.submit(warm) for _ in range(STORE_THREADS)]:
         started.result(timeout=60)
 
 

@@ -62,8 +62,9 @@ class Compiled:
 
     `rows(shape, **args)`: what `list(build(shape, **args))` would give: dicts for a
     `.values()` queryset, model instances (with select_related and annotations) for a
-    model queryset; `first(shape, **args)` its first row or None. `shape` is whatever else changes the SQL text (which filters apply);
-    the length of each list argument is part of it. Everything else `build` puts in the
+    model queryset; `first(shape, **args)` its first row or None. `shape` is whatever
+    else changes the SQL text (which filters apply); the length of each list argument is
+    part of it. Everything else `build` puts in the
     query is fixed at its first call: constants only (no clock, no settings that
     change). A build whose stand-ins do not all come back as parameters is not cached:
     it runs as a plain queryset every time (so do times on SQLite, whose backend turns
@@ -94,7 +95,7 @@ class Compiled:
         return plan.make(list(plan.compiler.results_iter(results=[fetched])))
 
     def first(self, shape: Hashable = None, /, **args: Argument) -> Any:
-        """The first of `rows(shape, **args)`, or None (`build` slices it to one row)."""
+        """The first of `rows(shape, **args)`, or None: for a build that reads one row."""
         found = self.rows(shape, **args)
         return found[0] if found else None
 

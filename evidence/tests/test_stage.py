@@ -299,7 +299,7 @@ def test_store_pool_warm_builds_every_pool_thread_s_storage_client(settings, s3_
         "artifacts": s3_storage_settings(s3_server, "warm-pool"),
     }
     storage = storages["artifacts"]  # a new instance: no thread has a client yet
-    workers = stage._STORE_POOL._max_workers
+    workers = stage.STORE_THREADS
     meet = threading.Barrier(workers)
 
     def has_client() -> bool:

@@ -103,57 +103,38 @@ def test_a_worker_that_was_taken_over_cannot_finish(settings, monkeypatch):
     assert Runbook.objects.get(pk=runbook.pk).status == RunbookStatus.GENERATING
 
 
+def _outlive_the_first_lease(runbook: Runbook, seen: dict) -> None:
+    """Wait, as a slow step would, until the heartbeat has renewed the lease and the first
+    lease has passed; then sweep, which must find nothing to take over."""
+    first = Runbook.objects.get(pk=runbook.pk).lease_expires_at
+    wait_until(
+        lambda: (
+            Runbook.objects.get(pk=runbook.pk).lease_expires_at > first + timedelta(seconds=0.5)
+        ),
+        timeout=10,
+        what="the lease to be renewed",
+    )
+    wait_until(lambda: timezone.now() > first, timeout=10, what="the first lease to pass")
+    seen["swept"] = runbook_sweep_leases()
+
+
+# Generating, and storing the artifact (an object store's first client, its retries):
+# either can outlive the lease, and the version must stay this worker's, not be
+# generated a second time by another.
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_renews_the_lease_while_generation_runs(settings, monkeypatch):
+@pytest.mark.parametrize("slow", ["generate_runbook_document", "artifact_store"])
+def test_the_heartbeat_renews_the_lease_while_the_worker_is_slow(settings, monkeypatch, slow):
     settings.ANTHROPIC_API_KEY = ""
     settings.RUNBOOK_LEASE_SECONDS = 1.5  # renewed every 0.5 s
     runbook = RunbookFactory()
     seen: dict = {}
+    real = getattr(services, slow)
 
-    def slow_generation(*, incident, context):
-        first = Runbook.objects.get(pk=runbook.pk).lease_expires_at
-        # Generation outlives its first lease; the heartbeat keeps it.
-        wait_until(
-            lambda: (
-                Runbook.objects.get(pk=runbook.pk).lease_expires_at > first + timedelta(seconds=0.5)
-            ),
-            timeout=10,
-            what="the lease to be renewed",
-        )
-        wait_until(lambda: timezone.now() > first, timeout=10, what="the first lease to pass")
-        seen["swept"] = runbook_sweep_leases()
-        return generate_runbook_document(incident=incident, context=context)
+    def slowed(**kwargs):
+        _outlive_the_first_lease(runbook, seen)
+        return real(**kwargs)
 
-    monkeypatch.setattr(services, "generate_runbook_document", slow_generation)
-    result = runbook_generate(runbook_id=runbook.pk)
-    assert seen["swept"] == {"requeued": 0, "failed": 0}
-    assert result.status == RunbookStatus.READY and result.attempts == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_renews_the_lease_while_the_artifact_is_stored(settings, monkeypatch):
-    """A slow store (an object store's first client, its retries) outlives the lease: the
-    version stays this worker's, and is not generated a second time."""
-    settings.ANTHROPIC_API_KEY = ""
-    settings.RUNBOOK_LEASE_SECONDS = 1.5  # renewed every 0.5 s
-    runbook = RunbookFactory()
-    seen: dict = {}
-    real_store = services.artifact_store
-
-    def slow_store(**kwargs):
-        first = Runbook.objects.get(pk=runbook.pk).lease_expires_at
-        wait_until(
-            lambda: (
-                Runbook.objects.get(pk=runbook.pk).lease_expires_at > first + timedelta(seconds=0.5)
-            ),
-            timeout=10,
-            what="the lease to be renewed while storing",
-        )
-        wait_until(lambda: timezone.now() > first, timeout=10, what="the first lease to pass")
-        seen["swept"] = runbook_sweep_leases()
-        return real_store(**kwargs)
-
-    monkeypatch.setattr(services, "artifact_store", slow_store)
+    monkeypatch.setattr(services, slow, slowed)
     result = runbook_generate(runbook_id=runbook.pk)
     assert seen["swept"] == {"requeued": 0, "failed": 0}
     assert result.status == RunbookStatus.READY and result.attempts == 1
