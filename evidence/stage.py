@@ -128,49 +128,77 @@ def _timed_on_own_connection(name: str, fn, scope: Scope, seconds: float) -> lis
         close_old_connections()
 
 
+class Running:
+    """Collectors started on a scope (`collectors_started`); `findings()` waits for them."""
+
+    def __init__(self, scope: Scope, seconds: float) -> None:
+        self.scope, self.seconds = scope, seconds
+        self.started = time.monotonic()
+        # Deploys read from the service's apps become changes before the changes collector reads.
+        reader = getattr(scope.readers, "recent_deploys", None)
+        self.deploys = (
+            _POOL.submit(
+                reader,
+                since=(scope.onset - CHANGES_BEFORE).timestamp(),
+                deadline=self.started + seconds,
+            )
+            if reader is not None
+            else None
+        )
+        self.futures = {
+            name: _POOL.submit(_timed, name, fn, scope, seconds) for name, fn in REMOTE.items()
+        }
+        self.local = {
+            n: fn
+            for n, fn in LOCAL.items()
+            if not (n == Collector.CHANGES and self.deploys is not None)
+        }
+        # Inside a transaction the database collectors wait for findings(), in this thread.
+        self.inline = connection.in_atomic_block
+        if not self.inline:
+            self.futures.update(
+                {
+                    name: _POOL.submit(_timed_on_own_connection, name, fn, scope, seconds)
+                    for name, fn in self.local.items()
+                }
+            )
+
+    def findings(self) -> list[Finding]:
+        """Every collector's findings, in collector order; never raises, never waits past
+        the longest deadline."""
+        scope, seconds, started = self.scope, self.seconds, self.started
+        results: dict[str, list[Finding]] = {}
+        if self.inline:
+            results.update(
+                {name: _timed(name, fn, scope, seconds) for name, fn in self.local.items()}
+            )
+        if self.deploys is not None:
+            noted = _deploys_recorded(self.deploys, started, seconds)
+            results[Collector.CHANGES] = _timed(Collector.CHANGES, collect_changes, scope, seconds)
+            results[Collector.CHANGES] += noted
+        for name, future in self.futures.items():
+            # The collectors started together: each gets what is left of its own deadline.
+            left = max(0.0, seconds - (time.monotonic() - started)) + 0.05
+            try:
+                results[name] = future.result(timeout=left)
+            except FutureTimeout:
+                results[name] = [
+                    Finding(name, f"{name}: no answer within {seconds:g} s", EvidenceStatus.TIMEOUT)
+                ]
+        order = [*LOCAL, *REMOTE]
+        return [f for name in order for f in results.get(name, [])]
+
+
+def collectors_started(scope: Scope, *, seconds: float | None = None) -> Running:
+    """Start every collector on `scope`, each with its deadline; the caller may do other
+    work before it waits for them (`Running.findings`)."""
+    return Running(scope, seconds if seconds is not None else collector_seconds())
+
+
 def run_collectors(scope: Scope, *, seconds: float | None = None) -> list[Finding]:
     """Every collector's findings, in collector order; never raises, never waits past
     the longest deadline."""
-    seconds = seconds if seconds is not None else collector_seconds()
-    started = time.monotonic()
-    # Deploys read from the service's apps become changes before the changes collector reads.
-    reader = getattr(scope.readers, "recent_deploys", None)
-    deploys = (
-        _POOL.submit(
-            reader, since=(scope.onset - CHANGES_BEFORE).timestamp(), deadline=started + seconds
-        )
-        if reader is not None
-        else None
-    )
-    futures = {name: _POOL.submit(_timed, name, fn, scope, seconds) for name, fn in REMOTE.items()}
-    results: dict[str, list[Finding]] = {}
-    local = {
-        n: fn for n, fn in LOCAL.items() if not (n == Collector.CHANGES and deploys is not None)
-    }
-    if connection.in_atomic_block:
-        results.update({name: _timed(name, fn, scope, seconds) for name, fn in local.items()})
-    else:
-        futures.update(
-            {
-                name: _POOL.submit(_timed_on_own_connection, name, fn, scope, seconds)
-                for name, fn in local.items()
-            }
-        )
-    if deploys is not None:
-        noted = _deploys_recorded(deploys, started, seconds)
-        results[Collector.CHANGES] = _timed(Collector.CHANGES, collect_changes, scope, seconds)
-        results[Collector.CHANGES] += noted
-    for name, future in futures.items():
-        # The collectors started together: each gets what is left of its own deadline.
-        left = max(0.0, seconds - (time.monotonic() - started)) + 0.05
-        try:
-            results[name] = future.result(timeout=left)
-        except FutureTimeout:
-            results[name] = [
-                Finding(name, f"{name}: no answer within {seconds:g} s", EvidenceStatus.TIMEOUT)
-            ]
-    order = [*LOCAL, *REMOTE]
-    return [f for name in order for f in results.get(name, [])]
+    return collectors_started(scope, seconds=seconds).findings()
 
 
 def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
@@ -207,6 +235,62 @@ class Collected:
     gathered: list[dict]
 
 
+class Collecting:
+    """An incident's collectors at work (`evidence_collect_started`); `result()` waits
+    for them and returns what they found, not stored yet."""
+
+    def __init__(self, incident: Incident, scope: Scope, running: Running, started: float) -> None:
+        self.incident, self.scope, self.running, self.started = incident, scope, running, started
+
+    def result(self) -> Collected:
+        incident, scope = self.incident, self.scope
+        findings = self.running.findings()
+        evidence_set = EvidenceSet(incident=incident, onset=scope.onset)
+        items = [
+            Evidence(
+                evidence_set=evidence_set,
+                incident=incident,
+                key=f"E{i}",
+                collector=f.collector,
+                query=f.query[:4000],
+                window_start=f.window_start,
+                window_end=f.window_end,
+                summary=f.summary[:500],
+                data=f.data,
+                status=f.status,
+                duration_ms=f.duration_ms,
+            )
+            for i, f in enumerate(findings, start=1)
+        ]
+        evidence_set.duration_ms = int((time.monotonic() - self.started) * 1000)
+        # When it was gathered, not when its row went in (perhaps after the runbook's).
+        evidence_set.created_at = timezone.now()
+        return Collected(
+            evidence_set,
+            items,
+            _snapshot(incident, scope, items),
+            [evidence_item(e) for e in items],
+        )
+
+
+def evidence_collect_started(
+    *,
+    incident: Incident,
+    seconds: float | None = None,
+    first_alert_at: Any = _UNREAD,
+    own_alerts: list[tuple[str, dict]] | None = None,
+) -> Collecting:
+    """Start the collectors on the incident and return at once: the caller's own work
+    (a claim, a read) overlaps theirs; `result()` waits for what they found.
+
+    `first_alert_at`: the earliest start among the incident's alerts, and `own_alerts`
+    its latest alerts' (title, labels), when the caller read them with the incident
+    (see `onset_of`, `selectors.own_alert_texts`)."""
+    started = time.monotonic()
+    scope = scope_of(incident, first_alert_at, own_alerts)
+    return Collecting(incident, scope, collectors_started(scope, seconds=seconds), started)
+
+
 def evidence_collect(
     *,
     incident: Incident,
@@ -214,37 +298,10 @@ def evidence_collect(
     first_alert_at: Any = _UNREAD,
     own_alerts: list[tuple[str, dict]] | None = None,
 ) -> Collected:
-    """Run the collectors on the incident; store nothing (see `evidence_store`).
-
-    `first_alert_at`: the earliest start among the incident's alerts, and `own_alerts`
-    its latest alerts' (title, labels), when the caller read them with the incident
-    (see `onset_of`, `selectors.own_alert_texts`)."""
-    started = time.monotonic()
-    scope = scope_of(incident, first_alert_at, own_alerts)
-    findings = run_collectors(scope, seconds=seconds)
-    evidence_set = EvidenceSet(incident=incident, onset=scope.onset)
-    items = [
-        Evidence(
-            evidence_set=evidence_set,
-            incident=incident,
-            key=f"E{i}",
-            collector=f.collector,
-            query=f.query[:4000],
-            window_start=f.window_start,
-            window_end=f.window_end,
-            summary=f.summary[:500],
-            data=f.data,
-            status=f.status,
-            duration_ms=f.duration_ms,
-        )
-        for i, f in enumerate(findings, start=1)
-    ]
-    evidence_set.duration_ms = int((time.monotonic() - started) * 1000)
-    # When it was gathered, not when its row went in (perhaps after the runbook's).
-    evidence_set.created_at = timezone.now()
-    return Collected(
-        evidence_set, items, _snapshot(incident, scope, items), [evidence_item(e) for e in items]
-    )
+    """Run the collectors on the incident; store nothing (see `evidence_store`)."""
+    return evidence_collect_started(
+        incident=incident, seconds=seconds, first_alert_at=first_alert_at, own_alerts=own_alerts
+    ).result()
 
 
 def evidence_store(collected: Collected) -> EvidenceSet:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from coordination.observe import on_timeline_events, war_room_replies
 from evidence import sources as evidence_sources
 from evidence.selectors import own_alert_texts, own_alerts_of
-from evidence.stage import evidence_collect, evidence_store_started
+from evidence.stage import evidence_collect_started, evidence_store_started
 from executor import authoring, decision_notices, evidence_source, targets
 from executor.services import execution_run
 from executor.tasks import execute_runbook_task
@@ -55,7 +55,9 @@ from runbooks.services import (
     RunbookBusy,
     recent_messages,
     recent_messages_of,
+    runbook_claim,
     runbook_generate,
+    runbook_lease,
     runbook_request,
     runbook_requeue,
 )
@@ -121,41 +123,59 @@ def context_stage(*, runbook_id: int) -> None:
     runbook = _stage_runbook.first(runbook_id=runbook_id)
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
-    evidence = None
-    storing = None
     ready: list[int] = []
     token = _checks_here.set(ready)
     try:
         with offer.offer().catalog_pinned():
-            try:
-                collected = evidence_collect(
-                    incident=runbook.incident,
-                    first_alert_at=runbook.first_alert_at,
-                    own_alerts=own_alerts_of(runbook.own_alerts),
-                )
+            runbook = _gather_and_generate(runbook)
+    finally:
+        _checks_here.reset(token)
+    if runbook is not None and runbook.pk in ready and runbook.status == RunbookStatus.READY:
+        _run_checks_here(runbook)
+
+
+def _gather_and_generate(runbook: Runbook) -> Runbook | None:
+    """The collectors start, the version is claimed while they run, and the runbook is
+    generated from what they found; None when another worker claimed it first."""
+    runbook_id = runbook.pk
+    collecting = None
+    try:
+        collecting = evidence_collect_started(
+            incident=runbook.incident,
+            first_alert_at=runbook.first_alert_at,
+            own_alerts=own_alerts_of(runbook.own_alerts),
+        )
+    except Exception:
+        logger.exception("evidence for incident %s not gathered", runbook.incident_id)
+    attempt = runbook_claim(runbook)
+    if attempt is None:
+        return None  # its collectors end within their deadlines; what they find is dropped
+    evidence = None
+    storing = None
+    with runbook_lease(runbook_id=runbook_id, attempt=attempt):
+        try:
+            if collecting is not None:
+                collected = collecting.result()
                 evidence = collected.gathered
                 # Its snapshot and rows are written while the runbook is planned.
                 storing = evidence_store_started(collected)
-            except Exception:
-                logger.exception("evidence for incident %s not gathered", runbook.incident_id)
-            try:
-                runbook = runbook_generate(
-                    runbook_id=runbook_id,
-                    runbook=runbook,
-                    evidence=evidence,
-                    recent_events=recent_messages_of(runbook.recent_events),
-                )
-            except Exception:
-                logger.exception("runbook %s not generated in the context stage", runbook_id)
-                runbook_requeue(runbook_id=runbook_id)
-                generate_runbook_task.delay(runbook_id)
-                return
-            finally:
-                _evidence_stored(storing, runbook.incident_id)
-    finally:
-        _checks_here.reset(token)
-    if runbook.pk in ready and runbook.status == RunbookStatus.READY:
-        _run_checks_here(runbook)
+        except Exception:
+            logger.exception("evidence for incident %s not gathered", runbook.incident_id)
+        try:
+            return runbook_generate(
+                runbook_id=runbook_id,
+                runbook=runbook,
+                evidence=evidence,
+                recent_events=recent_messages_of(runbook.recent_events),
+                attempt=attempt,
+            )
+        except Exception:
+            logger.exception("runbook %s not generated in the context stage", runbook_id)
+            runbook_requeue(runbook_id=runbook_id)
+            generate_runbook_task.delay(runbook_id)
+            return None
+        finally:
+            _evidence_stored(storing, runbook.incident_id)
 
 
 def _evidence_stored(storing: Future | None, incident_id: int) -> None:

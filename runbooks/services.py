@@ -178,36 +178,63 @@ def _given_up(runbook: Runbook) -> Runbook:
     return runbook
 
 
+def runbook_claim(runbook: Runbook) -> int | None:
+    """queued → generating for exactly one caller (see `_claim`): the claim's attempt
+    number, or None when another caller won. The holder keeps its lease renewed
+    (`runbook_lease`) until it hands the attempt to `runbook_generate`."""
+    return _claim(runbook)
+
+
+def runbook_lease(*, runbook_id: int, attempt: int) -> LeaseHeartbeat:
+    """The heartbeat that renews claim `attempt`'s lease while the block runs."""
+    return LeaseHeartbeat(
+        runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
+    )
+
+
 def runbook_generate(
     *,
     runbook_id: int,
     runbook: Runbook | None = None,
     evidence: list[dict] | None = None,
     recent_events: list[str] | None = None,
+    attempt: int | None = None,
 ) -> Runbook:
     """Generate, validate, store and record one queued runbook version.
 
     Exactly one caller gets to generate a version; any other returns it as it is.
     Afterwards the checks are queued on commit. `runbook` (loaded with its incident),
     `evidence` (the items just gathered) and `recent_events` (the incident's last
-    timeline messages, see `recent_messages`) spare reading them again.
+    timeline messages, see `recent_messages`) spare reading them again. `attempt`: the
+    caller claimed the version already (`runbook_claim`, with `runbook`) and keeps its
+    lease renewed while this runs.
     """
-    if runbook is None:
-        runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
-    if runbook.status != RunbookStatus.QUEUED:
-        return runbook
-    attempt = _claim(runbook)
     if attempt is None:
-        return Runbook.objects.get(pk=runbook_id)
+        if runbook is None:
+            runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
+        if runbook.status != RunbookStatus.QUEUED:
+            return runbook
+        attempt = _claim(runbook)
+        if attempt is None:
+            return Runbook.objects.get(pk=runbook_id)
+        # The lease is renewed until the version is recorded, the store included: a slow
+        # store (a first client to build, retries) must not let the sweep hand the version
+        # to another worker, which would generate it again.
+        with runbook_lease(runbook_id=runbook_id, attempt=attempt):
+            return _generate_claimed(runbook, attempt, evidence, recent_events)
+    if runbook is None or runbook.attempts != attempt:
+        raise ValueError("runbook_generate(attempt=...) needs the claimed runbook")
+    return _generate_claimed(runbook, attempt, evidence, recent_events)
+
+
+def _generate_claimed(
+    runbook: Runbook, attempt: int, evidence: list[dict] | None, recent_events: list[str] | None
+) -> Runbook:
+    runbook_id = runbook.pk
     incident = runbook.incident
     try:
         # Prompt, schema, planner and step checks all ask for the catalog: read it once.
-        with (
-            LeaseHeartbeat(
-                runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
-            ),
-            offer().catalog_pinned(),
-        ):
+        with offer().catalog_pinned():
             context = _context(incident, runbook.version, recent=recent_events)
             if evidence is not None:
                 context["evidence"] = evidence
@@ -262,15 +289,10 @@ def runbook_generate(
         return runbook
 
     # Stored before the row says so: a lost lease leaves an unreferenced artifact at
-    # worst, and no transaction waits on the storage. The lease is renewed meanwhile: a
-    # slow store (a first client to build, retries) must not let the sweep hand the
-    # version to another worker, which would generate it again.
-    with LeaseHeartbeat(
-        runbook_id=runbook_id, attempt=attempt, seconds=settings.RUNBOOK_LEASE_SECONDS
-    ):
-        key, digest = artifact_store(
-            incident_id=incident.pk, version=runbook.version, data=result.document
-        )
+    # worst, and no transaction waits on the storage.
+    key, digest = artifact_store(
+        incident_id=incident.pk, version=runbook.version, data=result.document
+    )
     with transaction.atomic():
         if not _finish(
             runbook,

@@ -1,6 +1,7 @@
 """An alert-opened incident is diagnosed at once, and its evidence is gathered before the
 runbook is generated."""
 
+import threading
 from unittest import mock
 
 import pytest
@@ -129,3 +130,61 @@ def test_the_stage_is_done_only_once_its_evidence_is_stored():
     runbook.refresh_from_db()
     assert evidence_set.items.exists() and evidence_set.artifact_key
     assert evidence_set.created_at <= runbook.generated_at
+
+
+def test_the_version_is_claimed_while_its_collectors_run():
+    """The claim (an UPDATE and its commit) does not wait for the collectors: a collector
+    that waits for the claim sees it made, and the version is generated under it."""
+    from evidence import collectors
+    from evidence.choices import Collector
+
+    runbook = _declared_with_a_worker()
+    claimed = threading.Event()
+    seen: list[tuple[bool, str]] = []
+    real_metrics, real_claim = collectors.REMOTE[Collector.METRICS], pipeline.runbook_claim
+
+    def claim(rb):
+        attempt = real_claim(rb)
+        claimed.set()
+        return attempt
+
+    def metrics(scope, deadline):
+        # Had the claim waited for the collectors, this would give up after a second.
+        made = claimed.wait(timeout=1)
+        status = Runbook.objects.filter(pk=runbook.pk).values_list("status", flat=True)[0]
+        seen.append((made, status))
+        return real_metrics(scope, deadline)
+
+    with (
+        mock.patch.dict(collectors.REMOTE, {Collector.METRICS: metrics}),
+        mock.patch.object(pipeline, "runbook_claim", side_effect=claim),
+    ):
+        pipeline.context_stage(runbook_id=runbook.pk)
+    assert seen == [(True, RunbookStatus.GENERATING)]
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.READY and runbook.attempts == 1
+
+
+def test_a_version_claimed_by_another_worker_is_neither_generated_nor_given_evidence():
+    """Two deliveries of one stage: the one that loses the claim stores nothing and
+    generates nothing; the winner's work stands."""
+    runbook = _declared_with_a_worker()
+    with mock.patch.object(pipeline, "runbook_claim", return_value=None):
+        pipeline.context_stage(runbook_id=runbook.pk)
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.QUEUED and runbook.attempts == 0
+    assert not EvidenceSet.objects.filter(incident=runbook.incident).exists()
+    pipeline.context_stage(runbook_id=runbook.pk)
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.READY
+    assert EvidenceSet.objects.filter(incident=runbook.incident).count() == 1
+
+
+def test_generating_under_a_claim_it_does_not_hold_is_refused():
+    from runbooks.services import runbook_generate
+
+    runbook = _declared_with_a_worker()
+    with pytest.raises(ValueError, match="claimed runbook"):
+        runbook_generate(runbook_id=runbook.pk, runbook=runbook, attempt=3)
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.QUEUED
