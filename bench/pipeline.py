@@ -24,6 +24,7 @@ Prints, each measured side by side in this run:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -183,6 +184,21 @@ def production_shape() -> tuple[dict[str, str], list[str]]:
     if "-l" in argv:
         argv[argv.index("-l") + 1] = "warning"
     return env, argv
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
 
 
 def _median_p95(times: list[float]) -> tuple[float, float]:
@@ -366,7 +382,7 @@ def main() -> None:
         took = time.perf_counter() - t0
         return took, incident.pk
 
-    def declarations(label: str, claude: bool, worker: "Worker | None") -> None:
+    def declarations(label: str, claude: bool, worker: "Worker | None", s3: bool = False) -> None:
         settings.ANTHROPIC_API_KEY = "bench-key" if claude else ""
         # Run 0 warms the worker up (imports, connections) and is not counted; the
         # declaring request's statements are captured on it.
@@ -377,6 +393,13 @@ def main() -> None:
         if worker:
             worker.idle()
         before = worker.counts() if worker else Counter()
+        # The worker's main process, its pool's processes, the S3 server.
+        pool = children(worker.proc.pid) if worker else []
+        cpu_before = (
+            cpu_seconds(worker.proc.pid) if worker else 0.0,
+            sum(cpu_seconds(p) for p in pool),
+            cpu_seconds(moto.pid) if moto is not None and s3 else 0.0,
+        )
         # Empty tasks and declarations take turns in blocks on the same worker, so both
         # see the machine as it is then (a shared machine drifts by tens of percent
         # within minutes, which phases measured apart would not cancel). Each block of
@@ -392,6 +415,19 @@ def main() -> None:
         if worker:
             worker.idle()
             spent = worker.counts() - before
+            # Where the CPU went (empty tasks included, a fraction of a ms each): the
+            # worker's processes, and the S3 server's, which shares this machine's cores.
+            spent_cpu = [
+                cpu_seconds(worker.proc.pid) - cpu_before[0],
+                sum(cpu_seconds(p) for p in pool) - cpu_before[1],
+                cpu_seconds(moto.pid) - cpu_before[2] if moto is not None and s3 else 0.0,
+            ]
+            main_ms, pool_ms, s3_ms = (c / args.runs * 1000 for c in spent_cpu)
+            print(
+                f"  {label}: CPU per declaration: worker pool {pool_ms:.1f} ms, worker main "
+                f"process {main_ms:.1f} ms" + (f", S3 server {s3_ms:.1f} ms" if s3 else ""),
+                flush=True,
+            )
             both = sum(declaring.values()) + sum(spent.values()) / args.runs
             # BEGIN is left out of the figure (the issue's 44 did not count it); shown below.
             total = both - declaring["BEGIN"] - spent["BEGIN"] / args.runs
@@ -425,7 +461,7 @@ def main() -> None:
                     argv=worker_argv, env=worker_env, tmp=tmp, name=f"bench-{time.monotonic_ns()}"
                 )
             try:
-                declarations(label, claude, worker)
+                declarations(label, claude, worker, s3=storage == "s3")
             finally:
                 if worker:
                     worker.stop()
