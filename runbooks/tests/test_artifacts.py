@@ -75,3 +75,46 @@ def test_on_s3_one_conditional_put_writes_and_never_replaces(s3_server, settings
         assert fh.read() == b'{"other": true}'
     with pytest.raises(ArtifactTampered):
         artifact_load(key=key, expected_sha256=digest)
+
+
+def test_an_artifact_goes_with_its_headers_without_waiting_for_a_go_ahead(settings):
+    """botocore would send `Expect: 100-continue` and hold the body back for a round trip
+    to the store; an artifact's PUT carries its body at once, signed as before."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[dict, bytes]] = []
+
+    class Store(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_PUT(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(200)
+            self.send_header("ETag", '"etag"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Store)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        stores = dict(settings.STORAGES)
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        stores["artifacts"] = s3_storage_settings(endpoint, "artifacts-at-once")
+        settings.STORAGES = stores
+        doc = sample_document()
+        key, _ = artifact_store(incident_id=9, version=1, data=doc)
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(headers, body)] = seen
+    assert "expect" not in headers
+    assert body == canonical_bytes(doc)
+    assert headers["if-none-match"] == "*"
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256")
+    assert "expect" not in headers["authorization"].split("SignedHeaders=")[1].split(",")[0]
