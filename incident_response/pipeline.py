@@ -86,7 +86,8 @@ def context_schedule(*, runbook_id: int) -> None:
         context_stage(runbook_id=runbook_id)
         return
     try:
-        current_app.send_task(CONTEXT_STAGE, args=[runbook_id], retry=False)
+        # No result is read (see incidents.ingest.queue.enqueue): none is subscribed to.
+        current_app.send_task(CONTEXT_STAGE, args=[runbook_id], retry=False, ignore_result=True)
     except Exception as exc:  # generate without fresh evidence rather than not at all
         logger.warning("context stage for runbook %s not queued: %s", runbook_id, exc)
         generate_runbook_task.delay(runbook_id)
@@ -302,7 +303,9 @@ def runbook_schedule(*, incident_id: int, opened: bool = True, first: bool = Tru
         return
     try:
         # By name: the tasks module imports this one, not the reverse.
-        current_app.send_task(RUNBOOK_DEBOUNCE, args=[incident_id], countdown=wait, retry=False)
+        current_app.send_task(
+            RUNBOOK_DEBOUNCE, args=[incident_id], countdown=wait, retry=False, ignore_result=True
+        )
     except Exception as exc:  # the sweep asks once it is due
         logger.warning("runbook debounce for incident %s not scheduled: %s", incident_id, exc)
 

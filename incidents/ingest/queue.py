@@ -25,4 +25,10 @@ def enqueue(name: str, *, args: Sequence[Any] = (), countdown: float | None = No
 
     Worker mode only: with eager Celery, callers run the service inline instead.
     """
-    current_app.send_task(name, args=list(args), countdown=countdown, retry=False)
+    # Nobody reads an ingest task's result (the worker stores none). Without
+    # ignore_result, the sender subscribes to the task's result channel (a connection
+    # of its own, then a SUBSCRIBE and an UNSUBSCRIBE per message) for a result that
+    # never comes.
+    current_app.send_task(
+        name, args=list(args), countdown=countdown, retry=False, ignore_result=True
+    )
