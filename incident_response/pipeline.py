@@ -36,7 +36,8 @@ from evidence import sources as evidence_sources
 from evidence.selectors import own_alert_texts, own_alerts_of
 from evidence.stage import evidence_collect_started, evidence_store_started
 from executor import authoring, decision_notices, evidence_source, targets
-from executor.services import execution_run
+from executor.models import Execution
+from executor.services import execution_open, execution_run
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.compiled import Compiled
@@ -124,7 +125,7 @@ def context_stage(*, runbook_id: int) -> None:
     runbook = _stage_runbook.first(runbook_id=runbook_id)
     if runbook is None or runbook.status != RunbookStatus.QUEUED:
         return
-    ready: list[int] = []
+    ready: dict[int, Execution] = {}
     token = _checks_here.set(ready)
     try:
         with offer.offer().catalog_pinned():
@@ -132,7 +133,7 @@ def context_stage(*, runbook_id: int) -> None:
     finally:
         _checks_here.reset(token)
     if runbook is not None and runbook.pk in ready and runbook.status == RunbookStatus.READY:
-        _run_checks_here(runbook)
+        _run_checks_here(runbook, ready[runbook.pk])
 
 
 def _gather_and_generate(runbook: Runbook) -> Runbook | None:
@@ -189,19 +190,20 @@ def _evidence_stored(storing: Future | None, incident_id: int) -> None:
         logger.exception("evidence for incident %s gathered but not stored", incident_id)
 
 
-# Inside the context stage: the ids of the versions it made ready, whose checks it runs
-# itself once the version is committed, instead of queueing a task for them.
-_checks_here: ContextVar[list[int] | None] = ContextVar("checks_here", default=None)
+# Inside the context stage: the versions it made ready, each with the execution opened in
+# the same transaction, whose checks it runs itself once that commits, instead of
+# queueing a task for them.
+_checks_here: ContextVar[dict[int, Execution] | None] = ContextVar("checks_here", default=None)
 
 
-def _run_checks_here(runbook: Runbook) -> None:
+def _run_checks_here(runbook: Runbook, execution: Execution) -> None:
     """The checks of the version this stage just made ready, in this task: no broker hop,
     and neither the version nor its document is read back (the executor checks the
     document against the recorded sha256 and reads the catalog afresh). Should this task
     die meanwhile, the execution it left running is failed by the executor's sweep."""
     try:
         with targets.catalog_unpinned():
-            execution_run(runbook_id=runbook.pk, generated=runbook)
+            execution_run(runbook_id=runbook.pk, generated=runbook, execution=execution)
     except Exception:
         logger.exception("checks of runbook %s failed", runbook.pk)
 
@@ -209,7 +211,9 @@ def _run_checks_here(runbook: Runbook) -> None:
 def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
     waiting = _checks_here.get()
     if waiting is not None:
-        waiting.append(runbook_id)  # the context stage runs them once this commits
+        # The context stage runs its checks once this commits; the execution commits
+        # with the version, so a ready version is never without one.
+        waiting[runbook_id] = execution_open(runbook_id=runbook_id)
         return
     transaction.on_commit(partial(_execute, runbook_id))
 

@@ -18,7 +18,7 @@ from .approvals import (
     action_requests_expire,
 )
 from .common import ExecutorError
-from .executions import execution_mark_failed, execution_run
+from .executions import execution_mark_failed, execution_open, execution_run
 from .sweep import sweep_stale
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "approval_ttl",
     "approvals_required",
     "execution_mark_failed",
+    "execution_open",
     "execution_run",
     "sweep_stale",
 ]

@@ -87,26 +87,38 @@ def _execution_ids(execution: Execution, runbook: Runbook) -> dict[str, int]:
     }
 
 
+def execution_open(*, runbook_id: int, trigger: str = "pipeline") -> Execution:
+    """A running execution of the version, its checks still to run (`execution_run`).
+
+    Opened in the transaction that makes the version ready, a ready version is never
+    without its execution, and no commit of its own is spent on it. Should its checks
+    never run (the worker dies), the sweep fails it (`services.sweep`)."""
+    return Execution.objects.create(runbook_id=runbook_id, trigger=trigger)
+
+
 def execution_run(
     *,
     runbook_id: int,
     trigger: str = "pipeline",
     actor: Any = None,
     generated: Runbook | None = None,
+    execution: Execution | None = None,
 ) -> Execution:
     """Re-verify the stored runbook, run its checks, and (first run) propose its actions.
 
     Whatever goes wrong, the execution ends as refused, done or failed, never running.
     `generated`: the version (with its incident and document) as this process has just
     generated, stored and committed it: it is not read again, and its document stands
-    for the stored bytes once it hashes to the recorded sha256.
+    for the stored bytes once it hashes to the recorded sha256. `execution`: the one
+    opened for it already (`execution_open`), else a new one.
     """
     stored = None
     if generated is not None and generated.pk == runbook_id:
         runbook, stored = generated, generated.artifact
     else:
         runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
-    execution = Execution.objects.create(runbook=runbook, trigger=trigger)
+    if execution is None or execution.runbook_id != runbook_id:
+        execution = Execution.objects.create(runbook=runbook, trigger=trigger)
     try:
         return _execute(
             execution=execution, runbook=runbook, trigger=trigger, actor=actor, stored=stored

@@ -188,3 +188,19 @@ def test_generating_under_a_claim_it_does_not_hold_is_refused():
         runbook_generate(runbook_id=runbook.pk, runbook=runbook, attempt=3)
     runbook.refresh_from_db()
     assert runbook.status == RunbookStatus.QUEUED
+
+
+def test_the_execution_commits_with_the_version_it_checks():
+    """A ready version is never without its execution: should the stage die before its
+    checks run, the execution is there, running, for the sweep to fail."""
+    from executor.models import Execution
+
+    runbook = _declared_with_a_worker()
+    with mock.patch.object(pipeline, "_run_checks_here") as checks:
+        pipeline.context_stage(runbook_id=runbook.pk)
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.READY
+    execution = Execution.objects.get(runbook=runbook)
+    assert execution.status == "running" and execution.trigger == "pipeline"
+    # The stage would have run the checks of that very execution.
+    assert checks.call_args.args[1].pk == execution.pk
