@@ -395,11 +395,15 @@ def main() -> None:
         before = worker.counts() if worker else Counter()
         # The worker's main process, its pool's processes, the S3 server.
         pool = children(worker.proc.pid) if worker else []
-        cpu_before = (
-            cpu_seconds(worker.proc.pid) if worker else 0.0,
-            sum(cpu_seconds(p) for p in pool),
-            cpu_seconds(moto.pid) if moto is not None and s3 else 0.0,
-        )
+
+        def cpu_now() -> tuple[float, float, float]:
+            return (
+                cpu_seconds(worker.proc.pid) if worker else 0.0,
+                sum(cpu_seconds(p) for p in pool),
+                cpu_seconds(moto.pid) if moto is not None and s3 else 0.0,
+            )
+
+        cpu_before = cpu_now()
         # Empty tasks and declarations take turns in blocks on the same worker, so both
         # see the machine as it is then (a shared machine drifts by tens of percent
         # within minutes, which phases measured apart would not cancel). Each block of
@@ -417,12 +421,10 @@ def main() -> None:
             spent = worker.counts() - before
             # Where the CPU went (empty tasks included, a fraction of a ms each): the
             # worker's processes, and the S3 server's, which shares this machine's cores.
-            spent_cpu = [
-                cpu_seconds(worker.proc.pid) - cpu_before[0],
-                sum(cpu_seconds(p) for p in pool) - cpu_before[1],
-                cpu_seconds(moto.pid) - cpu_before[2] if moto is not None and s3 else 0.0,
-            ]
-            main_ms, pool_ms, s3_ms = (c / args.runs * 1000 for c in spent_cpu)
+            main_ms, pool_ms, s3_ms = (
+                (after - before) / args.runs * 1000
+                for after, before in zip(cpu_now(), cpu_before, strict=True)
+            )
             print(
                 f"  {label}: CPU per declaration: worker pool {pool_ms:.1f} ms, worker main "
                 f"process {main_ms:.1f} ms" + (f", S3 server {s3_ms:.1f} ms" if s3 else ""),

@@ -129,9 +129,11 @@ def _timed_on_own_connection(name: str, fn, scope: Scope, seconds: float) -> lis
 
 
 class Running:
-    """Collectors started on a scope (`collectors_started`); `findings()` waits for them."""
+    """Every collector started on a scope, each with its deadline; the caller may do other
+    work before `findings()` waits for them."""
 
-    def __init__(self, scope: Scope, seconds: float) -> None:
+    def __init__(self, scope: Scope, seconds: float | None = None) -> None:
+        seconds = seconds if seconds is not None else collector_seconds()
         self.scope, self.seconds = scope, seconds
         self.started = time.monotonic()
         # Deploys read from the service's apps become changes before the changes collector reads.
@@ -187,18 +189,6 @@ class Running:
                 ]
         order = [*LOCAL, *REMOTE]
         return [f for name in order for f in results.get(name, [])]
-
-
-def collectors_started(scope: Scope, *, seconds: float | None = None) -> Running:
-    """Start every collector on `scope`, each with its deadline; the caller may do other
-    work before it waits for them (`Running.findings`)."""
-    return Running(scope, seconds if seconds is not None else collector_seconds())
-
-
-def run_collectors(scope: Scope, *, seconds: float | None = None) -> list[Finding]:
-    """Every collector's findings, in collector order; never raises, never waits past
-    the longest deadline."""
-    return collectors_started(scope, seconds=seconds).findings()
 
 
 def _snapshot(incident: Incident, scope: Scope, items: list[Evidence]) -> dict:
@@ -281,27 +271,15 @@ def evidence_collect_started(
     own_alerts: list[tuple[str, dict]] | None = None,
 ) -> Collecting:
     """Start the collectors on the incident and return at once: the caller's own work
-    (a claim, a read) overlaps theirs; `result()` waits for what they found.
+    (a claim, a read) overlaps theirs; `result()` waits for what they found, and stores
+    nothing (see `evidence_store`).
 
     `first_alert_at`: the earliest start among the incident's alerts, and `own_alerts`
     its latest alerts' (title, labels), when the caller read them with the incident
     (see `onset_of`, `selectors.own_alert_texts`)."""
     started = time.monotonic()
     scope = scope_of(incident, first_alert_at, own_alerts)
-    return Collecting(incident, scope, collectors_started(scope, seconds=seconds), started)
-
-
-def evidence_collect(
-    *,
-    incident: Incident,
-    seconds: float | None = None,
-    first_alert_at: Any = _UNREAD,
-    own_alerts: list[tuple[str, dict]] | None = None,
-) -> Collected:
-    """Run the collectors on the incident; store nothing (see `evidence_store`)."""
-    return evidence_collect_started(
-        incident=incident, seconds=seconds, first_alert_at=first_alert_at, own_alerts=own_alerts
-    ).result()
+    return Collecting(incident, scope, Running(scope, seconds), started)
 
 
 def evidence_store(collected: Collected) -> EvidenceSet:
@@ -328,12 +306,12 @@ def evidence_gather(
     """Gather, store and snapshot the incident's evidence; returns the new set, with the
     items as planners read them (`evidence.selectors.evidence_items`) in `gathered`."""
     return evidence_store(
-        evidence_collect(
+        evidence_collect_started(
             incident=incident,
             seconds=seconds,
             first_alert_at=first_alert_at,
             own_alerts=own_alerts,
-        )
+        ).result()
     )
 
 

@@ -41,6 +41,7 @@ from executor.services import execution_open, execution_run
 from executor.tasks import execute_runbook_task
 from incidents.choices import IncidentStatus
 from incidents.compiled import Compiled
+from incidents.ingest.queue import enqueue
 from incidents.models import Alert, AlertGroup
 from incidents.signals import (
     incident_alerts_changed,
@@ -87,8 +88,7 @@ def context_schedule(*, runbook_id: int) -> None:
         context_stage(runbook_id=runbook_id)
         return
     try:
-        # No result is read (see incidents.ingest.queue.enqueue): none is subscribed to.
-        current_app.send_task(CONTEXT_STAGE, args=[runbook_id], retry=False, ignore_result=True)
+        enqueue(CONTEXT_STAGE, args=[runbook_id])
     except Exception as exc:  # generate without fresh evidence rather than not at all
         logger.warning("context stage for runbook %s not queued: %s", runbook_id, exc)
         generate_runbook_task.delay(runbook_id)
@@ -307,9 +307,7 @@ def runbook_schedule(*, incident_id: int, opened: bool = True, first: bool = Tru
         return
     try:
         # By name: the tasks module imports this one, not the reverse.
-        current_app.send_task(
-            RUNBOOK_DEBOUNCE, args=[incident_id], countdown=wait, retry=False, ignore_result=True
-        )
+        enqueue(RUNBOOK_DEBOUNCE, args=[incident_id], countdown=wait)
     except Exception as exc:  # the sweep asks once it is due
         logger.warning("runbook debounce for incident %s not scheduled: %s", incident_id, exc)
 

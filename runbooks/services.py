@@ -84,16 +84,14 @@ def _move(runbook_id: int, source: str | list[str], target: str, **fields: Any) 
     )
 
 
-def _claim(runbook: Runbook | int) -> int | None:
+def runbook_claim(runbook: Runbook) -> int | None:
     """queued → generating for exactly one caller, holding a fresh lease.
 
     One conditional UPDATE on the attempt number read with the row: it wins only if
     nobody claimed the version since, so the new number is this claim's (the fencing
-    token). Returns it, or None if another caller won. Give the row when it was just
-    read, else its id.
+    token). Returns it, or None if another caller won. The holder keeps its lease
+    renewed (`runbook_lease`) until it hands the attempt to `runbook_generate`.
     """
-    if isinstance(runbook, int):
-        runbook = Runbook.objects.get(pk=runbook)
     check_transition(
         RUNBOOK_TRANSITIONS, RunbookStatus.QUEUED, RunbookStatus.GENERATING, model="Runbook"
     )
@@ -178,13 +176,6 @@ def _given_up(runbook: Runbook) -> Runbook:
     return runbook
 
 
-def runbook_claim(runbook: Runbook) -> int | None:
-    """queued → generating for exactly one caller (see `_claim`): the claim's attempt
-    number, or None when another caller won. The holder keeps its lease renewed
-    (`runbook_lease`) until it hands the attempt to `runbook_generate`."""
-    return _claim(runbook)
-
-
 def runbook_lease(*, runbook_id: int, attempt: int) -> LeaseHeartbeat:
     """The heartbeat that renews claim `attempt`'s lease while the block runs."""
     return LeaseHeartbeat(
@@ -214,7 +205,7 @@ def runbook_generate(
             runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
         if runbook.status != RunbookStatus.QUEUED:
             return runbook
-        attempt = _claim(runbook)
+        attempt = runbook_claim(runbook)
         if attempt is None:
             return Runbook.objects.get(pk=runbook_id)
         # The lease is renewed until the version is recorded, the store included: a slow

@@ -255,7 +255,7 @@ def test_a_set_is_stored_on_a_thread_of_its_own_while_the_caller_goes_on(install
         pytest.skip("a pool thread's own connection needs PostgreSQL (SQLite: one writer)")
     installed(FakeReaders(logs=[], points=[]))
     incident = IncidentFactory(service="checkout")
-    collected = stage.evidence_collect(incident=incident, seconds=2)
+    collected = stage.evidence_collect_started(incident=incident, seconds=2).result()
     assert collected.gathered and not EvidenceSet.objects.filter(incident=incident).exists()
     stored_by: list[str] = []
     real_store = stage.evidence_store
@@ -269,7 +269,9 @@ def test_a_set_is_stored_on_a_thread_of_its_own_while_the_caller_goes_on(install
         evidence_set = stage.evidence_store_started(collected).result(timeout=30)
         # Inside a transaction a thread could not see the incident: stored here.
         with transaction.atomic():
-            inline = stage.evidence_store_started(stage.evidence_collect(incident=incident))
+            inline = stage.evidence_store_started(
+                stage.evidence_collect_started(incident=incident).result()
+            )
             assert inline.done()
     finally:
         stage.evidence_store = real_store

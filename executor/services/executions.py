@@ -117,8 +117,10 @@ def execution_run(
         runbook, stored = generated, generated.artifact
     else:
         runbook = Runbook.objects.select_related("incident").get(pk=runbook_id)
-    if execution is None or execution.runbook_id != runbook_id:
+    if execution is None:
         execution = Execution.objects.create(runbook=runbook, trigger=trigger)
+    elif execution.runbook_id != runbook_id:
+        raise ValueError("execution_run(execution=...) needs an execution of this runbook")
     try:
         return _execute(
             execution=execution, runbook=runbook, trigger=trigger, actor=actor, stored=stored

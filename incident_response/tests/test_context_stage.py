@@ -204,3 +204,14 @@ def test_the_execution_commits_with_the_version_it_checks():
     assert execution.status == "running" and execution.trigger == "pipeline"
     # The stage would have run the checks of that very execution.
     assert checks.call_args.args[1].pk == execution.pk
+
+
+def test_checks_under_another_runbook_s_execution_are_refused():
+    from executor.services import execution_open, execution_run
+    from incidents.services import incident_declare
+
+    runbook = _declared_with_a_worker()
+    other = incident_declare(description="Search latency", service="search").runbooks.get()
+    execution = execution_open(runbook_id=runbook.pk)
+    with pytest.raises(ValueError, match="execution of this runbook"):
+        execution_run(runbook_id=other.pk, execution=execution)

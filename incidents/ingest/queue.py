@@ -1,8 +1,9 @@
-"""Handing ingest work to Celery by task name, and whether there is a worker at all.
+"""Handing work to Celery by task name, and whether there is a worker at all.
 
 The tasks module imports the ingest services; the services never import the tasks
 module. They publish by name (the constants below, which the tasks are registered
-under), so neither side needs the other at import time.
+under), so neither side needs the other at import time. The pipeline sends its own
+stages by name through `enqueue` too.
 """
 
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ def enqueue(name: str, *, args: Sequence[Any] = (), countdown: float | None = No
 
     Worker mode only: with eager Celery, callers run the service inline instead.
     """
-    # Nobody reads an ingest task's result (the worker stores none). Without
+    # Nobody reads these tasks' results (the worker stores none). Without
     # ignore_result, the sender subscribes to the task's result channel (a connection
     # of its own, then a SUBSCRIBE and an UNSUBSCRIBE per message) for a result that
     # never comes.

@@ -38,8 +38,8 @@ def test_the_claim_takes_a_lease_and_counts_the_attempt(settings):
     settings.RUNBOOK_LEASE_SECONDS = 30
     runbook = RunbookFactory()
     before = timezone.now()
-    assert services._claim(runbook.pk) == 1
-    assert services._claim(runbook.pk) is None  # one winner
+    assert services.runbook_claim(Runbook.objects.get(pk=runbook.pk)) == 1
+    assert services.runbook_claim(Runbook.objects.get(pk=runbook.pk)) is None  # one winner
     runbook.refresh_from_db()
     assert runbook.status == RunbookStatus.GENERATING and runbook.attempts == 1
     assert runbook.lease_expires_at >= before + timedelta(seconds=29)
@@ -91,7 +91,7 @@ def test_a_worker_that_was_taken_over_cannot_finish(settings, monkeypatch):
     def slow_generation(*, incident, context):
         _expire(runbook)
         assert runbook_sweep_leases()["requeued"] == 1
-        assert services._claim(runbook.pk) == 2  # the second worker
+        assert services.runbook_claim(Runbook.objects.get(pk=runbook.pk)) == 2  # the second worker
         return generate_runbook_document(incident=incident, context=context)
 
     monkeypatch.setattr(services, "generate_runbook_document", slow_generation)
