@@ -400,7 +400,9 @@ def main() -> None:
             return (
                 cpu_seconds(worker.proc.pid) if worker else 0.0,
                 sum(cpu_seconds(p) for p in pool),
-                cpu_seconds(moto.pid) if moto is not None and s3 else 0.0,
+                sum(map(cpu_seconds, [moto.pid, *children(moto.pid)]))
+                if moto is not None and s3
+                else 0.0,
             )
 
         cpu_before = cpu_now()

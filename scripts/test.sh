@@ -73,7 +73,8 @@ if $IN_CI || { answers 127.0.0.1 5432 && answers 127.0.0.1 6379; }; then
   rc=0
   mkdir -p var
   port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >var/moto-test.log 2>&1 &
+  # moto's S3 app with keep-alive, as the tests' own fixture serves it (testing/s3_server.py).
+  "$PY" -m testing.s3_server --host 127.0.0.1 --port "$port" >var/moto-test.log 2>&1 &
   moto_pid=$!
   for _ in $(seq 100); do
     answers 127.0.0.1 "$port" && break

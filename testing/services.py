@@ -6,7 +6,6 @@ Under CI (CI=true) a service that is missing fails the run instead of skipping.
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -78,13 +77,18 @@ def require_redis(url: str = REDIS_URL) -> str:
 
 
 def start_moto(log_dir: Path) -> tuple[str, subprocess.Popen]:
-    """moto's S3 server on a free loopback port: (endpoint, process); skips if not installed."""
+    """moto's S3 server on a free loopback port (`testing.s3_server`): (endpoint, process);
+    skips if moto or gunicorn is not installed."""
+    from importlib.util import find_spec
+
+    from testing.s3_server import command
+
+    missing = [name for name in ("moto", "gunicorn") if find_spec(name) is None]
+    if missing:
+        need_service("S3 server", f"{' and '.join(missing)} not installed")
     port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    if not moto.exists():
-        need_service("S3 server", "moto_server is not installed")
     log = open(log_dir / "moto.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    proc = subprocess.Popen(command("127.0.0.1", port), stdout=log, stderr=log)
     return f"http://127.0.0.1:{port}", proc
 
 

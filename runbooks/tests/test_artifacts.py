@@ -118,3 +118,35 @@ def test_an_artifact_goes_with_its_headers_without_waiting_for_a_go_ahead(settin
     assert headers["if-none-match"] == "*"
     assert headers["authorization"].startswith("AWS4-HMAC-SHA256")
     assert "expect" not in headers["authorization"].split("SignedHeaders=")[1].split(",")[0]
+
+
+def test_the_s3_server_keeps_a_connection_for_the_next_put(s3_server, settings, monkeypatch):
+    """Tigris keeps connections alive: so does the stand-in the tests and benches use, or
+    every artifact PUT would pay a TCP connect (and the server a thread) that production
+    does not."""
+    import urllib3.util.connection
+
+    s3_create_bucket(s3_server, "artifacts-keepalive")
+    stores = dict(settings.STORAGES)
+    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-keepalive")
+    settings.STORAGES = stores
+    client = storages["artifacts"].connection.meta.client
+    answers: list[str] = []
+    client.meta.events.register(
+        "before-parse.s3.PutObject",
+        lambda response_dict, **_: answers.append(response_dict["headers"].get("connection", "")),
+    )
+    artifact_store(incident_id=9, version=1, data=sample_document())  # connects once
+    connects: list[tuple] = []
+    connect = urllib3.util.connection.create_connection
+
+    def counted(address, *args, **kwargs):
+        connects.append(address)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counted)
+    for version in (2, 3):
+        artifact_store(incident_id=9, version=version, data={**sample_document(), "v": version})
+    assert len(answers) == 3
+    assert "close" not in [a.lower() for a in answers]
+    assert connects == []
