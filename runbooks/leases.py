@@ -6,11 +6,13 @@ number is the fencing token: a worker that was taken over can neither renew nor 
 """
 
 import logging
+import os
 import threading
+import time
 from datetime import timedelta
 from types import TracebackType
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from .choices import RunbookStatus
@@ -40,25 +42,25 @@ def lease_hold(*, runbook_id: int, attempt: int) -> bool:
 
 
 class LeaseHeartbeat:
-    """Renews the lease every third of its length from a small thread, until the block ends.
+    """Renews the lease every third of its length, until the block ends.
 
     `lost` is set when the renewal finds the version taken over (the work will be thrown
-    away at the end). Inside a caller's transaction (eager tasks) nobody else can see the
-    claim, let alone sweep it, and a second connection would wait on its row lock: no thread.
+    away at the end). The renewals come from one thread per process (`_Beats`), started
+    the first time a lease is held: a generation starts no thread of its own, and waits
+    for none at its end. Inside a caller's transaction (eager tasks) nobody else can see
+    the claim, let alone sweep it, and a second connection would wait on its row lock:
+    no renewals.
     """
 
     def __init__(self, *, runbook_id: int, attempt: int, seconds: float) -> None:
         self.runbook_id, self.attempt, self.seconds = runbook_id, attempt, seconds
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._held = False
 
     def __enter__(self) -> "LeaseHeartbeat":
         if not connection.in_atomic_block and self.seconds > 0:
-            self._thread = threading.Thread(
-                target=self._beat, name=f"lease-runbook-{self.runbook_id}", daemon=True
-            )
-            self._thread.start()
+            _BEATS.add(self)
+            self._held = True
         return self
 
     def __exit__(
@@ -67,20 +69,79 @@ class LeaseHeartbeat:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(max(self.seconds, 5.0))
+        if self._held:
+            _BEATS.remove(self, timeout=max(self.seconds, 5.0))
+            self._held = False
 
-    def _beat(self) -> None:
+    def renew(self) -> bool:
+        """One renewal, on the heartbeat thread; False once the claim is lost."""
         try:
-            while not self._stop.wait(self.seconds / 3):
-                try:
-                    if not lease_renew(
-                        runbook_id=self.runbook_id, attempt=self.attempt, seconds=self.seconds
-                    ):
-                        self.lost.set()
-                        return
-                except DatabaseError as exc:  # try again at the next beat, within the lease
-                    logger.warning("lease of runbook %s not renewed: %s", self.runbook_id, exc)
-        finally:
-            connection.close()  # this thread's own connection
+            if lease_renew(runbook_id=self.runbook_id, attempt=self.attempt, seconds=self.seconds):
+                return True
+        except DatabaseError as exc:  # try again at the next beat, within the lease
+            logger.warning("lease of runbook %s not renewed: %s", self.runbook_id, exc)
+            return True
+        self.lost.set()
+        return False
+
+
+class _Beats:
+    """The heartbeat thread of this process: renews each held lease when it is due."""
+
+    def __init__(self) -> None:
+        self._reset()
+        # A forked child (a prefork pool process) holds none of its parent's leases.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self.cond = threading.Condition()
+        self.due: dict[LeaseHeartbeat, float] = {}  # when each renewal is due (monotonic)
+        self.renewing: LeaseHeartbeat | None = None
+        self.thread: threading.Thread | None = None
+
+    def add(self, beat: LeaseHeartbeat) -> None:
+        with self.cond:
+            self.due[beat] = time.monotonic() + beat.seconds / 3
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._run, name="lease-heartbeat", daemon=True
+                )
+                self.thread.start()
+            self.cond.notify_all()
+
+    def remove(self, beat: LeaseHeartbeat, *, timeout: float) -> None:
+        """No renewal of `beat` starts after this, nor is one under way when it returns."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            self.due.pop(beat, None)
+            while self.renewing is beat and (left := deadline - time.monotonic()) > 0:
+                self.cond.wait(left)
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                now = time.monotonic()
+                beat = min(self.due, key=self.due.__getitem__, default=None)
+                if beat is None or self.due[beat] > now:
+                    self.cond.wait(None if beat is None else self.due[beat] - now)
+                    continue
+                self.due[beat] = now + beat.seconds / 3
+                self.renewing = beat
+            kept = True
+            try:
+                close_old_connections()  # a connection the database dropped is replaced
+                kept = beat.renew()
+            except Exception:  # the thread renews every lease of the process: it must go on
+                logger.exception("lease of runbook %s: renewal failed", beat.runbook_id)
+            finally:
+                with self.cond:
+                    self.renewing = None
+                    if not kept:
+                        self.due.pop(beat, None)
+                    idle = not self.due
+                    self.cond.notify_all()
+            if idle:
+                connection.close()  # no lease left to renew: hold no connection meanwhile
+
+
+_BEATS = _Beats()

@@ -138,3 +138,38 @@ def test_the_heartbeat_renews_the_lease_while_the_worker_is_slow(settings, monke
     result = runbook_generate(runbook_id=runbook.pk)
     assert seen["swept"] == {"requeued": 0, "failed": 0}
     assert result.status == RunbookStatus.READY and result.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_thread_renews_every_lease_held_and_stops_at_the_block_end():
+    """Two generations at once share the process's heartbeat thread: neither starts a
+    thread of its own, both leases are renewed, and a lease taken over is let go."""
+    import threading
+
+    from runbooks.leases import LeaseHeartbeat
+
+    first, second = _generating(RunbookFactory()), _generating(RunbookFactory())
+    with LeaseHeartbeat(runbook_id=first.pk, attempt=1, seconds=0.3):
+        threads = {t.ident for t in threading.enumerate()}
+        with LeaseHeartbeat(runbook_id=second.pk, attempt=1, seconds=0.3) as beat:
+            assert {t.ident for t in threading.enumerate()} == threads  # no thread per lease
+            now = timezone.now()
+            for runbook in (first, second):
+                wait_until(
+                    lambda r=runbook: Runbook.objects.get(pk=r.pk).lease_expires_at > now,
+                    timeout=10,
+                    what="both leases to be renewed",
+                )
+            # Taken over: the next renewal finds another attempt, and gives the lease up.
+            Runbook.objects.filter(pk=second.pk).update(attempts=2)
+            wait_until(beat.lost.is_set, timeout=10, what="the lost lease to be noticed")
+        renewed = Runbook.objects.get(pk=first.pk).lease_expires_at
+        wait_until(
+            lambda: Runbook.objects.get(pk=first.pk).lease_expires_at > renewed,
+            timeout=10,
+            what="the first lease to be renewed on",
+        )
+    # Once its block has ended, a lease is renewed no more.
+    ended = Runbook.objects.get(pk=first.pk).lease_expires_at
+    wait_until(lambda: timezone.now() > ended, timeout=10, what="the lease to run out")
+    assert Runbook.objects.get(pk=first.pk).lease_expires_at == ended
