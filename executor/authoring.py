@@ -112,7 +112,9 @@ def target_kinds() -> frozenset[str]:
 def action_catalog(service: str = "") -> list[dict]:
     """The actions the executor allows here and can run for `service`, with their targets.
 
-    See `step_targets` for which actions and targets are offered.
+    See `step_targets` for which actions and targets are offered. Each `params_schema`
+    is the registry's own dict (copying them all cost more than rendering the prompt):
+    read it, never change it.
     """
     offered = step_targets(service)
     return [
@@ -121,7 +123,7 @@ def action_catalog(service: str = "") -> list[dict]:
             "kind": spec.kind.value,
             "safety": spec.safety.value,
             "description": spec.description,
-            "params_schema": copy.deepcopy(spec.params_schema),
+            "params_schema": spec.params_schema,
             "target_kinds": list(spec.target_kinds),
             "targets": offered[spec.name],
         }

@@ -14,7 +14,8 @@ from runbooks.validation import ValidationIssue
 
 class ExecutorOffer(Protocol):
     def action_catalog(self, service: str = "") -> list[dict]:
-        """The allowed actions that can run for `service`: name, kind, safety, params, targets."""
+        """The allowed actions that can run for `service`: name, kind, safety, params, targets
+        (the params schemas are shared: read them, never change them)."""
 
     def output_schema(self, *, service: str = "", with_targets: bool = True) -> dict:
         """The contract as a structured-output schema, typed per allowed action."""
