@@ -114,19 +114,27 @@ class _Beats:
         deadline = time.monotonic() + timeout
         with self.cond:
             self.due.pop(beat, None)
+            self.cond.notify_all()  # the last one gone: the thread lets its connection go
             while self.renewing is beat and (left := deadline - time.monotonic()) > 0:
                 self.cond.wait(left)
 
     def _run(self) -> None:
         while True:
             with self.cond:
-                now = time.monotonic()
                 beat = min(self.due, key=self.due.__getitem__, default=None)
-                if beat is None or self.due[beat] > now:
-                    self.cond.wait(None if beat is None else self.due[beat] - now)
-                    continue
-                self.due[beat] = now + beat.seconds / 3
-                self.renewing = beat
+                if beat is not None:
+                    wait = self.due[beat] - time.monotonic()
+                    if wait > 0:
+                        self.cond.wait(wait)
+                        continue
+                    self.due[beat] = time.monotonic() + beat.seconds / 3
+                    self.renewing = beat
+            if beat is None:
+                connection.close()  # no lease to renew: hold no connection meanwhile
+                with self.cond:
+                    while not self.due:
+                        self.cond.wait()
+                continue
             kept = True
             try:
                 close_old_connections()  # a connection the database dropped is replaced
@@ -138,10 +146,7 @@ class _Beats:
                     self.renewing = None
                     if not kept:
                         self.due.pop(beat, None)
-                    idle = not self.due
                     self.cond.notify_all()
-            if idle:
-                connection.close()  # no lease left to renew: hold no connection meanwhile
 
 
 _BEATS = _Beats()

@@ -4,6 +4,7 @@ swept once a dead worker stops renewing it; a worker that was taken over cannot 
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from incidents.choices import TimelineKind
@@ -149,6 +150,7 @@ def test_one_thread_renews_every_lease_held_and_stops_at_the_block_end():
     from runbooks.leases import LeaseHeartbeat
 
     first, second = _generating(RunbookFactory()), _generating(RunbookFactory())
+    sessions = _other_sessions()
     with LeaseHeartbeat(runbook_id=first.pk, attempt=1, seconds=0.3):
         threads = {t.ident for t in threading.enumerate()}
         with LeaseHeartbeat(runbook_id=second.pk, attempt=1, seconds=0.3) as beat:
@@ -173,3 +175,17 @@ def test_one_thread_renews_every_lease_held_and_stops_at_the_block_end():
     ended = Runbook.objects.get(pk=first.pk).lease_expires_at
     wait_until(lambda: timezone.now() > ended, timeout=10, what="the lease to run out")
     assert Runbook.objects.get(pk=first.pk).lease_expires_at == ended
+    if sessions is not None:  # and the thread holds no connection while no lease is held
+        wait_until(lambda: _other_sessions() == sessions, timeout=10, what="its session to end")
+
+
+def _other_sessions() -> int | None:
+    """PostgreSQL: the sessions on this database other than this thread's."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
