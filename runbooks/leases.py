@@ -97,6 +97,7 @@ class _Beats:
         self.cond = threading.Condition()
         self.due: dict[LeaseHeartbeat, float] = {}  # when each renewal is due (monotonic)
         self.renewing: LeaseHeartbeat | None = None
+        self.connected = False  # the thread has renewed since it last let its connection go
         self.thread: threading.Thread | None = None
 
     def add(self, beat: LeaseHeartbeat) -> None:
@@ -114,7 +115,8 @@ class _Beats:
         deadline = time.monotonic() + timeout
         with self.cond:
             self.due.pop(beat, None)
-            self.cond.notify_all()  # the last one gone: the thread lets its connection go
+            if not self.due and self.connected:
+                self.cond.notify_all()  # the last one gone: the thread lets its connection go
             while self.renewing is beat and (left := deadline - time.monotonic()) > 0:
                 self.cond.wait(left)
 
@@ -132,6 +134,7 @@ class _Beats:
             if beat is None:
                 connection.close()  # no lease to renew: hold no connection meanwhile
                 with self.cond:
+                    self.connected = False
                     while not self.due:
                         self.cond.wait()
                 continue
@@ -143,7 +146,7 @@ class _Beats:
                 logger.exception("lease of runbook %s: renewal failed", beat.runbook_id)
             finally:
                 with self.cond:
-                    self.renewing = None
+                    self.renewing, self.connected = None, True
                     if not kept:
                         self.due.pop(beat, None)
                     self.cond.notify_all()
