@@ -65,9 +65,9 @@ class Compiled:
     model queryset; `first(shape, **args)` its first row or None. `shape` is whatever
     else changes the SQL text (which filters apply); the length of each list argument is
     part of it. Everything else `build` puts in the query is fixed at its first call:
-    constants only (no clock, no settings that change). A build whose stand-ins do not all come back as parameters is not cached:
-    it runs as a plain queryset every time (so do times on SQLite, whose backend turns
-    them into text).
+    constants only (no clock, no settings that change). A build whose stand-ins do not
+    all come back as parameters is not cached: it runs as a plain queryset every time
+    (so do times on SQLite, whose backend turns them into text).
     """
 
     def __init__(self, build: Callable[..., QuerySet]) -> None:

@@ -55,12 +55,10 @@ class LeaseHeartbeat:
     def __init__(self, *, runbook_id: int, attempt: int, seconds: float) -> None:
         self.runbook_id, self.attempt, self.seconds = runbook_id, attempt, seconds
         self.lost = threading.Event()
-        self._held = False
 
     def __enter__(self) -> "LeaseHeartbeat":
         if not connection.in_atomic_block and self.seconds > 0:
             _BEATS.add(self)
-            self._held = True
         return self
 
     def __exit__(
@@ -69,9 +67,8 @@ class LeaseHeartbeat:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._held:
-            _BEATS.remove(self, timeout=max(self.seconds, 5.0))
-            self._held = False
+        # A lease never added is not there to remove: nothing to wait for.
+        _BEATS.remove(self, timeout=max(self.seconds, 5.0))
 
     def renew(self) -> bool:
         """One renewal, on the heartbeat thread; False once the claim is lost."""

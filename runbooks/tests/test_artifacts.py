@@ -14,6 +14,7 @@ from runbooks.artifacts import (
     sha256_hex,
 )
 from runbooks.tests.factories import sample_document
+from testing.servers import handler_server
 from testing.services import s3_create_bucket, s3_storage_settings
 
 
@@ -39,24 +40,27 @@ def _round_trip():
         artifact_load(key=key, expected_sha256=digest)
 
 
+def _artifacts_on_s3(settings, endpoint: str, bucket: str, *, create: bool = True) -> None:
+    """The `artifacts` storage on the S3 server at `endpoint`, in `bucket`."""
+    if create:
+        s3_create_bucket(endpoint, bucket)
+    stores = dict(settings.STORAGES)
+    stores["artifacts"] = s3_storage_settings(endpoint, bucket)
+    settings.STORAGES = stores
+
+
 def test_round_trip_on_the_configured_storage():
     _round_trip()
 
 
 def test_round_trip_on_an_s3_server(s3_server, settings):
-    s3_create_bucket(s3_server, "artifacts-roundtrip")
-    stores = dict(settings.STORAGES)
-    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-roundtrip")
-    settings.STORAGES = stores
+    _artifacts_on_s3(settings, s3_server, "artifacts-roundtrip")
     assert type(storages["artifacts"]).__name__ == "S3Storage"
     _round_trip()
 
 
 def test_on_s3_one_conditional_put_writes_and_never_replaces(s3_server, settings):
-    s3_create_bucket(s3_server, "artifacts-once")
-    stores = dict(settings.STORAGES)
-    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-once")
-    settings.STORAGES = stores
+    _artifacts_on_s3(settings, s3_server, "artifacts-once")
     storage = storages["artifacts"]
     calls: list[str] = []
     storage.connection.meta.client.meta.events.register(
@@ -80,8 +84,7 @@ def test_on_s3_one_conditional_put_writes_and_never_replaces(s3_server, settings
 def test_an_artifact_goes_with_its_headers_without_waiting_for_a_go_ahead(settings):
     """botocore would send `Expect: 100-continue` and hold the body back for a round trip
     to the store; an artifact's PUT carries its body at once, signed as before."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     seen: list[tuple[dict, bytes]] = []
 
@@ -99,19 +102,10 @@ def test_an_artifact_goes_with_its_headers_without_waiting_for_a_go_ahead(settin
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Store)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        stores = dict(settings.STORAGES)
-        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-        stores["artifacts"] = s3_storage_settings(endpoint, "artifacts-at-once")
-        settings.STORAGES = stores
-        doc = sample_document()
-        key, _ = artifact_store(incident_id=9, version=1, data=doc)
-    finally:
-        server.shutdown()
-        server.server_close()
+    doc = sample_document()
+    with handler_server(Store) as (_, endpoint):
+        _artifacts_on_s3(settings, endpoint, "artifacts-at-once", create=False)
+        artifact_store(incident_id=9, version=1, data=doc)
     [(headers, body)] = seen
     assert "expect" not in headers
     assert body == canonical_bytes(doc)
@@ -126,10 +120,7 @@ def test_the_s3_server_keeps_a_connection_for_the_next_put(s3_server, settings, 
     does not."""
     import urllib3.util.connection
 
-    s3_create_bucket(s3_server, "artifacts-keepalive")
-    stores = dict(settings.STORAGES)
-    stores["artifacts"] = s3_storage_settings(s3_server, "artifacts-keepalive")
-    settings.STORAGES = stores
+    _artifacts_on_s3(settings, s3_server, "artifacts-keepalive")
     client = storages["artifacts"].connection.meta.client
     answers: list[str] = []
     client.meta.events.register(
