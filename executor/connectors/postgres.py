@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -468,32 +469,40 @@ def table_stats(s: PgSession, *, schema: str, table: str) -> dict:
 
 
 def connection_counts(s: PgSession) -> dict:
+    """Client connections by state and by database (the ten largest), with the limits.
+
+    One statement: one round trip to the target, and one snapshot of pg_stat_activity, so
+    the counts by state and by database add up to the same total."""
     rows = s.fetchall(
         """
-        SELECT coalesce(state, 'unknown') AS state, count(*) AS n
-        FROM pg_stat_activity WHERE backend_type = 'client backend'
-        GROUP BY 1 ORDER BY 2 DESC, 1
+        SELECT l.max_connections, l.reserved, a.state, a.database, a.n
+        FROM (SELECT current_setting('max_connections')::int AS max_connections,
+                     current_setting('superuser_reserved_connections')::int AS reserved) l
+        LEFT JOIN (
+            SELECT coalesce(state, 'unknown') AS state, coalesce(datname, '') AS database,
+                   count(*) AS n
+            FROM pg_stat_activity WHERE backend_type = 'client backend'
+            GROUP BY 1, 2
+        ) a ON true
         """
     )
-    by_db = s.fetchall(
-        """
-        SELECT coalesce(datname, '') AS database, count(*) AS n
-        FROM pg_stat_activity WHERE backend_type = 'client backend'
-        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
-        """
-    )
-    settings = s.fetchone(
-        """
-        SELECT current_setting('max_connections')::int AS max_connections,
-               current_setting('superuser_reserved_connections')::int AS reserved
-        """
-    )
+    by_state: Counter = Counter()
+    by_db: Counter = Counter()
+    for r in rows:
+        if r["n"] is not None:
+            by_state[r["state"]] += int(r["n"])
+            by_db[r["database"]] += int(r["n"])
+
+    def ordered(counts: Counter, limit: int | None = None) -> dict[str, int]:
+        # The most first, then by name: the order the report shows.
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+
     return {
-        "by_state": {r["state"]: int(r["n"]) for r in rows},
-        "by_database": {r["database"]: int(r["n"]) for r in by_db},
-        "total": sum(int(r["n"]) for r in rows),
-        "max_connections": settings["max_connections"],
-        "superuser_reserved_connections": settings["reserved"],
+        "by_state": ordered(by_state),
+        "by_database": ordered(by_db, 10),
+        "total": sum(by_state.values()),
+        "max_connections": rows[0]["max_connections"],
+        "superuser_reserved_connections": rows[0]["reserved"],
     }
 
 

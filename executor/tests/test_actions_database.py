@@ -287,6 +287,11 @@ def test_connection_count_matches_pg_stat_activity(role_url, target, admin):
         assert result.data["max_connections"] == max_conn
         assert result.data["by_state"].get("idle", 0) >= 3
         assert result.data["total"] == sum(result.data["by_state"].values())
+        # One snapshot: the counts by database add up to the same total.
+        assert result.data["total"] == sum(result.data["by_database"].values())
+        assert result.data["superuser_reserved_connections"] == int(
+            admin.execute("SHOW superuser_reserved_connections").fetchone()[0]
+        )
         assert result.data["percent_used"] == round(100 * result.data["total"] / max_conn, 1)
         assert result.summary.startswith(f"{result.data['total']} of {max_conn} connections")
         assert result.outcome == ("warn" if result.data["percent_used"] > 80 else "ok")
