@@ -1,8 +1,10 @@
 """PostgreSQL connector: psycopg 3 on the target's DSN, never the Django ORM.
 
-Every query runs with `statement_timeout` set to what is left of the step's
-deadline; identifiers only ever reach SQL through `sql.Identifier`, values are
-bound. Errors are mapped to StepError / StepTimeout with the DSN scrubbed out.
+Every query runs with `statement_timeout` at most what is left of the step's
+deadline (and at most TIMEOUT_SLACK less: a session keeps the one it has while that
+holds, rather than pay a round trip to the target to set it again); identifiers only
+ever reach SQL through `sql.Identifier`, values are bound. Errors are mapped to
+StepError / StepTimeout with the DSN scrubbed out.
 
 Sessions that ended cleanly go back to a small per-target pool and are reused by the
 next step on the same DSN (a new connection costs more than the checks it serves);
@@ -41,6 +43,16 @@ MAX_CONNECT_SECONDS = 10
 APPLICATION_NAME = "incident-executor"
 POOL_IDLE_SECONDS = 30.0  # shorter than the usual server and pooler idle timeouts
 POOL_PER_TARGET = 4  # idle sessions kept per DSN and mode
+# How much shorter than the time left a statement_timeout in force may be and still be
+# kept: a statement may be cancelled up to this fraction before its step's deadline,
+# never after it.
+TIMEOUT_SLACK = 0.05
+
+
+class _Connection(psycopg.Connection):
+    """A target connection that remembers the statement_timeout it was given (ms)."""
+
+    statement_timeout_ms: int | None = None
 
 
 def _scrub(message: str, target: Any) -> str:
@@ -61,7 +73,7 @@ def _scrub(message: str, target: Any) -> str:
 class PgSession:
     """One connection to a target, with every statement bounded by the deadline."""
 
-    def __init__(self, conn: psycopg.Connection, target: Any, deadline: float) -> None:
+    def __init__(self, conn: _Connection, target: Any, deadline: float) -> None:
         self.conn = conn
         self.target = target
         self.deadline = deadline
@@ -75,9 +87,17 @@ class PgSession:
         return self.conn.info.server_version
 
     def _bound(self) -> None:
-        # statement_timeout follows the deadline, so no statement outlives the step.
-        ms = max(1, int(time_left(self.deadline) * 1000))
+        # statement_timeout follows the deadline, so no statement outlives the step. The
+        # one in force is kept while it is within TIMEOUT_SLACK under the time left: the
+        # next step on a pooled session, or the next statement soon after, sets nothing.
+        left = max(1, int(time_left(self.deadline) * 1000))
+        kept = self.conn.statement_timeout_ms
+        if kept is not None and left * (1 - TIMEOUT_SLACK) <= kept <= left:
+            return
+        ms = max(1, int(left * (1 - TIMEOUT_SLACK / 2)))
+        self.conn.statement_timeout_ms = None  # unknown until the server has it
         self.conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+        self.conn.statement_timeout_ms = ms
 
     def fetchall(self, query: sql.Composable | str, params: tuple | dict = ()) -> list[dict]:
         with self._errors():
@@ -93,7 +113,11 @@ class PgSession:
     def execute(self, query: sql.Composable | str, params: tuple | dict = ()) -> None:
         with self._errors():
             self._bound()
-            self.conn.execute(query, params)
+            try:
+                self.conn.execute(query, params)
+            finally:
+                # A command may change the session's settings (RESET ALL): set it again.
+                self.conn.statement_timeout_ms = None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -124,11 +148,11 @@ class _Pool:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.idle: dict[tuple[str, bool], list[tuple[psycopg.Connection, float]]] = {}
+        self.idle: dict[tuple[str, bool], list[tuple[_Connection, float]]] = {}
         self.pid = os.getpid()
 
-    def take(self, key: tuple[str, bool]) -> psycopg.Connection | None:
-        stale: list[psycopg.Connection] = []
+    def take(self, key: tuple[str, bool]) -> _Connection | None:
+        stale: list[_Connection] = []
         found = None
         with self.lock:
             self._after_fork()
@@ -148,7 +172,7 @@ class _Pool:
             conn.close()
         return found
 
-    def give(self, key: tuple[str, bool], conn: psycopg.Connection) -> None:
+    def give(self, key: tuple[str, bool], conn: _Connection) -> None:
         with self.lock:
             self._after_fork()
             entries = self.idle.setdefault(key, [])
@@ -217,11 +241,11 @@ def connect(target: Any, deadline: float, *, read_only: bool = False) -> Iterato
             conn.close()
 
 
-def _connect(target: Any, deadline: float, left: float, read_only: bool) -> psycopg.Connection:
+def _connect(target: Any, deadline: float, left: float, read_only: bool) -> _Connection:
     # libpq takes whole seconds (and treats 1 as 2); the deadline still wins below.
     connect_timeout = max(2, min(MAX_CONNECT_SECONDS, math.ceil(left)))
     try:
-        return psycopg.connect(
+        return _Connection.connect(
             target.url,
             autocommit=True,
             connect_timeout=connect_timeout,

@@ -76,6 +76,60 @@ def test_statement_timeout_follows_each_sessions_deadline(target):
         assert 0 < ms <= 2000
 
 
+def _shown(s: pg.PgSession) -> int:
+    """The statement_timeout in force on the session, in ms (read past `_bound`)."""
+    return int(s.conn.execute("SHOW statement_timeout").fetchone()[0].removesuffix("ms") or 0)
+
+
+def _timeouts_sent(s: pg.PgSession) -> list[str]:
+    """From now on, every statement_timeout the session sends."""
+    sent: list[str] = []
+    real = s.conn.execute
+
+    def execute(query, params=None, **kwargs):
+        if "statement_timeout" in str(query) and "SHOW" not in str(query):
+            sent.append(params[0])
+        return real(query, params, **kwargs)
+
+    s.conn.execute = execute
+    return sent
+
+
+def test_a_timeout_that_fits_the_next_step_is_kept_not_sent_again(target):
+    with pg.connect(target, time.monotonic() + 10) as s:
+        pid = s.backend_pid
+        s.fetchone("SELECT 1 AS one")
+        kept = _shown(s)
+        assert 10_000 * (1 - pg.TIMEOUT_SLACK) <= kept <= 10_000
+    with pg.connect(target, time.monotonic() + 10) as s:  # the next step, as long
+        assert s.backend_pid == pid
+        sent = _timeouts_sent(s)
+        s.fetchone("SELECT 1 AS one")
+        s.fetchone("SELECT 2 AS two")
+        assert sent == []  # no round trip to set it again
+        assert _shown(s) == kept
+
+
+def test_a_timeout_is_never_longer_than_the_time_left_nor_much_shorter(target):
+    with pg.connect(target, time.monotonic() + 10) as s:
+        s.fetchone("SELECT 1 AS one")
+        sent = _timeouts_sent(s)
+        s.deadline = time.monotonic() + 5  # less time left than the timeout in force
+        s.fetchone("SELECT 1 AS one")
+        assert len(sent) == 1 and 0 < _shown(s) <= 5_000
+        s.deadline = time.monotonic() + 60  # far more: not cut short by more than the slack
+        s.fetchone("SELECT 1 AS one")
+        assert len(sent) == 2 and _shown(s) >= 60_000 * (1 - pg.TIMEOUT_SLACK) - 1_000
+
+
+def test_a_command_that_resets_the_session_does_not_leave_it_without_a_timeout(target):
+    with pg.connect(target, time.monotonic() + 10) as s:
+        s.fetchone("SELECT 1 AS one")
+        s.execute("RESET ALL")  # statement_timeout back to the server's default, none
+        s.fetchone("SELECT 1 AS one")
+        assert 0 < _shown(s) <= 10_000
+
+
 def test_a_target_can_opt_out(pg_url):
     target = ResolvedTarget("unpooled", "postgres", pg_url, options={"pool": False})
     assert backend(target) != backend(target)
