@@ -7,8 +7,9 @@ no transaction on it. Elsewhere the set and its items go in one transaction.
 
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
-from django.utils import timezone
+from django.db import connection, models, transaction
+
+from incidents.together import column_values, insert_fields, unnest_arrays
 
 from .models import Evidence, EvidenceSet
 
@@ -28,11 +29,8 @@ def evidence_save(evidence_set: EvidenceSet, items: list[Evidence]) -> None:
 @functools.cache
 def _fields() -> tuple[list[models.Field], list[models.Field]]:
     """(the set's columns, the items' columns but their set): everything but the ids."""
-    own = [f for f in EvidenceSet._meta.concrete_fields if not f.primary_key]
-    items = [
-        f for f in Evidence._meta.concrete_fields if not f.primary_key and f.name != "evidence_set"
-    ]
-    return own, items
+    items = [f for f in insert_fields(Evidence) if f.name != "evidence_set"]
+    return insert_fields(EvidenceSet), items
 
 
 @functools.cache
@@ -43,24 +41,20 @@ def _statement() -> str:
     set_columns = ", ".join(qn(f.column) for f in own)
     set_values = ", ".join(["%s"] * len(own))
     item_columns = ", ".join(qn(f.column) for f in items)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in items)
     parent = qn(Evidence._meta.get_field("evidence_set").column)
     return (
         f"WITH s AS (INSERT INTO {qn(EvidenceSet._meta.db_table)} ({set_columns}) "  # noqa: S608
         f"VALUES ({set_values}) RETURNING id) "
         f"INSERT INTO {qn(Evidence._meta.db_table)} ({parent}, {item_columns}) "
-        f"SELECT s.id, u.* FROM s, unnest({arrays}) AS u "
+        f"SELECT s.id, u.* FROM s, {unnest_arrays(items)} AS u "
         f"RETURNING {parent}, id, {qn(Evidence._meta.get_field('key').column)}"
     )
 
 
 def _save_pg(evidence_set: EvidenceSet, items: list[Evidence]) -> None:
-    db = connections[DEFAULT_DB_ALIAS]
     own, fields = _fields()
-    if evidence_set.created_at is None:
-        evidence_set.created_at = timezone.now()
-    params = [f.get_db_prep_save(getattr(evidence_set, f.attname), db) for f in own]
-    params += [[f.get_db_prep_save(getattr(i, f.attname), db) for i in items] for f in fields]
+    params = column_values(own, [evidence_set])
+    params = [column[0] for column in params] + column_values(fields, items)
     with connection.cursor() as cursor:
         cursor.execute(_statement(), params)
         rows = cursor.fetchall()

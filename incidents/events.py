@@ -49,8 +49,7 @@ def timeline_event(
 def timeline_record_many(events: list[TimelineEvent]) -> list[TimelineEvent]:
     """Append events made by timeline_event in one INSERT (a batch touching many incidents)."""
     saved = TimelineEvent.objects.bulk_create(events) if events else []
-    if saved:
-        timeline_recorded.send(sender=TimelineEvent, events=saved)
+    timeline_announce(saved)
     return saved
 
 
@@ -59,16 +58,31 @@ _batch: ContextVar[list[TimelineEvent] | None] = ContextVar("timeline_batch", de
 
 
 @contextmanager
-def timeline_batch() -> Iterator[list[TimelineEvent]]:
-    """Within the block, the event functions collect their events, and they are appended
-    in one INSERT when it ends (unless it raises). Use it inside the transaction the
-    events belong to; an event has no pk until the block ends."""
+def timeline_collect() -> Iterator[list[TimelineEvent]]:
+    """Within the block, the event functions collect their events and save none: the
+    caller writes them (with other rows, in one statement: `incidents.together`), then
+    passes them to `timeline_announce`."""
     pending: list[TimelineEvent] = []
     token = _batch.set(pending)
     try:
         yield pending
     finally:
         _batch.reset(token)
+
+
+def timeline_announce(events: list[TimelineEvent]) -> None:
+    """Tell the observers of the timeline about events the caller has just written."""
+    if events:
+        timeline_recorded.send(sender=TimelineEvent, events=events)
+
+
+@contextmanager
+def timeline_batch() -> Iterator[list[TimelineEvent]]:
+    """Within the block, the event functions collect their events, and they are appended
+    in one INSERT when it ends (unless it raises). Use it inside the transaction the
+    events belong to; an event has no pk until the block ends."""
+    with timeline_collect() as pending:
+        yield pending
     timeline_record_many(pending)
 
 
@@ -94,7 +108,7 @@ def timeline_record(
         pending.append(event)
         return event
     event.save()
-    timeline_recorded.send(sender=TimelineEvent, events=[event])
+    timeline_announce([event])
     return event
 
 

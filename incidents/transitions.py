@@ -8,6 +8,7 @@ or two approvers can never make the same move.
 """
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
@@ -30,6 +31,48 @@ def check_transition(table: Table, source: str, target: str, *, model: str = "st
         raise IllegalTransition(model, source, target)
 
 
+@dataclass(frozen=True)
+class Move:
+    """One row's move, checked against its table: the conditional UPDATE's parts."""
+
+    model: type[models.Model]
+    pk: Any
+    sources: tuple[str, ...]
+    values: dict[str, Any]  # the status field's new value first, then the other fields
+    status_field: str = "status"
+    where: dict[str, Any] = field(default_factory=dict)  # more the row must match (a claim)
+
+
+def planned_move(
+    model: type[models.Model],
+    *,
+    pk: Any,
+    table: Table,
+    from_status: str | Iterable[str],
+    to_status: str,
+    status_field: str = "status",
+    where: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Move:
+    """The move `transition` makes, for `apply_move` or for a caller that sends the UPDATE
+    with other writes (`incidents.together`). Raises IllegalTransition as `transition`
+    does. `where`: what else the row must match (fields and values) for the move to hold."""
+    sources = (from_status,) if isinstance(from_status, str) else tuple(from_status)
+    for source in sources:
+        check_transition(table, source, to_status, model=model.__name__)
+    if "updated_at" not in fields and any(f.name == "updated_at" for f in model._meta.fields):
+        fields["updated_at"] = timezone.now()
+    return Move(model, pk, sources, {status_field: to_status, **fields}, status_field, where or {})
+
+
+def apply_move(move: Move) -> bool:
+    """Make the move as one conditional UPDATE; True if the row was still in a source state."""
+    rows = move.model._default_manager.filter(
+        pk=move.pk, **{f"{move.status_field}__in": list(move.sources)}, **move.where
+    )
+    return bool(rows.update(**move.values))
+
+
 def transition(
     model: type[models.Model],
     *,
@@ -47,12 +90,14 @@ def transition(
     False when the row was not in a source state any more (someone else moved it).
     `updated_at` is stamped when the model has one, since `update()` skips auto_now.
     """
-    sources = [from_status] if isinstance(from_status, str) else list(from_status)
-    for source in sources:
-        check_transition(table, source, to_status, model=model.__name__)
-    if "updated_at" not in fields and any(f.name == "updated_at" for f in model._meta.fields):
-        fields["updated_at"] = timezone.now()
-    updated = model._default_manager.filter(pk=pk, **{f"{status_field}__in": sources}).update(
-        **{status_field: to_status}, **fields
+    return apply_move(
+        planned_move(
+            model,
+            pk=pk,
+            table=table,
+            from_status=from_status,
+            to_status=to_status,
+            status_field=status_field,
+            **fields,
+        )
     )
-    return bool(updated)
