@@ -49,6 +49,7 @@ from incidents.signals import (
     incident_resolved,
     timeline_recorded,
 )
+from incidents.together import on_written
 from learning.tasks import draft_postmortem_task
 from runbooks.choices import RunbookStatus
 from runbooks.generation import offer
@@ -215,7 +216,7 @@ def on_runbook_ready(*, runbook_id: int, **_: Any) -> None:
         # with the version, so a ready version is never without one.
         waiting[runbook_id] = execution_open(runbook_id=runbook_id)
         return
-    transaction.on_commit(partial(_execute, runbook_id))
+    on_written(partial(_execute, runbook_id))
 
 
 def _execute(runbook_id: int) -> None:

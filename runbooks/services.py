@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,11 +15,14 @@ from incidents.events import (
     runbook_invalid_event,
     runbook_queued_event,
     runbook_ready_event,
+    timeline_announce,
+    timeline_collect,
 )
 from incidents.models import Incident, TimelineEvent
 from incidents.nested import JSONRows, rows
 from incidents.signals import announce
-from incidents.transitions import check_transition, transition
+from incidents.together import write_later, write_together
+from incidents.transitions import Move, apply_move, check_transition, planned_move, transition
 
 from .artifacts import artifact_store
 from .choices import RUNBOOK_TRANSITIONS, RunbookAuthor, RunbookStatus
@@ -113,19 +116,33 @@ def runbook_claim(runbook: Runbook) -> int | None:
     return attempt
 
 
+def _finish_move(runbook: Runbook, attempt: int, target: str, **fields: Any) -> Move:
+    """generating → `target` for the holder of claim `attempt` only: the conditional UPDATE
+    is both the lease check (see leases.lease_hold) and the move."""
+    return planned_move(
+        Runbook,
+        pk=runbook.pk,
+        table=RUNBOOK_TRANSITIONS,
+        from_status=RunbookStatus.GENERATING,
+        to_status=target,
+        where={"attempts": attempt},
+        lease_expires_at=None,
+        **fields,
+    )
+
+
+def _finished(runbook: Runbook, move: Move) -> None:
+    for name, value in move.values.items():
+        setattr(runbook, name, value)
+
+
 def _finish(runbook: Runbook, attempt: int, target: str, **fields: Any) -> bool:
-    """generating → `target` for the holder of claim `attempt` only: one conditional UPDATE
-    is both the lease check (see leases.lease_hold) and the move. True if it held."""
-    check_transition(RUNBOOK_TRANSITIONS, RunbookStatus.GENERATING, target, model="Runbook")
-    fields = {"status": target, "lease_expires_at": None, **fields}
-    fields.setdefault("updated_at", timezone.now())
-    held = Runbook.objects.filter(
-        pk=runbook.pk, status=RunbookStatus.GENERATING, attempts=attempt
-    ).update(**fields)
+    """Make `_finish_move` in one UPDATE; True if the claim held."""
+    move = _finish_move(runbook, attempt, target, **fields)
+    held = apply_move(move)
     if held:
-        for name, value in fields.items():
-            setattr(runbook, name, value)
-    return bool(held)
+        _finished(runbook, move)
+    return held
 
 
 def runbook_requeue(*, runbook_id: int) -> bool:
@@ -284,18 +301,16 @@ def _generate_claimed(
     key, digest = artifact_store(
         incident_id=incident.pk, version=runbook.version, data=result.document
     )
-    with transaction.atomic():
-        if not _finish(
-            runbook,
-            attempt,
-            RunbookStatus.READY,
-            artifact=result.document,
-            artifact_key=key,
-            artifact_sha256=digest,
-            validation_errors=[i.as_dict() for i in result.step_errors],
-            **common,
-        ):
-            return _given_up(runbook)
+    ready = {
+        "artifact": result.document,
+        "artifact_key": key,
+        "artifact_sha256": digest,
+        "validation_errors": [i.as_dict() for i in result.step_errors],
+        **common,
+    }
+
+    def recorded() -> None:
+        """What is written with the move: its events, and whatever the hand-off adds."""
         if fell_back:
             generation_fallback_event(incident=incident, runbook_id=runbook.pk, notes=result.notes)
         runbook_ready_event(
@@ -315,6 +330,23 @@ def _generate_claimed(
             },
         )
         announce(runbook_ready, runbook_id=runbook.pk)
+
+    if connection.vendor == "postgresql":
+        # One statement: the move, its events and the hand-off's rows (the execution),
+        # none of them written unless the claim held.
+        move = _finish_move(runbook, attempt, RunbookStatus.READY, **ready)
+        with timeline_collect() as events, write_later() as pending:
+            recorded()
+        if not write_together([events, *pending.by_model()], move, only_if_moved=True):
+            return _given_up(runbook)
+        _finished(runbook, move)
+        pending.written()
+        timeline_announce(events)
+        return runbook
+    with transaction.atomic():
+        if not _finish(runbook, attempt, RunbookStatus.READY, **ready):
+            return _given_up(runbook)
+        recorded()
     return runbook
 
 

@@ -127,6 +127,12 @@ def action_requests_store(
             except IntegrityError:
                 continue  # already proposed for this runbook
             created.append(request)
+    action_requests_announce(runbook=runbook, created=created)
+    return created
+
+
+def action_requests_announce(*, runbook: Runbook, created: list[ActionRequest]) -> None:
+    """The timeline event naming the requests just stored (each with its id)."""
     if created:
         actions_proposed_event(
             incident=runbook.incident,
@@ -142,7 +148,6 @@ def action_requests_store(
                 for r in created
             ],
         )
-    return created
 
 
 def action_requests_create(

@@ -4,16 +4,19 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from incidents.events import (
     checks_done_event,
     checks_started_event,
     execution_refused_event,
+    timeline_announce,
     timeline_batch,
+    timeline_collect,
 )
-from incidents.transitions import transition
+from incidents.together import reserve_ids, save_or_defer, write_together
+from incidents.transitions import Move, planned_move, transition
 from runbooks.artifacts import (
     ArtifactMissing,
     ArtifactTampered,
@@ -29,8 +32,25 @@ from ..choices import EXECUTION_TRANSITIONS, ExecutionStatus, StepKind
 from ..engine import prepare_step, start_checks
 from ..models import CheckRun, Execution
 from ..targets import target_scope
-from .action_requests import action_requests_plan, action_requests_store
+from .action_requests import (
+    action_requests_announce,
+    action_requests_plan,
+    action_requests_store,
+)
 from .common import ExecutorError
+
+
+def _execution_done(execution_id: int, finished: datetime) -> Move:
+    """running → done, for `write_together`; lost only to the sweeper, which gave the
+    worker up: its verdict stands."""
+    return planned_move(
+        Execution,
+        pk=execution_id,
+        table=EXECUTION_TRANSITIONS,
+        from_status=ExecutionStatus.RUNNING,
+        to_status=ExecutionStatus.DONE,
+        finished_at=finished,
+    )
 
 
 def _execution_move(execution_id: int, to_status: str, **fields: Any) -> bool:
@@ -90,10 +110,11 @@ def _execution_ids(execution: Execution, runbook: Runbook) -> dict[str, int]:
 def execution_open(*, runbook_id: int, trigger: str = "pipeline") -> Execution:
     """A running execution of the version, its checks still to run (`execution_run`).
 
-    Opened in the transaction that makes the version ready, a ready version is never
-    without its execution, and no commit of its own is spent on it. Should its checks
-    never run (the worker dies), the sweep fails it (`services.sweep`)."""
-    return Execution.objects.create(runbook_id=runbook_id, trigger=trigger)
+    Written with the move that makes the version ready (its transaction, or its one
+    statement: `incidents.together.write_later`), a ready version is never without its
+    execution, and no commit of its own is spent on it. Should its checks never run (the
+    worker dies), the sweep fails it (`services.sweep`)."""
+    return save_or_defer(Execution(runbook_id=runbook_id, trigger=trigger))
 
 
 def execution_run(
@@ -161,6 +182,8 @@ def _execute(
         if trigger == "pipeline"
         else None
     )
+    if planned and connection.vendor == "postgresql":
+        reserve_ids(planned)  # one round trip, while the checks still run
     outcomes = pending.outcomes()
     finished = timezone.now()
     try:
@@ -189,37 +212,49 @@ def _record(
     bulk: bool = True,
 ) -> None:
     """Check runs, the end of the execution, the proposed actions and their timeline
-    events: one transaction, one INSERT for the events (started, done, proposed)."""
+    events, all or nothing: on PostgreSQL one statement, elsewhere one transaction with
+    one INSERT for the events (started, done, proposed)."""
+    check_runs = [
+        CheckRun(
+            execution=execution,
+            check_id=o.step.step_id,
+            action=o.step.action,
+            params=o.step.params,
+            target=o.step.target.name if o.step.target else "",
+            outcome=o.outcome,
+            summary=o.summary,
+            output=o.output,
+            data=o.data,
+            duration_ms=o.duration_ms,
+            position=o.step.position,
+        )
+        for o in outcomes
+    ]
+    ids = _execution_ids(execution, runbook)
+    counts = dict(Counter(o.outcome for o in outcomes))
+    checks = len(document["checks"])
+    if bulk and connection.vendor == "postgresql":
+        # The event naming the proposals is written with them: they carry their ids
+        # already (reserved while the checks ran).
+        if planned and planned[0].pk is None:
+            reserve_ids(planned)
+        with timeline_collect() as events:
+            checks_started_event(**ids, actor=actor, checks=checks, trigger=trigger)
+            checks_done_event(**ids, actor=actor, counts=counts)
+            if planned:
+                action_requests_announce(runbook=runbook, created=planned)
+        move = _execution_done(execution.pk, finished)
+        if write_together([check_runs, planned or [], events], move):
+            execution.status, execution.finished_at = ExecutionStatus.DONE, finished
+        timeline_announce(events)
+        return
     with transaction.atomic(), timeline_batch():
-        checks_started_event(
-            **_execution_ids(execution, runbook),
-            actor=actor,
-            checks=len(document["checks"]),
-            trigger=trigger,
-        )
-        CheckRun.objects.bulk_create(
-            [
-                CheckRun(
-                    execution=execution,
-                    check_id=o.step.step_id,
-                    action=o.step.action,
-                    params=o.step.params,
-                    target=o.step.target.name if o.step.target else "",
-                    outcome=o.outcome,
-                    summary=o.summary,
-                    output=o.output,
-                    data=o.data,
-                    duration_ms=o.duration_ms,
-                    position=o.step.position,
-                )
-                for o in outcomes
-            ]
-        )
+        checks_started_event(**ids, actor=actor, checks=checks, trigger=trigger)
+        CheckRun.objects.bulk_create(check_runs)
         # Lost only to the sweeper, which gave the worker up: its verdict stands.
         if _execution_move(execution.pk, ExecutionStatus.DONE, finished_at=finished):
             execution.status, execution.finished_at = ExecutionStatus.DONE, finished
-        counts = dict(Counter(o.outcome for o in outcomes))
-        checks_done_event(**_execution_ids(execution, runbook), actor=actor, counts=counts)
+        checks_done_event(**ids, actor=actor, counts=counts)
         if planned is not None:
             action_requests_store(runbook=runbook, planned=planned, bulk=bulk)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from executor import services
 from executor.choices import ActionStatus, ExecutionStatus
-from executor.models import ActionRequest
+from executor.models import ActionRequest, Execution
 from executor.services import executions
 from incidents.choices import TimelineKind
 from incidents.tests.factories import UserFactory
@@ -257,3 +257,46 @@ def test_a_redelivered_execution_proposes_each_action_once():
     kinds = list(runbook.incident.timeline.values_list("kind", flat=True))
     assert kinds.count(TimelineKind.ACTION_PROPOSED) == 1
     assert kinds.count(TimelineKind.CHECKS_DONE) == 2
+
+
+def test_the_proposal_event_names_each_request_by_the_id_it_was_stored_under():
+    doc = sample_document(
+        recommended_actions=[
+            step("notify_a", "alert.notify", message="a"),
+            step("notify_b", "alert.notify", message="b"),
+        ]
+    )
+    runbook = ready_runbook(doc)
+    services.execution_run(runbook_id=runbook.pk)
+    event = runbook.incident.timeline.get(kind=TimelineKind.ACTION_PROPOSED)
+    named = {a["step_id"]: a["id"] for a in event.payload["actions"]}
+    assert named == dict(runbook.action_requests.values_list("step_id", "id"))
+
+
+def test_on_postgresql_the_record_of_an_execution_is_one_statement():
+    """Check runs, the execution's end, the proposals and their events: one data-modifying
+    statement, in autocommit (no BEGIN or COMMIT is spent on it)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one data-modifying statement is PostgreSQL's; set DATABASE_URL")
+    runbook = ready_runbook(
+        sample_document(recommended_actions=[step("notify_a", "alert.notify", message="a")])
+    )
+    with CaptureQueriesContext(connection) as queries:
+        execution = services.execution_run(runbook_id=runbook.pk)
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if any(t in q["sql"] for t in ("executor_checkrun", "incidents_timelineevent"))
+    ]
+    assert len(writes) == 1, writes
+    for table in ("executor_checkrun", "executor_actionrequest", "executor_execution"):
+        assert table in writes[0]
+    assert execution.status == ExecutionStatus.DONE
+    assert Execution.objects.get(pk=execution.pk).status == ExecutionStatus.DONE
+    assert execution.check_runs.count() == len(runbook.artifact["checks"])
+    kinds = set(runbook.incident.timeline.values_list("kind", flat=True))
+    assert {TimelineKind.CHECKS_STARTED, TimelineKind.CHECKS_DONE} <= kinds
+    assert TimelineKind.ACTION_PROPOSED in kinds

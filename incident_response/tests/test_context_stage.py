@@ -206,6 +206,31 @@ def test_the_execution_commits_with_the_version_it_checks():
     assert checks.call_args.args[1].pk == execution.pk
 
 
+def test_on_postgresql_the_move_to_ready_its_event_and_its_execution_are_one_statement():
+    """Transactional here: the statement runs in autocommit, as on a worker."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from executor.models import Execution
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one data-modifying statement is PostgreSQL's; set DATABASE_URL")
+    runbook = _declared_with_a_worker()
+    with (
+        mock.patch.object(pipeline, "_run_checks_here"),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        pipeline.context_stage(runbook_id=runbook.pk)
+    ready = [q["sql"] for q in queries.captured_queries if "executor_execution" in q["sql"]]
+    assert len(ready) == 1, ready
+    assert "runbooks_runbook" in ready[0] and "incidents_timelineevent" in ready[0]
+    assert not [q for q in queries.captured_queries if q["sql"].startswith(("BEGIN", "SAVEPOINT"))]
+    runbook.refresh_from_db()
+    assert runbook.status == RunbookStatus.READY and runbook.lease_expires_at is None
+    assert Execution.objects.get(runbook=runbook).status == "running"
+    assert runbook.incident.timeline.filter(kind="runbook_ready").count() == 1
+
+
 def test_checks_under_another_runbook_s_execution_are_refused():
     from executor.services import execution_open, execution_run
     from incidents.services import incident_declare

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from executor.models import Execution
 from incidents.choices import TimelineKind
 from runbooks import services
 from runbooks.choices import RunbookStatus
@@ -83,7 +84,9 @@ def test_after_the_last_attempt_it_fails_and_says_why(settings):
 
 
 @pytest.mark.django_db
-def test_a_worker_that_was_taken_over_cannot_finish(settings, monkeypatch):
+def test_a_worker_that_was_taken_over_cannot_finish(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
     """The sweep queues the version again and another worker claims it while the first one
     still generates: the first one's result is thrown away, the new claim stands."""
     settings.ANTHROPIC_API_KEY = ""
@@ -96,9 +99,13 @@ def test_a_worker_that_was_taken_over_cannot_finish(settings, monkeypatch):
         return generate_runbook_document(incident=incident, context=context)
 
     monkeypatch.setattr(services, "generate_runbook_document", slow_generation)
-    result = runbook_generate(runbook_id=runbook.pk)
+    with django_capture_on_commit_callbacks(execute=True) as after_commit:
+        result = runbook_generate(runbook_id=runbook.pk)
     assert result.status == RunbookStatus.GENERATING and result.attempts == 2
     assert not runbook.incident.timeline.filter(kind=TimelineKind.RUNBOOK_READY).exists()
+    # Nor did the hand-off take effect (what commit ran): no checks ran for its result.
+    assert after_commit  # the sweep's requeue, run
+    assert not Execution.objects.filter(runbook_id=runbook.pk).exists()
     # Nor may it mark the version failed.
     services.runbook_mark_failed(runbook_id=runbook.pk, error="boom", attempt=1)
     assert Runbook.objects.get(pk=runbook.pk).status == RunbookStatus.GENERATING
