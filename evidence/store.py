@@ -9,6 +9,7 @@ import functools
 
 from django.db import connection, models, transaction
 
+from incidents.prepared import server_cursor
 from incidents.together import column_values, insert_fields, unnest_arrays
 
 from .models import Evidence, EvidenceSet
@@ -55,7 +56,7 @@ def _save_pg(evidence_set: EvidenceSet, items: list[Evidence]) -> None:
     own, fields = _fields()
     params = column_values(own, [evidence_set])
     params = [column[0] for column in params] + column_values(fields, items)
-    with connection.cursor() as cursor:
+    with server_cursor(connection) as cursor:
         cursor.execute(_statement(), params)
         rows = cursor.fetchall()
     evidence_set.pk = rows[0][0]

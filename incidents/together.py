@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
+from .prepared import server_cursor
 from .transitions import Move
 
 
@@ -58,7 +59,7 @@ def reserve_ids(rows: Sequence[models.Model]) -> None:
     if not rows:
         return
     meta = rows[0]._meta
-    with connection.cursor() as cursor:
+    with server_cursor(connection) as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [meta.db_table, meta.pk.column, len(rows)],
@@ -126,7 +127,9 @@ def write_together(
 
 
 def _run(sql: str, params: list[Any]) -> dict:
-    with connection.cursor() as cursor:
+    # Bound on the server: the arrays go as parameters, not quoted into the SQL text, and
+    # the statement, the same for every call of one shape, can keep its plan.
+    with server_cursor(connection) as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
     found: dict = {}
