@@ -77,7 +77,7 @@ def on_incident_declared(*, incident: Any, actor: Any = None, **_: Any) -> None:
 
 
 def on_runbook_requested(*, runbook_id: int, **_: Any) -> None:
-    transaction.on_commit(partial(context_schedule, runbook_id=runbook_id))
+    on_written(partial(context_schedule, runbook_id=runbook_id))
 
 
 CONTEXT_STAGE = "incident_response.context_stage"

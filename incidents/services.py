@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .choices import INCIDENT_TRANSITIONS, ROLE_FIELDS, IncidentStatus, Severity
@@ -16,10 +16,13 @@ from .events import (
     status_update_edited_event,
     status_update_posted_event,
     status_update_published_event,
+    timeline_announce,
     timeline_batch,
+    timeline_collect,
 )
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared, incident_resolved
+from .together import reserve_ids, write_later, write_together
 from .transitions import IllegalTransition, transition
 
 
@@ -49,21 +52,36 @@ def incident_declare(
         raise IncidentError(
             f"Unknown severity {severity!r}; use one of {', '.join(Severity.values)}."
         )
-    # The declaration's events (declared, and the first runbook queued) in one INSERT.
-    with transaction.atomic(), timeline_batch():
-        incident = Incident.objects.create(
-            title=title[:200],
-            description=description,
-            severity=severity,
-            service=(service or "").strip()[:100],
-            detected_at=timezone.now(),
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        )
+    incident = Incident(
+        title=title[:200],
+        description=description,
+        severity=severity,
+        service=(service or "").strip()[:100],
+        detected_at=timezone.now(),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+
+    def declared() -> None:
         incident_declared_event(
             incident=incident, actor=actor, severity=severity, service=incident.service
         )
         if generate_runbook:
             announce(incident_declared, incident=incident, actor=actor)
+
+    if connection.vendor == "postgresql":
+        # One statement: the incident, its events and what the hand-off adds (the first
+        # runbook version), with the ids they name one another by reserved first.
+        reserve_ids([incident])
+        with timeline_collect() as events, write_later() as pending:
+            declared()
+        write_together([[incident], events, *pending.by_model()])
+        pending.written()
+        timeline_announce(events)
+        return incident
+    # The declaration's events (declared, and the first runbook queued) in one INSERT.
+    with transaction.atomic(), timeline_batch():
+        incident.save(force_insert=True)
+        declared()
     return incident
 
 

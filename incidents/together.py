@@ -213,14 +213,22 @@ def write_later() -> Iterator[Pending]:
         _pending.reset(token)
 
 
-def save_or_defer(row: models.Model) -> models.Model:
-    """Save a new row now, or inside `write_later()` leave it to the caller's statement
-    (it has its id once that is written)."""
+def deferring() -> bool:
+    """Whether new rows are left to a caller's statement now (inside `write_later()`)."""
+    return _pending.get() is not None
+
+
+def save_or_defer(row: models.Model, *, reserve: bool = False) -> models.Model:
+    """Save a new row now, or inside `write_later()` leave it to the caller's statement:
+    it has its id once that is written, or at once with `reserve` (one round trip), for
+    rows that others written with it name."""
     pending = _pending.get()
     if pending is None:
         row.save(force_insert=True)
-    else:
-        pending.rows.append(row)
+        return row
+    if reserve:
+        reserve_ids([row])
+    pending.rows.append(row)
     return row
 
 

@@ -1,6 +1,7 @@
 """Verbs for runbooks: request a new version, generate it, record the outcome."""
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from incidents.events import (
 from incidents.models import Incident, TimelineEvent
 from incidents.nested import JSONRows, rows
 from incidents.signals import announce
-from incidents.together import write_later, write_together
+from incidents.together import deferring, save_or_defer, write_later, write_together
 from incidents.transitions import Move, apply_move, check_transition, planned_move, transition
 
 from .artifacts import artifact_store
@@ -47,8 +48,8 @@ def runbook_request(*, incident: Incident, actor: Any = None, first: bool = Fals
     yet, so it has no version and needs no lock.
     """
     if first:
-        if not transaction.get_connection().in_atomic_block:
-            raise RuntimeError("first=True belongs in the transaction that created the incident")
+        if not (transaction.get_connection().in_atomic_block or deferring()):
+            raise RuntimeError("first=True belongs in the write that creates the incident")
         return _request(incident=incident, actor=actor, version=1)
     with transaction.atomic():
         # Lock the incident: two requests can neither take one version number nor both pass.
@@ -61,12 +62,17 @@ def runbook_request(*, incident: Incident, actor: Any = None, first: bool = Fals
 
 
 def _request(*, incident: Incident, actor: Any, version: int) -> Runbook:
-    with transaction.atomic(savepoint=False):
-        runbook = Runbook.objects.create(
-            incident=incident,
-            version=version,
-            status=RunbookStatus.QUEUED,
-            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+    # Written in the caller's transaction, or with the declaration's one statement (then
+    # nothing is written here but its id, reserved: the event and the queued stage name it).
+    with nullcontext() if deferring() else transaction.atomic(savepoint=False):
+        runbook = save_or_defer(
+            Runbook(
+                incident=incident,
+                version=version,
+                status=RunbookStatus.QUEUED,
+                requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            ),
+            reserve=True,
         )
         runbook_queued_event(
             incident=incident, actor=actor, runbook_id=runbook.pk, version=runbook.version
