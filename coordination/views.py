@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from incidents.models import Incident
 from incidents.services import IncidentError, incident_acknowledge
+from incidents.storable import clean_payload, clean_text
 
 from .cards import ACK_ACTION
 from .client import signature_verifier, slack_client, slack_enabled
@@ -68,7 +69,9 @@ def _refused() -> HttpResponse:
 def slash_command(request: HttpRequest) -> HttpResponse:
     if not _verified(request):
         return _refused()
-    user = _user_for(request.POST.get("user_id", ""))
+    # Typed text, signed by Slack but written by a person: nothing PostgreSQL refuses.
+    form = {k: clean_text(request.POST.get(k, "")) for k in ("user_id", "channel_id", "text")}
+    user = _user_for(form["user_id"])
     if user is None:
         return _ephemeral(
             "Your Slack email matches no account here: ask an admin to add you, "
@@ -76,13 +79,13 @@ def slash_command(request: HttpRequest) -> HttpResponse:
         )
     room = (
         WarRoom.objects.select_related("incident")
-        .filter(channel_id=request.POST.get("channel_id", "") or "-")
+        .filter(channel_id=form["channel_id"] or "-")
         .first()
     )
     reply = run_command(
         user=user,
         incident=room.incident if room else None,
-        text=request.POST.get("text", ""),
+        text=form["text"],
         whois=_user_for,
     )
     return _ephemeral(reply)
@@ -94,7 +97,7 @@ def interactivity(request: HttpRequest) -> HttpResponse:
     if not _verified(request):
         return _refused()
     try:
-        payload = json.loads(request.POST.get("payload", ""))
+        payload = clean_payload(json.loads(request.POST.get("payload", "")))
         slack_id = payload["user"]["id"]
         actions = payload.get("actions") or []
     except (ValueError, KeyError, TypeError):
@@ -124,7 +127,7 @@ def events(request: HttpRequest) -> HttpResponse:
     if not _verified(request):
         return _refused()
     try:
-        envelope = json.loads(request.body)
+        envelope = clean_payload(json.loads(request.body))
     except (ValueError, RecursionError):
         return HttpResponse("bad payload", status=400, content_type="text/plain")
     if not isinstance(envelope, dict):

@@ -21,6 +21,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from incidents.models import Alert, Incident
+from incidents.storable import clean_payload, clean_text
 
 from .artifacts import snapshot_store, storage_warm
 from .choices import Collector, EvidenceStatus
@@ -242,11 +243,13 @@ class Collecting:
                 incident=incident,
                 key=f"E{i}",
                 collector=f.collector,
-                query=f.query[:4000],
+                # Log lines and label values as the sources gave them: cleaned of what
+                # PostgreSQL will not store, or the whole set would be refused.
+                query=clean_text(f.query)[:4000],
                 window_start=f.window_start,
                 window_end=f.window_end,
-                summary=f.summary[:500],
-                data=f.data,
+                summary=clean_text(f.summary)[:500],
+                data=clean_payload(f.data),
                 status=f.status,
                 duration_ms=f.duration_ms,
             )

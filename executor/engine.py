@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from incidents.storable import clean_payload, clean_text
+
 from .choices import CheckOutcome, StepKind
 from .registry import ActionSpec, get_spec
 from .results import StepBlocked, StepError, StepResult, StepTimeout
@@ -126,9 +128,11 @@ def run_step(step: PreparedStep, *, timeout: float) -> StepOutcome:
     return StepOutcome(
         step,
         outcome,
-        summary[:1000],
-        _bounded(output),
-        data,
+        # What a target answered may hold what PostgreSQL will not store (a NUL in a log
+        # line): cleaned here, or the whole record of the run would be refused.
+        clean_text(summary)[:1000],
+        _bounded(clean_text(output)),
+        clean_payload(data),
         int((time.monotonic() - started) * 1000),
     )
 

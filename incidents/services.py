@@ -22,6 +22,7 @@ from .events import (
 )
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared, incident_resolved
+from .storable import clean_text
 from .together import reserve_ids, write_later, write_together
 from .transitions import IllegalTransition, transition
 
@@ -44,8 +45,9 @@ def incident_declare(
     actor: Any = None,
     generate_runbook: bool = True,
 ) -> Incident:
-    description = (description or "").strip()
-    title = (title or "").strip() or _title_from(description)
+    # From a form, a chat command or a script: nothing PostgreSQL would refuse.
+    description = clean_text(description or "").strip()
+    title = clean_text(title or "").strip() or _title_from(description)
     if not title:
         raise IncidentError("Say what is broken: a title or a description is required.")
     if severity not in Severity.values:
@@ -150,7 +152,7 @@ def incident_set_severity(*, incident: Incident, severity: str, actor: Any = Non
 
 
 def incident_add_note(*, incident: Incident, text: str, actor: Any = None) -> None:
-    text = (text or "").strip()
+    text = clean_text(text or "").strip()
     if not text:
         raise IncidentError("A note needs some text.")
     note_added_event(incident=incident, actor=actor, text=text)
@@ -197,7 +199,7 @@ def incident_assign_role(
 
 def status_update_post(*, incident: Incident, audience: str, body: str, actor: Any = None):
     """Save a status update and put it on the timeline. Nothing is sent anywhere."""
-    body = (body or "").strip()
+    body = clean_text(body or "").strip()
     if audience not in StatusUpdate.Audience.values:
         raise IncidentError(
             f"Unknown template {audience!r}; use one of {', '.join(StatusUpdate.Audience.values)}."
@@ -229,7 +231,7 @@ PUBLISH_PERMISSION = "incidents.publish_status"
 
 def status_update_edit(*, update: StatusUpdate, body: str, actor: Any = None) -> StatusUpdate:
     """Change a draft customer notice's text; a published one stays as it was read."""
-    body = (body or "").strip()
+    body = clean_text(body or "").strip()
     if not body:
         raise IncidentError("A status update needs some text.")
     with transaction.atomic():

@@ -89,6 +89,14 @@ def test_commands_in_the_war_room(client, pat, room, slack):
     assert actors == {"pat"}
 
 
+def test_a_nul_in_what_was_typed_is_left_out_not_a_server_error(client, pat, room):
+    assert inc(client, pat, "note Looks\x00 better") == "Noted on the timeline."
+    note = Incident.objects.get(pk=room.incident_id).timeline.get(kind=TimelineKind.NOTE)
+    assert "Looks better" in note.message and "\x00" not in note.message
+    reply = inc(client, pat, "declare Disk\x00 full on db1 sev2", channel="C\x00GENERAL")
+    assert reply.startswith("Declared #") and "Disk full on db1 (SEV2)" in reply
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

@@ -1,6 +1,7 @@
 """The context stage: collectors in parallel with deadlines, stored rows and snapshot."""
 
 import gc
+import json
 import threading
 import time
 from datetime import timedelta
@@ -343,3 +344,16 @@ def test_worker_start_warms_every_client_and_survives_one_that_fails(monkeypatch
         gc.unfreeze()
     assert warmed == ["http", "pool"]
     assert "warming storage_warm failed" in caplog.text
+
+
+def test_log_lines_with_a_nul_or_a_lone_surrogate_are_stored_cleaned(installed):
+    """PostgreSQL refuses both: one such line must not cost the incident its evidence."""
+    incident = IncidentFactory(service="checkout")
+    base = incident.detected_at.timestamp()
+    logs = [(base + i, f"ERROR pool\x00 exhausted \ud800 n={i}") for i in range(4)]
+    installed(FakeReaders(points=[], logs=logs))
+    evidence_set = evidence_gather(incident=incident, seconds=5)
+    [log] = Evidence.objects.filter(evidence_set=evidence_set, collector="logs")
+    stored = json.dumps(log.data) + log.summary + log.query
+    assert "\\u0000" not in stored and "\x00" not in stored and "\\ud800" not in stored
+    assert "pool exhausted ?" in json.dumps(log.data)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.events import actions_proposed_event
+from incidents.storable import clean_text
 from runbooks.models import Runbook
 
 from ..changes import record_action_change
@@ -30,7 +31,8 @@ def dry_run_plan(prepared: PreparedStep) -> str:
         plan = prepared.spec.plan(prepared.params, prepared.target)
     except Exception as exc:
         plan = f"(no dry-run plan: {type(exc).__name__}: {exc})"
-    return labelled(prepared.target, str(plan))[: settings.EXECUTOR_OUTPUT_LIMIT]
+    plan = clean_text(labelled(prepared.target, str(plan)))  # target text, stored as is
+    return plan[: settings.EXECUTOR_OUTPUT_LIMIT]
 
 
 def pinned_params(request: ActionRequest) -> dict:

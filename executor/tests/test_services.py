@@ -300,3 +300,27 @@ def test_on_postgresql_the_record_of_an_execution_is_one_statement():
     kinds = set(runbook.incident.timeline.values_list("kind", flat=True))
     assert {TimelineKind.CHECKS_STARTED, TimelineKind.CHECKS_DONE} <= kinds
     assert TimelineKind.ACTION_PROPOSED in kinds
+
+
+def test_what_a_target_answers_is_stored_even_with_a_nul_or_a_lone_surrogate(settings, monkeypatch):
+    """PostgreSQL refuses both in text and jsonb: one log line holding either must not
+    cost the run its record (every check's result, the proposals)."""
+    from executor.registry import REGISTRY
+    from executor.results import StepResult
+
+    settings.EXECUTOR_TARGETS = {
+        "orders": {"kind": "postgres", "url": "postgresql://127.0.0.1:1/x"}
+    }
+
+    def answer(params, target, deadline):
+        return StepResult("ok", "one\x00two \ud800", {"k\x00": ["v\x00", "\udfff"]}, "a\x00b")
+
+    monkeypatch.setattr(REGISTRY["database.connection_count"].impl, "run", answer)
+    check = {"id": "c1", "action": "database.connection_count", "params": {"target": "orders"}}
+    runbook = ready_runbook(sample_document(checks=[check]))
+    execution = services.execution_run(runbook_id=runbook.pk)
+    assert execution.status == ExecutionStatus.DONE, execution.error
+    run = execution.check_runs.get()
+    assert run.summary.endswith("] onetwo ?")  # after the label saying whose target it is
+    assert run.output == "ab"
+    assert run.data == {"k": ["v", "?"]}

@@ -197,30 +197,6 @@ def parse_time(value: Any, path: str) -> datetime | None:
     return result.astimezone(UTC)
 
 
-def clean_text(value: str) -> str:
-    """A string PostgreSQL will store: no NUL, no lone surrogate (replaced by "?")."""
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", errors="replace").decode("utf-8")
-    return value
-
-
-def clean_payload(value: Any) -> Any:
-    """The decoded payload with every string (keys too) passed through clean_text."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {
-            clean_text(k) if isinstance(k, str) else k: clean_payload(v) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [clean_payload(v) for v in value]
-    return value
-
-
 def raw_max_bytes() -> int:
     """How much of each alert's own payload is kept (read once per delivery, not per alert)."""
     return settings.INGEST_RAW_MAX_BYTES

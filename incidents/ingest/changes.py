@@ -15,8 +15,9 @@ from django.db import transaction
 
 from incidents.choices import ChangeKind, ChangeStatus
 from incidents.models import AlertSource, ChangeEvent
+from incidents.storable import clean_payload
 
-from .base import PayloadError, clean_payload
+from .base import PayloadError
 
 MAX_CHANGES_PER_PAYLOAD = 100
 

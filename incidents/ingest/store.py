@@ -17,8 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import Alert, AlertSource, IngestOutbox
+from incidents.storable import clean_payload
 
-from .base import ParsedAlert, PayloadError, clean_payload
+from .base import ParsedAlert, PayloadError
 from .grouping import group_alerts
 from .outbox import outbox_dispatch
 from .queue import eager

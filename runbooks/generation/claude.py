@@ -23,6 +23,7 @@ import httpx2
 from django.conf import settings
 
 from incidents import jsonsafe
+from incidents.storable import clean_payload
 from runbooks.choices import RunbookAuthor
 from runbooks.validation import ValidationIssue
 
@@ -140,7 +141,8 @@ def _parse(text: str) -> tuple[Any, str]:
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
     try:
-        return jsonsafe.loads(body), ""
+        # Model text: cleaned of what PostgreSQL and the artifact's UTF-8 cannot hold.
+        return clean_payload(jsonsafe.loads(body)), ""
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     except jsonsafe.NonFiniteNumber as exc:

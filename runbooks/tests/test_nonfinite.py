@@ -118,3 +118,17 @@ def test_nan_twice_falls_back_to_the_offline_planner(claude_settings):
     body = storages["artifacts"].open(runbook.artifact_key, "rb").read()
     assert name in runbook.artifact_key and b"NaN" not in body and b"Infinity" not in body
     assert incident.timeline.filter(message__contains="offline planner").exists()
+
+
+@pytest.mark.django_db
+def test_an_answer_with_a_nul_or_a_lone_surrogate_is_stored_cleaned(claude_settings):
+    """Neither can be stored (PostgreSQL's text, the artifact's UTF-8): the model's text is
+    cleaned where it comes in, and the runbook is made ready from it."""
+    document = recorded_document("athena_valid")
+    document["affected_system"] = "attendance\u0000 analytics \ud800"
+    incident, runbook, fake = _generate([message(json.dumps(document))])
+    assert runbook.status == RunbookStatus.READY, runbook.error
+    assert runbook.author == RunbookAuthor.CLAUDE
+    assert runbook.artifact["affected_system"] == "attendance analytics ?"
+    body = storages["artifacts"].open(runbook.artifact_key, "rb").read()
+    assert b"attendance analytics ?" in body and len(fake.requests) == 1
