@@ -6,7 +6,7 @@ moment too, for search and for readers of the column. Lower apps (runbooks, exec
 pass plain values, since this app cannot import their models.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -15,6 +15,8 @@ from .choices import TimelineKind
 from .event_text import render_text
 from .models import Incident, TimelineEvent
 from .signals import timeline_recorded
+from .together import write_later, write_together
+from .transitions import Move
 
 IncidentRef = Incident | int
 
@@ -60,8 +62,8 @@ _batch: ContextVar[list[TimelineEvent] | None] = ContextVar("timeline_batch", de
 @contextmanager
 def timeline_collect() -> Iterator[list[TimelineEvent]]:
     """Within the block, the event functions collect their events and save none: the
-    caller writes them (with other rows, in one statement: `incidents.together`), then
-    passes them to `timeline_announce`."""
+    caller writes them with other rows in one statement, then passes them to
+    `timeline_announce` (both done by `written_with_events`)."""
     pending: list[TimelineEvent] = []
     token = _batch.set(pending)
     try:
@@ -74,6 +76,29 @@ def timeline_announce(events: list[TimelineEvent]) -> None:
     """Tell the observers of the timeline about events the caller has just written."""
     if events:
         timeline_recorded.send(sender=TimelineEvent, events=events)
+
+
+def written_with_events(
+    rows: list[list[Any]],
+    record: Callable[[], None],
+    move: Move | None = None,
+    *,
+    only_if_moved: bool = False,
+) -> bool:
+    """PostgreSQL: `record()` makes its timeline events, and whatever the hand-offs it
+    announces write (`incidents.together.save_or_defer`); nothing is saved yet. Then
+    `rows`, those rows and the events are one statement (`write_together`, with `move`),
+    and only once it has written them do the hand-offs' follow-ups run and the events
+    reach their observers. Returns whether the move was made; with `only_if_moved`,
+    False means nothing was written and nothing follows."""
+    with timeline_collect() as events, write_later() as pending:
+        record()
+    moved = write_together([*rows, events, *pending.by_model()], move, only_if_moved=only_if_moved)
+    if only_if_moved and not moved:
+        return False
+    pending.written()
+    timeline_announce(events)
+    return moved
 
 
 @contextmanager

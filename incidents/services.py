@@ -16,14 +16,13 @@ from .events import (
     status_update_edited_event,
     status_update_posted_event,
     status_update_published_event,
-    timeline_announce,
     timeline_batch,
-    timeline_collect,
+    written_with_events,
 )
 from .models import Incident, StatusUpdate
 from .signals import announce, incident_declared, incident_resolved
 from .storable import clean_text
-from .together import reserve_ids, write_later, write_together
+from .together import reserve_ids
 from .transitions import IllegalTransition, transition
 
 
@@ -74,11 +73,7 @@ def incident_declare(
         # One statement: the incident, its events and what the hand-off adds (the first
         # runbook version), with the ids they name one another by reserved first.
         reserve_ids([incident])
-        with timeline_collect() as events, write_later() as pending:
-            declared()
-        write_together([[incident], events, *pending.by_model()])
-        pending.written()
-        timeline_announce(events)
+        written_with_events([[incident]], declared)
         return incident
     # The declaration's events (declared, and the first runbook queued) in one INSERT.
     with transaction.atomic(), timeline_batch():

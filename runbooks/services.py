@@ -16,13 +16,12 @@ from incidents.events import (
     runbook_invalid_event,
     runbook_queued_event,
     runbook_ready_event,
-    timeline_announce,
-    timeline_collect,
+    written_with_events,
 )
 from incidents.models import Incident, TimelineEvent
 from incidents.nested import JSONRows, rows
 from incidents.signals import announce
-from incidents.together import deferring, save_or_defer, write_later, write_together
+from incidents.together import deferring, save_or_defer
 from incidents.transitions import Move, apply_move, check_transition, planned_move, transition
 
 from .artifacts import artifact_store
@@ -341,13 +340,9 @@ def _generate_claimed(
         # One statement: the move, its events and the hand-off's rows (the execution),
         # none of them written unless the claim held.
         move = _finish_move(runbook, attempt, RunbookStatus.READY, **ready)
-        with timeline_collect() as events, write_later() as pending:
-            recorded()
-        if not write_together([events, *pending.by_model()], move, only_if_moved=True):
+        if not written_with_events([], recorded, move, only_if_moved=True):
             return _given_up(runbook)
         _finished(runbook, move)
-        pending.written()
-        timeline_announce(events)
         return runbook
     with transaction.atomic():
         if not _finish(runbook, attempt, RunbookStatus.READY, **ready):

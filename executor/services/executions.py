@@ -11,11 +11,10 @@ from incidents.events import (
     checks_done_event,
     checks_started_event,
     execution_refused_event,
-    timeline_announce,
     timeline_batch,
-    timeline_collect,
+    written_with_events,
 )
-from incidents.together import reserve_ids, save_or_defer, write_together
+from incidents.together import reserve_ids, save_or_defer
 from incidents.transitions import Move, planned_move, transition
 from runbooks.artifacts import (
     ArtifactMissing,
@@ -234,19 +233,18 @@ def _record(
     counts = dict(Counter(o.outcome for o in outcomes))
     checks = len(document["checks"])
     if bulk and connection.vendor == "postgresql":
-        # The event naming the proposals is written with them: they carry their ids
-        # already (reserved while the checks ran).
-        if planned and planned[0].pk is None:
-            reserve_ids(planned)
-        with timeline_collect() as events:
+
+        def recorded() -> None:
             checks_started_event(**ids, actor=actor, checks=checks, trigger=trigger)
             checks_done_event(**ids, actor=actor, counts=counts)
             if planned:
+                # Written with the proposals it names: their ids were reserved while the
+                # checks ran (`_execute`).
                 action_requests_announce(runbook=runbook, created=planned)
+
         move = _execution_done(execution.pk, finished)
-        if write_together([check_runs, planned or [], events], move):
+        if written_with_events([check_runs, planned or []], recorded, move):
             execution.status, execution.finished_at = ExecutionStatus.DONE, finished
-        timeline_announce(events)
         return
     with transaction.atomic(), timeline_batch():
         checks_started_event(**ids, actor=actor, checks=checks, trigger=trigger)

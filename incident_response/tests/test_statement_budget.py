@@ -88,7 +88,7 @@ def test_a_declaration_that_cannot_be_written_leaves_nothing_and_queues_nothing(
 ):
     from django.db import OperationalError
 
-    from incidents import services
+    from incidents import events
     from incidents.models import Incident, TimelineEvent
 
     _postgresql()
@@ -96,7 +96,7 @@ def test_a_declaration_that_cannot_be_written_leaves_nothing_and_queues_nothing(
     def down(*args, **kwargs):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(services, "write_together", down)
+    monkeypatch.setattr(events, "write_together", down)
     with pytest.raises(OperationalError):
         incident_declare(description="Checkout errors after deploy", service="checkout")
     assert not Incident.objects.exists() and not TimelineEvent.objects.exists()
